@@ -1,0 +1,73 @@
+"""Batched emotion classification of 48x48 faces with one model or a weighted ensemble.
+
+Used by evaluation and by the live runtime alike, so the numbers in the metrics files
+are those of the exact code path that labels webcam frames.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+
+from fer.export import LoadedModel, load_models
+from fer.transforms import center_crop, normalize, ten_crop
+
+
+class Classifier:
+    """Probabilities for a batch of uint8 faces: one forward pass per member per batch.
+
+    >>> clf = Classifier.from_file("weights/vgg10.pt")               # doctest: +SKIP
+    >>> clf.predict_proba(np.zeros((2, 48, 48), np.uint8)).shape    # doctest: +SKIP
+    (2, 7)
+    """
+
+    def __init__(self, members: Sequence[LoadedModel], tencrop: bool = False, batch_size: int = 512,
+                 threads: int | None = None, device: str | torch.device = "cpu"):
+        if threads:
+            torch.set_num_threads(threads)
+        self.members = list(members)
+        total = sum(m.weight for m in self.members)
+        self.weights = [m.weight / total for m in self.members]
+        self.device = torch.device(device)
+        for m in self.members:
+            m.module.to(self.device)
+        self.tencrop = tencrop
+        self.batch_size = batch_size
+        meta = self.members[0].meta
+        self.class_names: list[str] = list(meta.class_names)
+        self.face_size: int = meta.face_size
+        self.predict_proba(np.zeros((1, self.face_size, self.face_size), np.uint8))  # warm-up
+
+    @classmethod
+    def from_file(cls, path: str | os.PathLike, **kwargs) -> Classifier:
+        return cls(load_models(path), **kwargs)
+
+    @torch.inference_mode()
+    def predict_proba(self, faces: np.ndarray | torch.Tensor, tencrop: bool | None = None) -> np.ndarray:
+        """(N, 48, 48) uint8 faces -> (N, K) float32 probabilities (rows sum to one)."""
+        tencrop = self.tencrop if tencrop is None else tencrop
+        faces = torch.as_tensor(faces)
+        out = [self._forward(faces[i:i + self.batch_size].to(self.device), tencrop)
+               for i in range(0, len(faces), self.batch_size)]
+        if not out:
+            return np.zeros((0, len(self.class_names)), np.float32)
+        return torch.cat(out).cpu().numpy()
+
+    def _forward(self, faces: torch.Tensor, tencrop: bool) -> torch.Tensor:
+        probs = 0
+        for member, weight in zip(self.members, self.weights):
+            probs = probs + weight * predict_member(member.module, faces, member.meta.input_size,
+                                                    member.meta.mean, member.meta.std, tencrop)
+        return probs
+
+
+def predict_member(module: torch.nn.Module, faces: torch.Tensor, input_size: int, mean: float, std: float,
+                   tencrop: bool) -> torch.Tensor:
+    """Softmax of one network on (B, 48, 48) uint8 faces, centre crop or ten-crop averaged."""
+    n = len(faces)
+    views = ten_crop(faces, input_size) if tencrop else center_crop(faces, input_size)
+    probs = torch.softmax(module(normalize(views, mean, std)).float(), dim=1)
+    return probs.view(n, 10, -1).mean(1) if tencrop else probs

@@ -1,0 +1,233 @@
+"""Read FER2013 from the layouts people download, decode it once and cache it.
+
+Two layouts are in circulation:
+
+* image folders ``train/<class>/Training_*.jpg`` and
+  ``test/<class>/{PublicTest,PrivateTest}_*.jpg``, as a directory, ``.tar.gz`` or ``.zip``;
+* the original Kaggle ``fer2013.csv`` with columns ``emotion,pixels,Usage``.
+
+Both decode to the same :class:`FERData`: uint8 faces ``(N, 48, 48)``, labels and split
+ids. Decoding 35k JPEGs takes a while, so the result is cached as ``.npz`` keyed by a
+fingerprint of the source; a second run loads in about a second.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import os
+import tarfile
+import zipfile
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+
+import cv2
+import numpy as np
+
+from fer.classes import CLASS_NAMES, FACE_SIZE, SPLITS
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
+ARCHIVE_SUFFIXES = (".tar.gz", ".tgz", ".tar", ".zip")
+CACHE_VERSION = 1
+_CSV_USAGE = {"Training": "Training", "PublicTest": "PublicTest", "PrivateTest": "PrivateTest"}
+_LAYOUT_HELP = (
+    "expected FER2013 as image folders (train/<class>/*.jpg and "
+    "test/<class>/PublicTest_*.jpg, PrivateTest_*.jpg) in a directory, .tar.gz or .zip, "
+    "or the original fer2013.csv with columns emotion,pixels,Usage"
+)
+
+
+class DatasetError(ValueError):
+    """The data source is missing or not laid out like FER2013."""
+
+
+@dataclass
+class FERData:
+    """FER2013 decoded into memory.
+
+    ``problems`` counts what could not be used as-is (undecodable files, faces that had
+    to be resized, files outside the known splits), so that nothing is dropped silently.
+    """
+
+    images: np.ndarray  # (N, 48, 48) uint8
+    labels: np.ndarray  # (N,) int64, index into CLASS_NAMES
+    splits: np.ndarray  # (N,) int64, index into SPLITS
+    fingerprint: str
+    problems: dict[str, int] = field(default_factory=dict)
+
+    def split(self, name: str) -> tuple[np.ndarray, np.ndarray]:
+        """Faces and labels of one split: ``Training``, ``PublicTest`` or ``PrivateTest``."""
+        index = SPLITS.index(_canonical_split(name))
+        mask = self.splits == index
+        return self.images[mask], self.labels[mask]
+
+    def summary(self) -> str:
+        sizes = ", ".join(f"{s} {int((self.splits == i).sum())}" for i, s in enumerate(SPLITS))
+        text = f"FER2013: {sizes}"
+        if self.problems:
+            text += "; " + ", ".join(f"{v} {k}" for k, v in sorted(self.problems.items()))
+        return text
+
+
+def _canonical_split(name: str) -> str:
+    aliases = {"train": "Training", "training": "Training", "public": "PublicTest",
+               "publictest": "PublicTest", "val": "PublicTest", "private": "PrivateTest",
+               "privatetest": "PrivateTest", "test": "PrivateTest"}
+    try:
+        return aliases[name.lower()]
+    except KeyError:
+        raise ValueError(f"unknown split {name!r}; choose one of {', '.join(SPLITS)}") from None
+
+
+def load_fer2013(source: str | os.PathLike, cache_dir: str | os.PathLike | None = None) -> FERData:
+    """Load FER2013 from a directory, archive or CSV, using the decode cache when valid.
+
+    >>> data = load_fer2013("../shared/data/fer2013.tar.gz")  # doctest: +SKIP
+    >>> x, y = data.split("PublicTest")                         # doctest: +SKIP
+    """
+    path = Path(source).expanduser()
+    if not path.exists():
+        raise DatasetError(f"{path} does not exist; {_LAYOUT_HELP}")
+    fingerprint = _fingerprint(path)
+    cache = Path(cache_dir or os.environ.get("FER_CACHE_DIR") or Path.home() / ".cache" / "fer")
+    cache_file = cache / f"fer2013-{fingerprint}.npz"
+    if cache_file.exists():
+        try:
+            return _read_cache(cache_file, fingerprint)
+        except (OSError, ValueError, KeyError):
+            cache_file.unlink(missing_ok=True)  # a torn cache is rebuilt, never trusted
+    data = _decode(path, fingerprint)
+    _write_cache(cache_file, data)
+    return data
+
+
+def _fingerprint(path: Path) -> str:
+    """Content hash for files; name/size/mtime hash for directories (re-hashing 35k
+    small files on every start would cost more than decoding them)."""
+    digest = hashlib.sha256(f"v{CACHE_VERSION}".encode())
+    if path.is_file():
+        with path.open("rb") as f:
+            for chunk in iter(lambda: f.read(1 << 20), b""):
+                digest.update(chunk)
+    else:
+        for p in sorted(path.rglob("*")):
+            if p.is_file():
+                st = p.stat()
+                digest.update(f"{p.relative_to(path)}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+    return digest.hexdigest()[:16]
+
+
+def _read_cache(cache_file: Path, fingerprint: str) -> FERData:
+    with np.load(cache_file, allow_pickle=False) as z:
+        problems = dict(zip(z["problem_keys"].tolist(), z["problem_counts"].tolist()))
+        return FERData(z["images"], z["labels"], z["splits"], fingerprint, problems)
+
+
+def _write_cache(cache_file: Path, data: FERData) -> None:
+    cache_file.parent.mkdir(parents=True, exist_ok=True)
+    tmp = cache_file.with_suffix(".tmp.npz")
+    np.savez(tmp, images=data.images, labels=data.labels, splits=data.splits,
+             problem_keys=np.array(list(data.problems), dtype=str),
+             problem_counts=np.array(list(data.problems.values()), dtype=np.int64))
+    tmp.replace(cache_file)
+
+
+def _decode(path: Path, fingerprint: str) -> FERData:
+    name = path.name.lower()
+    if path.is_file() and name.endswith(".csv"):
+        with path.open(newline="") as f:
+            return _from_csv(f, fingerprint)
+    if path.is_dir():
+        files = sorted(p for p in path.rglob("*") if p.is_file())
+        csvs = [p for p in files if p.name == "fer2013.csv"]
+        if csvs and not any(p.suffix.lower() in IMAGE_SUFFIXES for p in files):
+            with csvs[0].open(newline="") as f:
+                return _from_csv(f, fingerprint)
+        members = ((str(p.relative_to(path)), p.read_bytes) for p in files)
+        return _from_files(members, fingerprint, str(path))
+    if name.endswith(".zip"):
+        try:
+            with zipfile.ZipFile(path) as zf:
+                members = ((i.filename, lambda i=i: zf.read(i)) for i in zf.infolist() if not i.is_dir())
+                return _from_files(members, fingerprint, str(path))
+        except zipfile.BadZipFile as e:
+            raise DatasetError(f"{path} is not a readable zip archive ({e}); {_LAYOUT_HELP}") from None
+    if name.endswith(ARCHIVE_SUFFIXES):
+        try:
+            with tarfile.open(path) as tf:
+                members = ((m.name, lambda m=m: tf.extractfile(m).read()) for m in tf if m.isfile())
+                return _from_files(members, fingerprint, str(path))
+        except (tarfile.TarError, EOFError, OSError) as e:
+            raise DatasetError(f"{path} is not a readable tar archive ({e}); {_LAYOUT_HELP}") from None
+    raise DatasetError(f"{path} is not a directory, archive or CSV; {_LAYOUT_HELP}")
+
+
+def _split_of(parts: tuple[str, ...]) -> str | None:
+    """Split from the file-name prefix, which keeps FER2013's original assignment."""
+    stem = parts[-1]
+    for split in SPLITS:
+        if stem.startswith(split):
+            return split
+    return None
+
+
+def _from_files(members: Iterator, fingerprint: str, where: str) -> FERData:
+    images, labels, splits = [], [], []
+    problems: Counter[str] = Counter()
+    for member_name, read in members:
+        parts = PurePosixPath(member_name.replace("\\", "/")).parts
+        if not parts[-1].lower().endswith(IMAGE_SUFFIXES) or parts[-1].startswith("."):
+            continue
+        if len(parts) < 2 or parts[-2].lower() not in CLASS_NAMES:
+            problems["images outside a class folder (skipped)"] += 1
+            continue
+        split = _split_of(parts)
+        if split is None:
+            problems["images without a Training_/PublicTest_/PrivateTest_ prefix (skipped)"] += 1
+            continue
+        face = cv2.imdecode(np.frombuffer(read(), np.uint8), cv2.IMREAD_GRAYSCALE)
+        if face is None:
+            problems["unreadable images (skipped)"] += 1
+            continue
+        if face.shape != (FACE_SIZE, FACE_SIZE):
+            problems[f"images not {FACE_SIZE}x{FACE_SIZE} (resized)"] += 1
+            face = cv2.resize(face, (FACE_SIZE, FACE_SIZE), interpolation=cv2.INTER_AREA)
+        images.append(face)
+        labels.append(CLASS_NAMES.index(parts[-2].lower()))
+        splits.append(SPLITS.index(split))
+    if not images:
+        raise DatasetError(f"no FER2013 images found in {where}; {_LAYOUT_HELP}")
+    return _assemble(images, labels, splits, fingerprint, problems)
+
+
+def _from_csv(f: io.TextIOBase, fingerprint: str) -> FERData:
+    reader = csv.DictReader(f)
+    if not reader.fieldnames or not {"emotion", "pixels", "Usage"} <= set(reader.fieldnames):
+        raise DatasetError(f"CSV header is {reader.fieldnames}; {_LAYOUT_HELP}")
+    images, labels, splits = [], [], []
+    problems: Counter[str] = Counter()
+    for row in reader:
+        try:
+            pixels = np.array(row["pixels"].split(), dtype=np.float64)
+            label = int(row["emotion"])
+            split = _CSV_USAGE[row["Usage"].strip()]
+        except (ValueError, KeyError, AttributeError):
+            problems["unreadable CSV rows (skipped)"] += 1
+            continue
+        if pixels.size != FACE_SIZE * FACE_SIZE or not 0 <= label < len(CLASS_NAMES):
+            problems["unreadable CSV rows (skipped)"] += 1
+            continue
+        images.append(pixels.clip(0, 255).astype(np.uint8).reshape(FACE_SIZE, FACE_SIZE))
+        labels.append(label)
+        splits.append(SPLITS.index(split))
+    if not images:
+        raise DatasetError(f"no usable rows in the CSV; {_LAYOUT_HELP}")
+    return _assemble(images, labels, splits, fingerprint, problems)
+
+
+def _assemble(images, labels, splits, fingerprint, problems) -> FERData:
+    return FERData(np.stack(images), np.asarray(labels, np.int64), np.asarray(splits, np.int64),
+                   fingerprint, dict(problems))
