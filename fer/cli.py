@@ -29,6 +29,34 @@ def _export(args: argparse.Namespace) -> None:
     print(f"wrote {export_checkpoint(args.checkpoint, args.output)}")
 
 
+def _evaluate(args: argparse.Namespace) -> None:
+    from fer.evaluate import evaluate, format_report, plot_confusion_matrices, write_json
+
+    weights = [float(w) for w in args.ensemble_weights.split(",")] if args.ensemble_weights else None
+    result = evaluate(args.weights, args.data, args.split, tencrop=args.tencrop, ensemble_weights=weights)
+    print(format_report(result))
+    if args.json:
+        print(f"wrote {write_json(result, args.json)}")
+    if args.plots:
+        for path in plot_confusion_matrices(result, args.plots):
+            print(f"wrote {path}")
+
+
+def _metrics(args: argparse.Namespace) -> None:
+    import json
+
+    from fer.report import accuracy_table, update_readme, write_model_metrics
+
+    paths = [write_model_metrics(w, args.data, plots=args.plots) for w in args.weights]
+    for path in paths:
+        print(f"wrote {path}")
+    if args.readme:
+        table = accuracy_table([json.loads(p.read_text()) for p in paths])
+        print(table)
+        if update_readme(args.readme, table):
+            print(f"updated the accuracy table in {args.readme}")
+
+
 def build_parser() -> argparse.ArgumentParser:
     from fer.train import add_config_arguments
 
@@ -44,6 +72,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("checkpoint", help="checkpoint from fer train (e.g. runs/vgg10/best.pt)")
     p.add_argument("-o", "--output", required=True, help="model file to write, e.g. weights/vgg10.pt")
     p.set_defaults(func=_export)
+
+    p = sub.add_parser("evaluate", help="metrics of a model or weighted ensemble on a FER2013 test split")
+    p.add_argument("--data", required=True, help="FER2013 directory, .tar.gz, .zip or fer2013.csv")
+    p.add_argument("--weights", nargs="+", required=True, help="model files (.pt) or ensemble files (.json)")
+    p.add_argument("--ensemble-weights", help="comma-separated weight per model, e.g. 0.6,0.4 (default: equal)")
+    p.add_argument("--split", choices=("public", "private"), required=True,
+                   help="public (PublicTest, for choosing) or private (PrivateTest, for reporting)")
+    p.add_argument("--tencrop", action="store_true", help="average ten crops per face (default: centre crop)")
+    p.add_argument("--json", help="also write the metrics to this JSON file")
+    p.add_argument("--plots", help="also write confusion-matrix heatmaps (PNG) into this directory")
+    p.set_defaults(func=_evaluate)
+
+    p = sub.add_parser("metrics", help="write the metrics file shipped beside a model (both splits, both crops)")
+    p.add_argument("weights", nargs="+", help="model or ensemble files, e.g. weights/vgg10.pt")
+    p.add_argument("--data", required=True, help="FER2013 directory, .tar.gz, .zip or fer2013.csv")
+    p.add_argument("--plots", help="also write confusion-matrix heatmaps (PNG) into this directory")
+    p.add_argument("--readme", help="regenerate the accuracy table in this README from the metrics files")
+    p.set_defaults(func=_metrics)
     return parser
 
 

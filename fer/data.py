@@ -161,7 +161,8 @@ def _decode(path: Path, fingerprint: str) -> FERData:
                 members = ((m.name, lambda m=m: tf.extractfile(m).read()) for m in tf if m.isfile())
                 return _from_files(members, fingerprint, str(path))
         except (tarfile.TarError, EOFError, OSError) as e:
-            raise DatasetError(f"{path} is not a readable tar archive ({e}); {_LAYOUT_HELP}") from None
+            reason = str(e).splitlines()[0].rstrip(":")
+            raise DatasetError(f"{path} is not a readable tar archive ({reason}); {_LAYOUT_HELP}") from None
     raise DatasetError(f"{path} is not a directory, archive or CSV; {_LAYOUT_HELP}")
 
 

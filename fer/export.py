@@ -46,6 +46,7 @@ class ModelMeta:
     class_names: list[str] = field(default_factory=lambda: list(CLASS_NAMES))
     crops: list[str] = field(default_factory=lambda: ["center", "ten-crop"])
     train_config: dict[str, Any] = field(default_factory=dict)
+    training: dict[str, Any] = field(default_factory=dict)  # summary of the run: epochs, minutes, best epoch
     data_fingerprint: str = ""
     format: str = FORMAT
     format_version: int = FORMAT_VERSION

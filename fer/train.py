@@ -36,6 +36,10 @@ from fer.sampling import SAMPLERS, epoch_indices
 from fer.transforms import TrainAugment, normalize
 
 
+def _field_default(f) -> Any:
+    return f.default if f.default is not MISSING else f.default_factory()
+
+
 def _opt(default: Any, help: str, choices: tuple | None = None, **extra) -> Any:
     """A config field whose help text and choices also drive the command line."""
     meta = {"help": help, "choices": choices}
@@ -102,7 +106,8 @@ def model_from_checkpoint(path: str | os.PathLike) -> tuple[nn.Module, ModelMeta
     model = build_model(cfg)
     model.load_state_dict(ckpt["ema"] or ckpt["model"])
     meta = ModelMeta(arch=cfg.model, arch_kwargs=cfg.arch_kwargs(), mean=ckpt["mean"], std=ckpt["std"],
-                     input_size=cfg.crop, train_config=asdict(cfg), data_fingerprint=ckpt["data_fingerprint"])
+                     input_size=cfg.crop, train_config=asdict(cfg), training=run_summary(ckpt["history"], cfg),
+                     data_fingerprint=ckpt["data_fingerprint"])
     return model.eval(), meta
 
 
@@ -192,7 +197,10 @@ def train(cfg: TrainConfig, resume: bool = False) -> Path:
 
     for epoch in range(start, cfg.epochs):
         t0 = time.perf_counter()
-        gen = torch.Generator(device).manual_seed(cfg.seed * 1000 + epoch)  # resumable randomness
+        # Seeding per epoch (dropout uses the global generator) makes a resumed run
+        # take exactly the steps the uninterrupted run would have taken.
+        torch.manual_seed(cfg.seed * 1000 + epoch)
+        gen = torch.Generator(device).manual_seed(cfg.seed * 1000 + epoch)
         order = epoch_indices(train_labels, cfg.sampler, gen)
         model.train()
         loss_sum, correct, seen = 0.0, 0, 0
@@ -251,16 +259,38 @@ def _atomic_save(obj: dict, path: Path) -> None:
     tmp.replace(path)
 
 
+def run_summary(history: list[dict], cfg: TrainConfig) -> dict[str, Any]:
+    """What a reader of a model's metrics wants to know about how it was trained."""
+    best = max(history, key=lambda r: r["public_acc"])
+    return {"epochs_done": len(history), "best_epoch": best["epoch"], "best_public_acc": best["public_acc"],
+            "minutes": round(sum(r["seconds"] for r in history) / 60, 1), "command": train_command(cfg)}
+
+
+def train_command(cfg: TrainConfig) -> str:
+    """The shortest ``fer train`` command line that reproduces ``cfg``."""
+    parts = ["fer train", f"--data {cfg.data}"]
+    for f in fields(TrainConfig):
+        value = getattr(cfg, f.name)
+        default = _field_default(f)
+        if f.name == "data" or value == default:
+            continue
+        flag = "--" + f.name.replace("_", "-")
+        if isinstance(value, bool):
+            parts.append(flag if value else "--no-" + flag[2:])
+        elif isinstance(value, list):
+            parts.append(f"{flag} " + " ".join(map(str, value)))
+        else:
+            parts.append(f"{flag} {value}")
+    return " ".join(parts)
+
+
 def write_log(history: list[dict], cfg: TrainConfig, out: Path) -> None:
     """Per-epoch CSV and JSON logs and the learning-curve plot beside them."""
     with (out / "log.csv").open("w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=list(history[0]))
         writer.writeheader()
         writer.writerows(history)
-    best = max(history, key=lambda r: r["public_acc"])
-    summary = {"config": asdict(cfg), "epochs_done": len(history), "best_epoch": best["epoch"],
-               "best_public_acc": best["public_acc"], "minutes": sum(r["seconds"] for r in history) / 60,
-               "history": history}
+    summary = {"config": asdict(cfg), **run_summary(history, cfg), "history": history}
     (out / "log.json").write_text(json.dumps(summary, indent=2))
     plot_learning_curves(history, out / "curves.png")
 
@@ -290,7 +320,7 @@ def add_config_arguments(parser: argparse.ArgumentParser) -> None:
     """Expose every :class:`TrainConfig` field as ``--field-name`` with its default in the help."""
     for f in fields(TrainConfig):
         flag = "--" + f.name.replace("_", "-")
-        default = f.default if f.default is not MISSING else f.default_factory()
+        default = _field_default(f)
         kwargs: dict[str, Any] = {"dest": f.name, "default": default, "choices": f.metadata.get("choices"),
                                   "help": f"{f.metadata['help']} (default: {default})"}
         if f.type in ("bool", bool):

@@ -1,0 +1,29 @@
+"""Shared fixtures: real FER2013 from ../shared and a small random-weight model file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+FER2013 = REPO.parent / "shared" / "data" / "fer2013.tar.gz"
+
+
+@pytest.fixture(scope="session")
+def fer2013_path() -> Path:
+    return FER2013
+
+
+@pytest.fixture(scope="session")
+def tiny_model_file(tmp_path_factory) -> Path:
+    """A quarter-width VGG10 with random weights: fast, and valid in every way but accuracy."""
+    import torch
+
+    from fer.export import ModelMeta, save_model
+    from fer.models import create_model
+
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("models") / "tiny.pt"
+    return save_model(create_model("vgg10", width_mult=0.25),
+                      ModelMeta(arch="vgg10", arch_kwargs={"width_mult": 0.25}, mean=0.5, std=0.25), path)
