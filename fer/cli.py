@@ -57,6 +57,36 @@ def _metrics(args: argparse.Namespace) -> None:
             print(f"updated the accuracy table in {args.readme}")
 
 
+def _study(args: argparse.Namespace) -> None:
+    import json
+
+    from fer.study import REMEDIES, results_table, run_study, write_report
+    from fer.train import TrainConfig
+
+    if args.report_only:
+        write_report(json.loads(open(args.json).read()), args.json, args.report)
+        print(f"wrote {args.report}")
+        return
+    unknown = sorted(set(args.remedies or []) - set(REMEDIES))
+    if unknown:
+        raise ValueError(f"unknown remedies {', '.join(unknown)}; choose from {', '.join(REMEDIES)}")
+    base = TrainConfig(data=args.data, model=args.model, width_mult=args.width_mult, epochs=args.epochs,
+                       subset=args.subset, seed=args.seed)
+    study = run_study(base, args.out, args.json, args.report, args.remedies, mixup=not args.no_mixup)
+    print(results_table(study))
+    print(f"wrote {args.json} and {args.report} ({study['train_minutes']:.0f} training minutes)")
+
+
+def _ensemble(args: argparse.Namespace) -> None:
+    from fer.ensemble import build_ensemble
+
+    result = build_ensemble(args.weights, args.data, args.output, tencrop=not args.no_tencrop, step=args.step)
+    weights = ", ".join(f"{w:.2f}" for w in result["weights"])
+    print(f"weights (chosen on PublicTest): {weights}; PublicTest accuracy {result['public_accuracy']:.4f}; "
+          f"PrivateTest accuracy {result['private']['accuracy']:.4f}")
+    print(f"wrote {result['file']}")
+
+
 def build_parser() -> argparse.ArgumentParser:
     from fer.train import add_config_arguments
 
@@ -90,6 +120,29 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--plots", help="also write confusion-matrix heatmaps (PNG) into this directory")
     p.add_argument("--readme", help="regenerate the accuracy table in this README from the metrics files")
     p.set_defaults(func=_metrics)
+
+    p = sub.add_parser("study", help="train and compare class-imbalance remedies, write the report")
+    p.add_argument("--data", help="FER2013 directory, .tar.gz, .zip or fer2013.csv")
+    p.add_argument("--model", default="vgg10", help="architecture (default: vgg10)")
+    p.add_argument("--width-mult", type=float, default=0.5, help="width multiplier (default: 0.5)")
+    p.add_argument("--epochs", type=int, default=12, help="epochs per remedy (default: 12)")
+    p.add_argument("--subset", type=int, default=0, help="train on this many faces only; 0 = all (default: 0)")
+    p.add_argument("--seed", type=int, default=0, help="seed shared by every remedy (default: 0)")
+    p.add_argument("--remedies", nargs="+", help="run only these remedies (default: all)")
+    p.add_argument("--no-mixup", action="store_true", help="skip the best-remedy-plus-mixup run")
+    p.add_argument("--out", default="runs/study", help="directory for the runs (default: runs/study)")
+    p.add_argument("--json", default="docs/imbalance.json", help="results file (default: docs/imbalance.json)")
+    p.add_argument("--report", default="docs/imbalance.md", help="report file (default: docs/imbalance.md)")
+    p.add_argument("--report-only", action="store_true", help="only re-render the report from --json")
+    p.set_defaults(func=_study)
+
+    p = sub.add_parser("ensemble", help="weighted ensemble: weights searched on PublicTest, PrivateTest reported")
+    p.add_argument("weights", nargs="+", help="member model files")
+    p.add_argument("--data", required=True, help="FER2013 directory, .tar.gz, .zip or fer2013.csv")
+    p.add_argument("-o", "--output", required=True, help="ensemble file to write, e.g. weights/ensemble.ens.json")
+    p.add_argument("--step", type=float, default=0.1, help="grid step of the weight search (default: 0.1)")
+    p.add_argument("--no-tencrop", action="store_true", help="search and report with centre crops only")
+    p.set_defaults(func=_ensemble)
     return parser
 
 

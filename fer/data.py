@@ -72,6 +72,20 @@ class FERData:
         return text
 
 
+def stratified_subset(x: np.ndarray, y: np.ndarray, n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """A fixed, class-stratified sample of ``n`` faces (all of them when ``n`` is 0 or too big).
+
+    FER2013 files are ordered by class folder, so "the first n" would be all angry faces.
+    """
+    if not n or n >= len(y):
+        return x, y
+    from sklearn.model_selection import train_test_split
+
+    keep, _ = train_test_split(np.arange(len(y)), train_size=n, stratify=y, random_state=seed)
+    keep = np.sort(keep)
+    return x[keep], y[keep]
+
+
 def _canonical_split(name: str) -> str:
     aliases = {"train": "Training", "training": "Training", "public": "PublicTest",
                "publictest": "PublicTest", "val": "PublicTest", "private": "PrivateTest",

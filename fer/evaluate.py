@@ -17,7 +17,7 @@ import numpy as np
 from sklearn import metrics as skm
 
 from fer.classify import Classifier
-from fer.data import load_fer2013
+from fer.data import load_fer2013, stratified_subset
 from fer.export import LoadedModel, load_models
 
 SPLIT_NAMES = {"public": "PublicTest", "private": "PrivateTest"}
@@ -51,11 +51,12 @@ def compute_metrics(y_true: np.ndarray, probs: np.ndarray, class_names: Sequence
     }
 
 
-def split_faces(data_path: str | os.PathLike, split: str) -> tuple[np.ndarray, np.ndarray]:
-    """Faces and labels of ``public`` or ``private`` (PublicTest / PrivateTest)."""
+def split_faces(data_path: str | os.PathLike, split: str, subset: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Faces and labels of ``public`` or ``private`` (PublicTest / PrivateTest), or a
+    fixed class-stratified sample of ``subset`` of them."""
     if split not in SPLIT_NAMES:
         raise ValueError(f"unknown split {split!r}; choose one of {', '.join(SPLIT_NAMES)}")
-    return load_fer2013(data_path).split(SPLIT_NAMES[split])
+    return stratified_subset(*load_fer2013(data_path).split(SPLIT_NAMES[split]), subset)
 
 
 def member_probs(members: Sequence[LoadedModel], faces: np.ndarray, tencrop: bool) -> list[np.ndarray]:
@@ -65,7 +66,8 @@ def member_probs(members: Sequence[LoadedModel], faces: np.ndarray, tencrop: boo
 
 
 def evaluate(weights: Sequence[str | os.PathLike], data: str | os.PathLike, split: str,
-             tencrop: bool = False, ensemble_weights: Sequence[float] | None = None) -> dict[str, Any]:
+             tencrop: bool = False, ensemble_weights: Sequence[float] | None = None,
+             subset: int = 0) -> dict[str, Any]:
     """Evaluate one model file, or a weighted ensemble of several, on one split.
 
     >>> evaluate(["weights/vgg10.pt"], "fer2013.tar.gz", "private", tencrop=True)["accuracy"]  # doctest: +SKIP
@@ -76,7 +78,7 @@ def evaluate(weights: Sequence[str | os.PathLike], data: str | os.PathLike, spli
             raise ValueError(f"{len(ensemble_weights)} ensemble weights for {len(members)} models")
         for m, w in zip(members, ensemble_weights):
             m.weight = float(w)
-    faces, labels = split_faces(data, split)
+    faces, labels = split_faces(data, split, subset)
     classifier = Classifier(members, tencrop=tencrop)
     probs = classifier.predict_proba(faces)
     result = {"split": split, "tencrop": tencrop, "weights": [str(w) for w in weights],

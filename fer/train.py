@@ -28,7 +28,7 @@ from tqdm import tqdm
 
 from fer.classify import predict_member
 from fer.classes import NUM_CLASSES
-from fer.data import load_fer2013
+from fer.data import load_fer2013, stratified_subset
 from fer.export import ModelMeta
 from fer.losses import LOSSES, build_loss
 from fer.models import create_model, list_models
@@ -131,13 +131,6 @@ def _scheduler(cfg: TrainConfig, opt: torch.optim.Optimizer, steps_per_epoch: in
         torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=total - warm)], milestones=[warm])
 
 
-def _subset(x: np.ndarray, y: np.ndarray, n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    if not n or n >= len(y):
-        return x, y
-    keep = np.sort(np.random.default_rng(seed).permutation(len(y))[:n])
-    return x[keep], y[keep]
-
-
 @torch.inference_mode()
 def evaluate_accuracy(model: nn.Module, faces: torch.Tensor, labels: torch.Tensor, cfg: TrainConfig,
                       mean: float, std: float, amp: bool, criterion: nn.Module) -> tuple[float, float]:
@@ -163,8 +156,8 @@ def train(cfg: TrainConfig, resume: bool = False) -> Path:
 
     data = load_fer2013(cfg.data)
     print(data.summary())
-    x_train, y_train = _subset(*data.split("Training"), cfg.subset, cfg.seed)
-    x_val, y_val = _subset(*data.split("PublicTest"), cfg.subset, cfg.seed + 1)
+    x_train, y_train = stratified_subset(*data.split("Training"), cfg.subset, cfg.seed)
+    x_val, y_val = stratified_subset(*data.split("PublicTest"), cfg.subset, cfg.seed + 1)
     mean, std = float(x_train.mean() / 255), float(x_train.std() / 255)
     train_faces, train_labels = torch.from_numpy(x_train).to(device), torch.from_numpy(y_train).to(device)
     val_faces, val_labels = torch.from_numpy(x_val).to(device), torch.from_numpy(y_val).to(device)
@@ -201,6 +194,7 @@ def train(cfg: TrainConfig, resume: bool = False) -> Path:
         # take exactly the steps the uninterrupted run would have taken.
         torch.manual_seed(cfg.seed * 1000 + epoch)
         gen = torch.Generator(device).manual_seed(cfg.seed * 1000 + epoch)
+        mixup_rng = np.random.default_rng([cfg.seed, epoch])
         order = epoch_indices(train_labels, cfg.sampler, gen)
         model.train()
         loss_sum, correct, seen = 0.0, 0, 0
@@ -211,7 +205,7 @@ def train(cfg: TrainConfig, resume: bool = False) -> Path:
             y = train_labels[idx]
             target = torch.nn.functional.one_hot(y, NUM_CLASSES).float()
             if cfg.mixup:
-                lam = float(np.random.default_rng(cfg.seed * 100003 + epoch * steps + i).beta(cfg.mixup, cfg.mixup))
+                lam = float(mixup_rng.beta(cfg.mixup, cfg.mixup))
                 perm = torch.randperm(len(y), device=device, generator=gen)
                 x = lam * x + (1 - lam) * x[perm]
                 target = lam * target + (1 - lam) * target[perm]
