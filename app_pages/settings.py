@@ -1,0 +1,7 @@
+import streamlit as st
+
+from fer.app.common import settings_controls
+
+st.title("Settings")
+st.caption("These apply to every page of this browser tab, and to a running live stream from its next frame.")
+settings_controls()

@@ -1,0 +1,225 @@
+"""What the app's pages share: this browser session's settings and model choice, the
+recognizer (loaded once per process), the settings controls, and error display.
+
+Settings live in ``st.session_state`` as one :class:`~fer.settings.Settings` object, so
+they survive page switches and every page (and the live stream) reads the same values.
+Widgets are seeded from that object each time they appear, because Streamlit forgets
+the state of widgets that are not on the current page.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import streamlit as st
+
+from fer.export import ModelFileError, default_weights
+from fer.settings import DISPLAY_HEIGHT_RANGE, DISPLAY_WIDTH_RANGE, Settings
+
+REPO = Path(__file__).resolve().parents[2]
+IMBALANCE_FILE = REPO / "docs" / "imbalance.json"  # the class-imbalance study (issue 5), when shipped
+SETTINGS_KEY = "fer.settings"
+MODEL_KEY = "fer.model"
+_WIDGET = "fer.widget."  # prefix of the settings widgets' keys
+
+
+# ---------------------------------------------------------------- settings and model
+
+def current_settings() -> Settings:
+    """This browser session's settings (the defaults until the user changes one)."""
+    return st.session_state.setdefault(SETTINGS_KEY, Settings())
+
+
+def models_folder() -> Path:
+    """Where shipped models and their metrics files live: the default model's folder
+    (``weights/``, or the folder of ``$FER_WEIGHTS``)."""
+    return default_weights().parent
+
+
+def model_files() -> list[Path]:
+    """Every model the user can choose: ``*.pt`` and ``*.ens.json`` beside the default."""
+    folder = models_folder()
+    found = sorted([*folder.glob("*.pt"), *folder.glob("*.ens.json")])
+    default = default_weights()
+    return found if default in found or not default.is_file() else [default, *found]
+
+
+def current_model() -> Path:
+    return Path(st.session_state.get(MODEL_KEY) or default_weights())
+
+
+@st.cache_resource(show_spinner="Loading the model...", max_entries=4)
+def _load_recognizer(path: str, mtime: float):
+    from fer.recognizer import EmotionRecognizer
+
+    return EmotionRecognizer(weights=path)
+
+
+def recognizer():
+    """The chosen model's recognizer, shared by all sessions; stops the page with a
+    plain message when the model file is missing or damaged."""
+    path = current_model()
+    try:
+        mtime = path.stat().st_mtime if path.is_file() else 0.0  # a rewritten file reloads
+        return _load_recognizer(str(path), mtime)
+    except ModelFileError as e:
+        st.error(f"The model could not be loaded: {e}. Train and export one (see the README), "
+                 "or choose another model on the Settings page.")
+        st.stop()
+
+
+# ---------------------------------------------------------------- errors
+
+def user_errors() -> tuple[type[Exception], ...]:
+    """Exceptions whose message tells a user what is wrong with their input."""
+    from fer.images import ImageError
+    from fer.video import VideoError
+
+    return ImageError, VideoError, ModelFileError
+
+
+@contextmanager
+def shown_as_error(what: str) -> Iterator[None]:
+    """Turn a user error inside the block into ``st.error`` (never a traceback)."""
+    try:
+        yield
+    except user_errors() as e:
+        st.error(f"{what}: {e}")
+
+
+# ---------------------------------------------------------------- settings controls
+
+def _hex(rgb: tuple[int, int, int]) -> str:
+    return "#{:02x}{:02x}{:02x}".format(*rgb)
+
+
+def _rgb(hex_color: str) -> tuple[int, int, int]:
+    h = hex_color.lstrip("#")
+    return int(h[0:2], 16), int(h[2:4], 16), int(h[4:6], 16)
+
+
+def _widget_values(s: Settings) -> dict[str, Any]:
+    return {"box_color": _hex(s.box_color), "text_color": _hex(s.text_color),
+            "width": s.display_size[0], "height": s.display_size[1], "tencrop": s.tencrop,
+            "smoothing": s.smoothing, "min_face": s.min_face, "min_neighbors": s.min_neighbors,
+            "show_bars": s.show_bars, "show_track_id": s.show_track_id, "uncertain_below": s.uncertain_below,
+            "equalize": s.equalize, "scale_factor": s.scale_factor, "full_scan_every": s.full_scan_every,
+            "model": str(current_model())}
+
+
+def _settings_fields(v: dict[str, Any]) -> dict[str, Any]:
+    """The widgets' values as :class:`Settings` fields (the inverse of :func:`_widget_values`)."""
+    return {"box_color": _rgb(v["box_color"]), "text_color": _rgb(v["text_color"]),
+            "display_size": (int(v["width"]), int(v["height"])), "tencrop": bool(v["tencrop"]),
+            "smoothing": float(v["smoothing"]), "min_face": float(v["min_face"]),
+            "min_neighbors": int(v["min_neighbors"]), "show_bars": bool(v["show_bars"]),
+            "show_track_id": bool(v["show_track_id"]), "uncertain_below": float(v["uncertain_below"]),
+            "equalize": bool(v["equalize"]), "scale_factor": float(v["scale_factor"]),
+            "full_scan_every": int(v["full_scan_every"])}
+
+
+def _reset() -> None:
+    st.session_state[SETTINGS_KEY] = Settings()
+    st.session_state.pop(MODEL_KEY, None)
+    for name in _widget_values(Settings()):
+        st.session_state.pop(_WIDGET + name, None)
+
+
+def settings_controls(compact: bool = False) -> Settings:
+    """The settings widgets; stores and returns the settings they show.
+
+    ``compact`` lays them out in one column (for the Live page's side panel).
+    """
+    for name, value in _widget_values(current_settings()).items():
+        st.session_state.setdefault(_WIDGET + name, value)
+    k = {name: _WIDGET + name for name in _widget_values(current_settings())}
+
+    left, right = (st.container(), st.container()) if compact else st.columns(2, gap="large")
+    with left:
+        st.markdown("**Recognition**")
+        st.toggle("Ten-crop (slower, a little more accurate)", key=k["tencrop"],
+                  help="Average the model over ten shifted and mirrored crops of each face.")
+        st.slider("Smoothing", 0.0, 0.95, step=0.05, key=k["smoothing"],
+                  help="How much each face's label keeps of its past (0 = none): higher is steadier but slower "
+                       "to follow a change of expression.")
+        st.slider("Show 'uncertain' below this confidence", 0.0, 0.9, step=0.05, key=k["uncertain_below"],
+                  help="0 = always show the most likely emotion.")
+        st.markdown("**Face detection**")
+        st.slider("Minimum face size (fraction of the frame's shorter side)", 0.05, 0.5, step=0.01,
+                  key=k["min_face"], help="Smaller finds faces further away, at some cost in speed.")
+        st.slider("Detector strictness", 1, 12, key=k["min_neighbors"],
+                  help="Haar min neighbours: lower is more sensitive, finding more faces and more false ones.")
+        st.toggle("Equalise lighting before detection", key=k["equalize"], help="Helps in dim or flat light.")
+        with st.expander("Detector speed"):
+            st.slider("Scale step between scans", 1.05, 1.5, step=0.05, key=k["scale_factor"],
+                      help="Higher is faster and misses more faces.")
+            st.slider("Scan the whole frame every N frames", 1, 15, key=k["full_scan_every"],
+                      help="Live and video: between full scans the detector looks only near known faces. "
+                           "Lower finds newcomers sooner, at some cost in speed.")
+        models = model_files()
+        if len(models) > 1:
+            st.selectbox("Model", [str(p) for p in models], format_func=lambda p: Path(p).name, key=k["model"])
+            st.session_state[MODEL_KEY] = st.session_state[k["model"]]
+        else:
+            st.caption(f"Model: `{current_model().name}`")
+    with right:
+        st.markdown("**Display**")
+        c1, c2 = st.columns(2)
+        c1.color_picker("Box colour", key=k["box_color"])
+        c2.color_picker("Text colour", key=k["text_color"])
+        st.slider("Display width", *DISPLAY_WIDTH_RANGE, step=10, key=k["width"])
+        st.slider("Display height", *DISPLAY_HEIGHT_RANGE, step=10, key=k["height"])
+        st.toggle("Probability bars beside each face", key=k["show_bars"])
+        st.toggle("Show track ids", key=k["show_track_id"])
+        st.button("Reset to defaults", on_click=_reset)
+
+    try:
+        chosen = current_settings().replace(**_settings_fields({name: st.session_state[key] for name, key in k.items()}))
+    except ValueError as e:  # widgets keep to the bounds, so this is a bug, but say it plainly
+        st.error(f"These settings are not valid: {e}")
+        return current_settings()
+    st.session_state[SETTINGS_KEY] = chosen
+    return chosen
+
+
+
+def annotate_picture(data: bytes, name: str, settings: Settings):
+    """One picture through the still-image pipeline: (shown, full, faces), where ``shown``
+    is fitted into the display size and ``full`` is annotated at the picture's own size."""
+    from fer.images import read_image
+
+    image = read_image(data, name=name)
+    pipeline = recognizer().new_stream(settings)
+    faces = pipeline.analyze(image, still=True)
+    return pipeline.draw(image, faces), pipeline.draw(image, faces, fit=False), faces
+
+
+def probability_chart(record: dict[str, Any], class_names: list[str]):
+    """Horizontal bars of one face's seven probabilities, on a 0-1 scale."""
+    import altair as alt
+    import pandas as pd
+
+    data = pd.DataFrame({"emotion": class_names, "probability": [record[c] for c in class_names]})
+    return alt.Chart(data).mark_bar().encode(
+        x=alt.X("probability:Q", scale=alt.Scale(domain=[0, 1]), axis=alt.Axis(format="%")),
+        y=alt.Y("emotion:N", sort=class_names, title=None),
+        color=alt.condition(alt.datum.emotion == record["label"], alt.value("#16a34a"), alt.value("#94a3b8")),
+        tooltip=["emotion", alt.Tooltip("probability:Q", format=".1%")],
+    ).properties(height=170)
+
+
+def emotion_timeline(data, class_names: list[str], x_title: str, x_domain: tuple[float, float] | None = None):
+    """Lines of probability over time, one colour per emotion, legend below. ``data`` has
+    the columns ``seconds``, ``emotion`` and ``probability``."""
+    import altair as alt
+
+    x_scale = alt.Scale(domain=list(x_domain)) if x_domain else alt.Undefined
+    return alt.Chart(data).mark_line().encode(
+        x=alt.X("seconds:Q", title=x_title, scale=x_scale),
+        y=alt.Y("probability:Q", scale=alt.Scale(domain=[0, 1])),
+        color=alt.Color("emotion:N", sort=class_names, legend=alt.Legend(orient="bottom", columns=4, title=None)),
+        tooltip=["emotion", alt.Tooltip("seconds:Q", format=".1f"), alt.Tooltip("probability:Q", format=".1%")],
+    ).properties(height=230)
