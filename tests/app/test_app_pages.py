@@ -1,0 +1,207 @@
+"""The app's pages driven by Streamlit's AppTest (no browser): settings, metrics, image, video."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from conftest import REPO
+from fer.settings import Settings
+
+TIMEOUT = 60
+
+
+@pytest.fixture
+def app(app_env) -> AppTest:
+    at = AppTest.from_file(str(REPO / "streamlit_app.py"), default_timeout=TIMEOUT)
+    return at
+
+
+def page(app: AppTest, name: str) -> AppTest:
+    app.switch_page(f"app_pages/{name}.py").run()
+    assert not app.exception, app.exception
+    return app
+
+
+def test_settings_survive_page_switches_and_reset(app):
+    page(app, "settings")
+    app.slider(key="fer.widget.smoothing").set_value(0.3).run()
+    app.toggle(key="fer.widget.tencrop").set_value(True).run()
+    app.color_picker(key="fer.widget.box_color").set_value("#ff0000").run()
+    expected = Settings().replace(smoothing=0.3, tencrop=True, box_color=(255, 0, 0))
+    assert app.session_state["fer.settings"] == expected
+
+    page(app, "metrics")
+    page(app, "settings")  # widgets come back showing the stored settings
+    assert app.slider(key="fer.widget.smoothing").value == 0.3
+    assert app.toggle(key="fer.widget.tencrop").value is True
+    assert app.session_state["fer.settings"] == expected
+
+    app.button[0].click().run()  # "Reset to defaults"
+    assert app.session_state["fer.settings"] == Settings()
+    assert app.slider(key="fer.widget.smoothing").value == Settings().smoothing
+
+
+def test_settings_bounds_come_from_the_settings_module(app):
+    from fer.settings import DISPLAY_HEIGHT_RANGE, DISPLAY_WIDTH_RANGE
+
+    page(app, "settings")
+    width, height = app.slider(key="fer.widget.width"), app.slider(key="fer.widget.height")
+    assert (width.min, width.max, width.value) == (*DISPLAY_WIDTH_RANGE, Settings().display_size[0])
+    assert (height.min, height.max, height.value) == (*DISPLAY_HEIGHT_RANGE, Settings().display_size[1])
+
+
+def test_model_choice_lists_every_shipped_model(app, models_folder):
+    page(app, "settings")
+    choice = app.selectbox(key="fer.widget.model")
+    assert sorted(choice.options) == ["other.pt", "vgg10.pt"]
+    choice.set_value(str(models_folder / "other.pt")).run()
+    assert app.session_state["fer.model"] == str(models_folder / "other.pt")
+
+
+def test_metrics_page_shows_tables_and_heatmaps(app):
+    page(app, "metrics")
+    tables = app.dataframe
+    accuracy = tables[0].value
+    assert list(accuracy.index) == ["vgg10.pt"]
+    assert list(accuracy.columns) == ["PublicTest, centre crop", "PublicTest, ten-crop",
+                                      "PrivateTest, centre crop", "PrivateTest, ten-crop"]
+    assert {m.label for m in app.metric} >= {"accuracy", "Cohen's kappa", "Hamming loss", "AUC (macro)"}
+    per_class = tables[-1].value
+    assert list(per_class.columns) == ["precision", "recall", "f1", "auc", "support"]
+    assert len(app.get("vega_lite_chart")) == 2  # confusion matrix: counts and row-normalised
+
+
+def test_metrics_page_compares_imbalance_runs_when_shipped(app, tmp_path, monkeypatch):
+    from conftest import metrics_card
+
+    from fer.app import common
+
+    e = metrics_card("x.pt")["evaluations"]
+    runs = [{"name": "weighted-loss", "description": "class-weighted cross-entropy", "public": e[0], "private": e[2]},
+            {"name": "oversample", "description": "balanced sampler", "public": e[1], "private": e[3]}]
+    monkeypatch.setattr(common, "IMBALANCE_FILE", tmp_path / "imbalance.json")
+    page(app, "metrics")
+    assert not any("imbalance" in s.value for s in app.subheader)
+    (tmp_path / "imbalance.json").write_text(json.dumps({"runs": runs}))
+    page(app, "metrics")
+    table = next(t.value for t in app.dataframe if "run" in t.value.columns)
+    assert list(table["run"]) == ["weighted-loss", "oversample"]
+
+
+def test_metrics_page_without_metrics_files(app, tmp_path, monkeypatch, tiny_model_file):
+    monkeypatch.setenv("FER_WEIGHTS", str(tiny_model_file))
+    page(app, "metrics")
+    assert "No metrics files" in app.info[0].value
+
+
+@pytest.fixture
+def media_files(monkeypatch) -> list:
+    """The in-memory media stores AppTest creates, to read back what download buttons serve."""
+    from streamlit.runtime import memory_media_file_storage as mm
+
+    stores, init = [], mm.MemoryMediaFileStorage.__init__
+
+    def recording_init(self, *args, **kwargs):
+        init(self, *args, **kwargs)
+        stores.append(self)
+
+    monkeypatch.setattr(mm.MemoryMediaFileStorage, "__init__", recording_init)
+    return stores
+
+
+def download(app: AppTest, stores: list, label: str) -> bytes:
+    button = next(b for b in app.get("download_button") if b.label == label)
+    return stores[-1].get_file(button.proto.url.rsplit("/", 1)[1]).content
+
+
+def test_image_page_annotates_faces_and_offers_downloads(app, media_files, face_jpg):
+    import cv2
+    import numpy as np
+
+    from fer.classes import CLASS_NAMES
+
+    page(app, "image")
+    app.file_uploader[0].set_value(("astronaut.jpg", face_jpg, "image/jpeg")).run()
+    assert not app.exception and not app.error
+    png = cv2.imdecode(np.frombuffer(download(app, media_files, "Download annotated image"), np.uint8),
+                       cv2.IMREAD_COLOR)
+    assert png is not None and png.shape[2] == 3
+    results = json.loads(download(app, media_files, "Download results (JSON)"))
+    assert results["file"] == "astronaut.jpg" and len(results["faces"]) == 1
+    face = results["faces"][0]
+    assert face["label"] in CLASS_NAMES
+    assert sum(face[c] for c in CLASS_NAMES) == pytest.approx(1, abs=1e-3)
+    assert len(app.get("vega_lite_chart")) == 1  # the seven probabilities
+
+
+def test_image_page_bad_and_faceless_uploads(app, face_jpg):
+    import cv2
+    import numpy as np
+
+    page(app, "image")
+    blank = cv2.imencode(".png", np.full((200, 300, 3), 128, np.uint8))[1].tobytes()
+    app.file_uploader[0].set_value([("notes.jpg", b"this is text, not a picture", "image/jpeg"),
+                                    ("blank.png", blank, "image/png"),
+                                    ("astronaut.jpg", face_jpg, "image/jpeg")]).run()
+    assert not app.exception
+    assert len(app.error) == 1 and "notes.jpg" in app.error[0].value
+    assert any("No face was found" in w.value for w in app.warning)
+    assert [s.value for s in app.subheader] == ["notes.jpg", "blank.png", "astronaut.jpg"]
+    assert len(app.get("imgs") or app.get("image")) == 2  # the blank original and the annotated face
+
+
+def decoded_frames(path) -> int:
+    import av
+
+    with av.open(str(path)) as f:
+        return sum(1 for _ in f.decode(video=0))
+
+
+def test_video_page_annotates_once_and_keeps_the_frame_count(app, face_mp4):
+    page(app, "video")
+    app.file_uploader[0].set_value(("face.mp4", face_mp4.read_bytes(), "video/mp4")).run()
+    assert not app.exception and not app.error
+    job = app.session_state["fer.video"]["job"]
+    assert decoded_frames(job.dst) == 30
+    labels = {b.label for b in app.get("download_button")}
+    assert labels == {"Download annotated MP4", "Download per-frame CSV"}
+    assert len(job.log.read_text().splitlines()) > 1  # the face is logged
+    assert len(app.get("vega_lite_chart")) == 2  # timeline and label counts
+
+    app.run()  # a rerun shows the same result without processing again
+    assert app.session_state["fer.video"]["job"] is job
+
+
+def test_video_page_bad_upload_then_a_good_one(app, face_mp4):
+    page(app, "video")
+    app.file_uploader[0].set_value(("clip.mp4", b"\x00\x00\x00\x18ftypmp42 truncated", "video/mp4")).run()
+    assert not app.exception
+    assert len(app.error) == 1 and "clip.mp4 could not be processed" in app.error[0].value
+    app.file_uploader[0].set_value(("face.mp4", face_mp4.read_bytes(), "video/mp4")).run()
+    assert not app.exception and not app.error
+    assert decoded_frames(app.session_state["fer.video"]["job"].dst) == 30
+
+
+def test_video_job_cancel_stops_the_engine(tmp_path):
+    import threading
+
+    from fer.app.video_job import VideoJob
+
+    started = threading.Event()
+
+    class Endless:  # an engine that works until told to stop, like a long video
+        def annotate_video(self, src, dst, progress, cancel, log, settings):
+            started.set()
+            done = 0
+            while not cancel():
+                done += 1
+                progress(done, 10**6, 99.0)
+
+    job = VideoJob(Endless(), Settings(), tmp_path / "in.mp4", tmp_path / "out.mp4", tmp_path / "out.csv").start()
+    assert started.wait(10)
+    job.cancel()
+    assert job.wait(0) and job.cancelled and not job.succeeded
+    assert job.progress().done > 0 and "/ 1000000 frames" in job.progress().text()
