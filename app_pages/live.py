@@ -1,0 +1,102 @@
+import time
+
+import streamlit as st
+from streamlit_webrtc import WebRtcMode, webrtc_streamer
+
+from fer.app import common
+from fer.app.live import LiveSession, rtc_configuration
+
+STREAM_KEY = "fer.webrtc"
+SESSION_KEY = "fer.live"
+CONNECT_TIMEOUT_S = 15
+CAMERA_HELP = ("Browsers open the camera only on http://localhost or over HTTPS (see the README). "
+               "If it stays dark, switch to **Snapshots**, which needs no live connection.")
+
+st.title("Live")
+rec = common.recognizer()
+model, session = st.session_state.get(SESSION_KEY, (None, None))
+if session is None or model != common.current_model():  # first visit, or another model was chosen
+    model, session = common.current_model(), LiveSession(rec.new_stream(common.current_settings()), rec.class_names)
+    st.session_state[SESSION_KEY] = model, session
+
+try:
+    rtc = rtc_configuration(st.secrets if st.secrets.load_if_toml_exists() else {})
+except ValueError as e:
+    st.error(f"ICE server configuration ignored: {e}")
+    rtc = {"iceServers": []}
+
+video_col, side_col = st.columns([3, 2], gap="large")
+with side_col:
+    mode = st.segmented_control("Mode", ["Live stream", "Snapshots"], default="Live stream", key="fer.live.mode")
+    with st.expander("Settings (apply to the running stream)"):
+        settings = common.settings_controls(compact=True)
+session.pipeline.update_settings(settings)
+
+
+def _on_stream_change() -> None:
+    ctx = st.session_state.get(STREAM_KEY)
+    if ctx is not None and ctx.state.playing:
+        session.reset()
+
+
+with video_col:
+    if mode == "Snapshots":
+        st.caption("Take a picture: it runs through the same pipeline as the live stream.")
+        shot = st.camera_input("Snapshot", label_visibility="collapsed")
+        if shot is not None:
+            with common.shown_as_error("This picture could not be read"):
+                shown, _, faces = common.annotate_picture(shot.getvalue(), "the snapshot", settings)
+                st.image(shown)
+                st.write(", ".join(f"**{r['label']}** {r['confidence']:.0%}" for r in faces.to_records())
+                         or "No face found.")
+        ctx = None
+    else:
+        ctx = webrtc_streamer(
+            key=STREAM_KEY, mode=WebRtcMode.SENDRECV, rtc_configuration=rtc,
+            media_stream_constraints={"video": {"width": {"ideal": 640}, "height": {"ideal": 480}}, "audio": False},
+            video_frame_callback=session.callback, async_processing=True, on_change=_on_stream_change,
+            video_html_attrs={"autoPlay": True, "muted": True, "playsInline": True, "style": {"width": "100%"}},
+            translations={"media_api_not_available": "The camera is not available here. " + CAMERA_HELP,
+                          "device_access_denied": "The camera was refused. Allow it in the browser's site "
+                                                  "settings, or switch to Snapshots.",
+                          "device_not_available": "No camera found. Connect one, or use the Image and Video "
+                                                  "pages."})
+        st.caption(CAMERA_HELP)
+        if ctx.state.signalling and not ctx.state.playing:
+            st.session_state.setdefault("fer.live.connecting_since", time.monotonic())
+        else:
+            st.session_state.pop("fer.live.connecting_since", None)
+        c1, c2 = st.columns(2)
+        c1.download_button("Save current frame", session.last_frame_png, file_name="fer-frame.png",
+                           mime="image/png", on_click="ignore", icon=":material/photo_camera:")
+        c2.download_button("Download log (CSV)", session.log_csv, file_name="fer-live-log.csv",
+                           mime="text/csv", on_click="ignore", icon=":material/download:")
+
+
+@st.fragment(run_every=1.0)
+def live_figures(session: LiveSession, streaming: bool) -> None:
+    stats = session.stats()
+    with st.container(key="live-stats"):
+        a, b, c = st.columns(3)
+        a.metric("Processed fps", f"{stats.fps:.1f}")
+        b.metric("Faces", stats.faces)
+        c.metric("Frames", stats.frames, help="Frames processed since Start")
+        st.markdown("Labels: " + (", ".join(f"**{label}**" for label in stats.labels) or "none"))
+        if stats.first_label_s is not None:
+            st.caption(f"First label {stats.first_label_s:.1f} s after the first frame; "
+                       f"{stats.latency_ms:.0f} ms per frame; {stats.log_rows} log rows.")
+    if stats.error:
+        st.error(f"Frames could not be processed: {stats.error}")
+    since = st.session_state.get("fer.live.connecting_since")
+    if streaming and since is not None and time.monotonic() - since > CONNECT_TIMEOUT_S and stats.frames == 0:
+        st.warning(f"No video has reached the server after {CONNECT_TIMEOUT_S} s. The browser and the server "
+                   "cannot connect: on another network the app needs ICE servers (see the README). "
+                   "Meanwhile, switch to **Snapshots** above.")
+    history = session.history()
+    if len(history):
+        chart = common.emotion_timeline(history, session.class_names, "seconds (0 = now)", (-session.HISTORY_S, 0))
+        st.altair_chart(chart, width="stretch")
+
+
+with side_col:
+    live_figures(session, ctx is not None)

@@ -1,0 +1,180 @@
+"""The live page's moving parts that are not layout: one stream's state shared between
+the WebRTC callback thread and the page, and the ICE server configuration.
+
+The callback is a plain function of a frame (no ``st.*``, no globals): it runs the frame
+pipeline and records figures in a :class:`LiveSession` under its lock; the page's
+fragment reads a consistent snapshot of them once a second.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import threading
+import time
+from collections import deque
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import av
+import numpy as np
+import pandas as pd
+
+from fer.facelog import flatten_row, log_columns
+from fer.images import encode_image
+
+ICE_ENV = "FER_ICE_SERVERS"
+
+
+def rtc_configuration(secrets: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The WebRTC configuration: ``$FER_ICE_SERVERS`` (a JSON list of ICE servers), else
+    ``ice_servers`` in Streamlit secrets, else none.
+
+    No ICE servers is right on localhost and on a LAN, and it is what works offline: with
+    none configured streamlit-webrtc would fall back to a public STUN server. An empty
+    list must be passed explicitly for that (an empty dict triggers the fallback).
+
+    >>> rtc_configuration({})
+    {'iceServers': []}
+    """
+    raw = os.environ.get(ICE_ENV)
+    if raw:
+        try:
+            servers = json.loads(raw)
+        except json.JSONDecodeError as e:
+            raise ValueError(f"{ICE_ENV} is not valid JSON ({e}); expected e.g. "
+                             '[{"urls": ["turn:turn.example.org:3478"], "username": "u", "credential": "p"}]') from None
+    else:
+        servers = (secrets or {}).get("ice_servers", [])
+    servers = [dict(s) for s in servers] if isinstance(servers, (list, tuple)) else servers
+    if not isinstance(servers, list) or not all("urls" in s for s in servers):
+        raise ValueError(f"ICE servers must be a list of objects with 'urls', got {servers!r}")
+    return {"iceServers": servers}
+
+
+@dataclass
+class LiveStats:
+    """A consistent snapshot of one stream's figures, for display."""
+
+    frames: int = 0
+    fps: float = 0.0  # frames processed per second over the last couple of seconds
+    latency_ms: float = 0.0  # median processing time per frame, recent frames
+    faces: int = 0
+    labels: list[str] = field(default_factory=list)  # "happy 83%" per face, current frame
+    first_label_s: float | None = None  # seconds from the stream's first frame to its first label
+    error: str | None = None
+    log_rows: int = 0
+
+
+class LiveSession:
+    """One browser tab's live stream: its own frame pipeline (tracking state is never
+    shared between tabs), and the figures, recent history and log the page shows.
+
+    :meth:`callback` runs on streamlit-webrtc's worker thread; the page reads through
+    :meth:`stats`, :meth:`history`, :meth:`log_csv` and :meth:`last_frame_png`.
+    """
+
+    LOG_ROWS = 36_000  # per-frame log kept for download: 20 min of one face at 30 fps
+    HISTORY_S = 20.0  # seconds of emotions in the live chart
+    FPS_WINDOW_S = 2.0
+
+    def __init__(self, pipeline, class_names: list[str]):
+        self.pipeline = pipeline
+        self.class_names = list(class_names)
+        self._lock = threading.Lock()
+        self.reset()
+
+    def reset(self) -> None:
+        """Start afresh: a new stream gets new track ids, empty figures and an empty log."""
+        self.pipeline.reset()
+        with self._lock:
+            self._frames = 0
+            self._t0: float | None = None
+            self._first_label: float | None = None
+            self._times: deque[float] = deque(maxlen=256)
+            self._latency: deque[float] = deque(maxlen=32)
+            self._records: list[dict[str, Any]] = []
+            self._history: deque[tuple[float, list[float]]] = deque()
+            self._log: deque[dict[str, Any]] = deque(maxlen=self.LOG_ROWS)
+            self._last_frame: np.ndarray | None = None
+            self._error: str | None = None
+
+    def callback(self, frame: av.VideoFrame) -> av.VideoFrame:
+        """streamlit-webrtc's ``video_frame_callback``: annotate one camera frame."""
+        annotated = self.process(frame.to_ndarray(format="rgb24"))
+        return av.VideoFrame.from_ndarray(annotated, format="rgb24")
+
+    def process(self, rgb: np.ndarray) -> np.ndarray:
+        start = time.monotonic()
+        try:
+            annotated, faces = self.pipeline.process(rgb)
+            records = faces.to_records()
+        except Exception as e:  # noqa: BLE001 - on this thread an error would silently end the stream
+            with self._lock:
+                self._error = f"{type(e).__name__}: {e}"
+            return rgb
+        end = time.monotonic()
+        with self._lock:
+            if self._t0 is None:
+                self._t0 = start
+            t = end - self._t0
+            self._frames += 1
+            self._times.append(end)
+            self._latency.append(end - start)
+            self._records = records
+            if records and self._first_label is None:
+                self._first_label = t
+            self._log.extend({"frame": self._frames - 1, "time": round(t, 4), **r} for r in records)
+            if records:
+                main = max(records, key=_area)  # the chart follows the largest face
+                self._history.append((t, [float(main[c]) for c in self.class_names]))
+            while self._history and self._history[0][0] < t - self.HISTORY_S:
+                self._history.popleft()
+            self._last_frame = annotated
+            self._error = None
+        return annotated
+
+    def stats(self) -> LiveStats:
+        with self._lock:
+            now = time.monotonic()
+            recent = [t for t in self._times if t >= now - self.FPS_WINDOW_S]
+            fps = (len(recent) - 1) / (recent[-1] - recent[0]) if len(recent) > 2 else 0.0
+            return LiveStats(
+                frames=self._frames, fps=fps,
+                latency_ms=1000 * float(np.median(self._latency)) if self._latency else 0.0,
+                faces=len(self._records) if recent else 0,
+                labels=[f"{r['label']} {r['confidence']:.0%}" for r in self._records] if recent else [],
+                first_label_s=self._first_label, error=self._error, log_rows=len(self._log))
+
+    def history(self) -> pd.DataFrame:
+        """The largest face's probabilities over the last seconds: columns seconds (0 = now,
+        negative = ago), emotion, probability."""
+        with self._lock:
+            rows = list(self._history)
+        now = rows[-1][0] if rows else 0.0
+        return pd.DataFrame([(t - now, name, p) for t, probs in rows for name, p in zip(self.class_names, probs)],
+                            columns=["seconds", "emotion", "probability"])
+
+    def log_csv(self) -> bytes:
+        """The per-frame log in the columns of :mod:`fer.facelog` (as video logs have)."""
+        with self._lock:
+            rows = list(self._log)
+        out = io.StringIO()
+        writer = csv.DictWriter(out, fieldnames=log_columns(self.class_names))
+        writer.writeheader()
+        writer.writerows(flatten_row(r) for r in rows)
+        return out.getvalue().encode()
+
+    def last_frame_png(self) -> bytes:
+        with self._lock:
+            frame = self._last_frame
+        return b"" if frame is None else encode_image(frame, "png")
+
+
+def _area(record: dict[str, Any]) -> float:
+    x1, y1, x2, y2 = record["box"]
+    return float((x2 - x1) * (y2 - y1))
+
