@@ -80,3 +80,20 @@ def test_resume_refuses_a_different_configuration(tmp_path, fer2013_path):
     train(_cfg(tmp_path, fer2013_path, epochs=1))
     with pytest.raises(ValueError, match="lr"):
         train(_cfg(tmp_path, fer2013_path, epochs=1, lr=0.1), resume=True)
+
+
+def test_weight_ema_forgets_the_initialisation_quickly():
+    from torch.optim.swa_utils import AveragedModel
+
+    from fer.train import ema_with_warmup
+
+    model = torch.nn.BatchNorm1d(2)
+    ema = AveragedModel(model, multi_avg_fn=ema_with_warmup(0.999), use_buffers=True)
+    with torch.no_grad():
+        model.weight.fill_(5.0)
+        model.running_var.fill_(0.01)
+    for _ in range(200):
+        ema.update_parameters(model)
+    # A plain 0.999 EMA would still be 82% initialisation after 200 steps.
+    assert torch.allclose(ema.module.weight, torch.full((2,), 5.0), rtol=0.05)
+    assert torch.allclose(ema.module.running_var, torch.full((2,), 0.01), rtol=0.5)
