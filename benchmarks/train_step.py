@@ -1,0 +1,64 @@
+"""Time one training step (forward, backward, SGD update) of a model in float32 and bf16,
+NCHW and channels-last: the numbers behind ``fer train``'s choice of bf16 autocast.
+
+    python benchmarks/train_step.py [--model vgg10] [--width-mult 1.0] [--batch-size 128]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from fer.models import create_model
+from fer.train import amp_enabled
+
+
+def time_step(model_name: str, width: float, batch: int, bf16: bool, channels_last: bool, repeats: int) -> list[float]:
+    torch.manual_seed(0)
+    model = create_model(model_name, width_mult=width)
+    opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, nesterov=True)
+    x, y = torch.randn(batch, 1, 40, 40), torch.randint(0, 7, (batch,))
+    if channels_last:
+        model, x = model.to(memory_format=torch.channels_last), x.contiguous(memory_format=torch.channels_last)
+    times = []
+    for i in range(repeats + 2):  # two warm-up steps
+        t0 = time.perf_counter()
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            loss = F.cross_entropy(model(x).float(), y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        if i >= 2:
+            times.append(time.perf_counter() - t0)
+    return times
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default="vgg10")
+    parser.add_argument("--width-mult", type=float, default=1.0)
+    parser.add_argument("--batch-size", type=int, default=128)
+    parser.add_argument("--repeats", type=int, default=10)
+    args = parser.parse_args()
+    if not amp_enabled(torch.device("cpu"), True):
+        print("note: this CPU has no bf16 units; bf16 rows will be slow")
+    rows = {}
+    for bf16 in (False, True):
+        for channels_last in (False, True):
+            t = np.array(time_step(args.model, args.width_mult, args.batch_size, bf16, channels_last, args.repeats))
+            rows[f"{'bf16' if bf16 else 'fp32'} {'channels_last' if channels_last else 'nchw'}"] = {
+                "median_ms": round(1000 * float(np.median(t)), 1), "p95_ms": round(1000 * float(np.percentile(t, 95)), 1)}
+    base = rows["fp32 nchw"]["median_ms"]
+    for row in rows.values():
+        row["speedup_vs_fp32_nchw"] = round(base / row["median_ms"], 2)
+    print(json.dumps({"model": args.model, "width_mult": args.width_mult, "batch_size": args.batch_size,
+                      "threads": torch.get_num_threads(), "steps": rows}, indent=2))
+
+
+if __name__ == "__main__":
+    main()
