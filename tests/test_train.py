@@ -97,3 +97,16 @@ def test_weight_ema_forgets_the_initialisation_quickly():
     # A plain 0.999 EMA would still be 82% initialisation after 200 steps.
     assert torch.allclose(ema.module.weight, torch.full((2,), 5.0), rtol=0.05)
     assert torch.allclose(ema.module.running_var, torch.full((2,), 0.01), rtol=0.5)
+
+
+def test_gpu_recipe_smoke_runs_on_cpu(tmp_path, fer2013_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[1] / "scripts" / "train_gpu.sh"
+    env = {"PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin"}
+    subprocess.run(["bash", str(script), str(fer2013_path), "--device", "cpu", "--epochs", "1", "--subset", "512",
+                    "--width-mult", "0.25", "--out", str(tmp_path / "gpu")], check=True, env=env, capture_output=True)
+    log = json.loads((tmp_path / "gpu" / "log.json").read_text())
+    assert log["config"]["batch_size"] == 256 and log["config"]["lr"] == 0.1 and log["epochs_done"] == 1
