@@ -43,15 +43,14 @@ def _evaluate(args: argparse.Namespace) -> None:
 
 
 def _metrics(args: argparse.Namespace) -> None:
-    import json
-
-    from fer.report import accuracy_table, update_readme, write_model_metrics
+    from fer.export import default_weights
+    from fer.report import accuracy_table, shipped_cards, update_readme, write_model_metrics
 
     paths = [write_model_metrics(w, args.data, plots=args.plots) for w in args.weights]
     for path in paths:
         print(f"wrote {path}")
     if args.readme:
-        table = accuracy_table([json.loads(p.read_text()) for p in paths])
+        table = accuracy_table(shipped_cards(paths[0].parent, default=default_weights()))
         print(table)
         if update_readme(args.readme, table):
             print(f"updated the accuracy table in {args.readme}")

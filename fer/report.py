@@ -7,6 +7,7 @@ rendered from those files between two marker comments, so no figure is typed by 
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from collections.abc import Sequence
@@ -68,6 +69,17 @@ def accuracy_table(cards: Sequence[dict[str, Any]]) -> str:
                    else f"ensemble of {len(card['members'])}")
         rows.append(f"| `{card['model']}` | " + " | ".join(cells) + f" | {f1:.4f} | {trained} |")
     return "\n".join([head, *rows])
+
+
+def shipped_cards(weights_dir: str | os.PathLike, default: str | os.PathLike | None = None) -> list[dict[str, Any]]:
+    """Every metrics file in ``weights_dir``, the default model's first, then by name."""
+    default_name = Path(default).name if default else None
+    cards = []
+    for path in sorted(Path(weights_dir).glob("*.json")):
+        card = json.loads(path.read_text())
+        if "evaluations" in card:
+            cards.append(card)
+    return sorted(cards, key=lambda c: (c["model"] != default_name, c["model"]))
 
 
 def update_readme(readme: str | os.PathLike, table: str) -> bool:

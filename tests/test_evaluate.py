@@ -81,3 +81,21 @@ def test_evaluate_cli_bad_weights_is_one_line(tmp_path, fer2013_path, capsys):
 def test_split_names_are_checked(fer2013_path):
     with pytest.raises(ValueError, match="public, private"):
         split_faces(fer2013_path, "test")
+
+
+def test_metrics_cli_writes_card_and_readme_table(tiny_model_file, fer2013_path, tmp_path):
+    from fer.report import README_END, README_START
+
+    weights = tmp_path / "weights" / "tiny.pt"
+    weights.parent.mkdir()
+    weights.write_bytes(tiny_model_file.read_bytes())
+    readme = tmp_path / "README.md"
+    readme.write_text(f"# x\n{README_START}\nstale\n{README_END}\nrest\n")
+    assert main(["metrics", "--data", str(fer2013_path), str(weights), "--readme", str(readme)]) == 0
+    card = json.loads((tmp_path / "weights" / "tiny.json").read_text())
+    assert [(e["split"], e["tencrop"]) for e in card["evaluations"]] == [
+        ("public", False), ("public", True), ("private", False), ("private", True)]
+    text = readme.read_text()
+    assert "stale" not in text and "| `tiny.pt` |" in text and text.endswith("rest\n")
+    private_tencrop = card["evaluations"][3]["accuracy"]
+    assert f"{private_tencrop:.4f}" in text
