@@ -25,15 +25,16 @@ class Classifier:
     """
 
     def __init__(self, members: Sequence[LoadedModel], tencrop: bool = False, batch_size: int = 512,
-                 threads: int | None = None, device: str | torch.device = "cpu"):
+                 threads: int | None = None, device: str | torch.device = "cpu", precision: str = "float32"):
         if threads:
             torch.set_num_threads(threads)
         self.members = list(members)
         total = sum(m.weight for m in self.members)
         self.weights = [m.weight / total for m in self.members]
         self.device = torch.device(device)
+        self.dtype = resolve_precision(precision, self.device)
         for m in self.members:
-            m.module.to(self.device)
+            m.module.to(self.device, self.dtype)
         self.tencrop = tencrop
         self.batch_size = batch_size
         meta = self.members[0].meta
@@ -60,14 +61,28 @@ class Classifier:
         probs = 0
         for member, weight in zip(self.members, self.weights):
             probs = probs + weight * predict_member(member.module, faces, member.meta.input_size,
-                                                    member.meta.mean, member.meta.std, tencrop)
+                                                    member.meta.mean, member.meta.std, tencrop, self.dtype)
         return probs
 
 
 def predict_member(module: torch.nn.Module, faces: torch.Tensor, input_size: int, mean: float, std: float,
-                   tencrop: bool) -> torch.Tensor:
-    """Softmax of one network on (B, 48, 48) uint8 faces, centre crop or ten-crop averaged."""
+                   tencrop: bool, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """Softmax of one network on (B, 48, 48) uint8 faces, centre crop or ten-crop averaged;
+    the network runs in ``dtype``, the softmax in float32."""
     n = len(faces)
     views = ten_crop(faces, input_size) if tencrop else center_crop(faces, input_size)
-    probs = torch.softmax(module(normalize(views, mean, std)).float(), dim=1)
+    probs = torch.softmax(module(normalize(views, mean, std).to(dtype)).float(), dim=1)
     return probs.view(n, 10, -1).mean(1) if tencrop else probs
+
+
+def resolve_precision(precision: str, device: torch.device) -> torch.dtype:
+    """``"float32"``, ``"bfloat16"`` or ``"auto"``: bfloat16 on a CPU that computes it
+    natively (AVX512-BF16 or AMX, through oneDNN), where it is several times faster for
+    ten-crop batches; float32 elsewhere."""
+    if precision == "auto":
+        native = device.type == "cpu" and torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported()
+        return torch.bfloat16 if native else torch.float32
+    dtypes = {"float32": torch.float32, "bfloat16": torch.bfloat16}
+    if precision not in dtypes:
+        raise ValueError(f"unknown precision {precision!r}; choose one of auto, {', '.join(dtypes)}")
+    return dtypes[precision]

@@ -30,6 +30,9 @@ class Settings:
     show_bars: bool = False
     show_track_id: bool = False
     uncertain_below: float = 0.0  # show "uncertain" when the top probability is below this
+    scale_factor: float = 1.1  # Haar detector: size step between scans; higher = faster, misses more
+    full_scan_every: int = 5  # live/video: scan the whole frame every N frames, near known faces between
+    equalize: bool = False  # equalise the histogram before detection (helps in dim or flat light)
 
     def __post_init__(self) -> None:
         w, h = self.display_size
@@ -49,6 +52,10 @@ class Settings:
             raise ValueError(f"min_neighbors must be at least 1, got {self.min_neighbors}")
         if not 0 <= self.uncertain_below < 1:
             raise ValueError(f"uncertain_below must be in [0, 1), got {self.uncertain_below}")
+        if not 1 < self.scale_factor <= 2:
+            raise ValueError(f"scale_factor must be in (1, 2], got {self.scale_factor}")
+        if self.full_scan_every < 1:
+            raise ValueError(f"full_scan_every must be at least 1, got {self.full_scan_every}")
 
     def replace(self, **changes: Any) -> Settings:
         return replace(self, **changes)

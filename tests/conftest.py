@@ -27,3 +27,11 @@ def tiny_model_file(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("models") / "tiny.pt"
     return save_model(create_model("vgg10", width_mult=0.25),
                       ModelMeta(arch="vgg10", arch_kwargs={"width_mult": 0.25}, mean=0.5, std=0.25), path)
+
+
+@pytest.fixture(scope="session")
+def tiny_recognizer(tiny_model_file):
+    """An EmotionRecognizer on the tiny model (loaded once for the session)."""
+    from fer.recognizer import EmotionRecognizer
+
+    return EmotionRecognizer(tiny_model_file)

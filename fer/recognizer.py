@@ -1,0 +1,78 @@
+"""The Python API in one object: load the model once, then annotate images, videos and
+live streams.
+
+>>> from fer import EmotionRecognizer                                # doctest: +SKIP
+>>> rec = EmotionRecognizer()                    # weights/vgg10.pt  # doctest: +SKIP
+>>> annotated, faces = rec.annotate_image("photo.jpg")               # doctest: +SKIP
+>>> faces.to_records()[0]["label"]                                   # doctest: +SKIP
+'happy'
+>>> rec.annotate_video("clip.mp4", "clip.annotated.mp4").frames      # doctest: +SKIP
+300
+>>> stream = rec.new_stream()          # one per webcam session     # doctest: +SKIP
+>>> annotated, faces = stream.process(frame_rgb)                     # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+from fer.classify import Classifier
+from fer.export import default_weights
+from fer.faces import Faces
+from fer.images import ImageSource, read_image
+from fer.pipeline import FramePipeline
+from fer.settings import Settings
+from fer.video import Cancel, LogSpec, Progress, VideoSummary, annotate_video
+
+
+#: PyTorch threads. A frame's batch is one to a few faces: splitting it over threads
+#: gains little, and when the cores are busy (a second stream, video encoding, another
+#: process) OpenMP threads waiting on each other made one batch take 100-500 ms instead
+#: of 2 ms in our measurements. One thread keeps the other core for detection and codecs.
+THREADS = 1
+
+
+class EmotionRecognizer:
+    """Facial expression recognition on images, videos and streams with one loaded model.
+
+    ``weights``: a model or ensemble file (default: :func:`fer.export.default_weights`).
+    ``threads``: PyTorch's intra-op threads for the process (default 1, see
+    :data:`THREADS`). ``precision``: ``"float32"``, ``"bfloat16"`` or ``"auto"``
+    (default: bfloat16 where the CPU computes it natively; see
+    :func:`fer.classify.resolve_precision`). Raises :class:`fer.export.ModelFileError`
+    for a missing or damaged model file.
+    """
+
+    def __init__(self, weights: str | os.PathLike | None = None, settings: Settings | None = None,
+                 threads: int | None = THREADS, precision: str = "auto"):
+        self.weights = weights or default_weights()
+        self.classifier = Classifier.from_file(self.weights, threads=threads, precision=precision)
+        self.settings = settings or Settings()
+
+    @property
+    def class_names(self) -> list[str]:
+        return self.classifier.class_names
+
+    def new_stream(self, settings: Settings | None = None) -> FramePipeline:
+        """A pipeline with its own tracking state (one per webcam session or video),
+        sharing this recognizer's model."""
+        return FramePipeline(self.classifier, settings or self.settings)
+
+    def annotate_image(self, src: ImageSource, fit: bool = False, settings: Settings | None = None,
+                       name: str | None = None) -> tuple[np.ndarray, Faces]:
+        """Find and label the faces of one picture (path, bytes, file object, PIL image or
+        array). Returns the annotated RGB image, at the picture's size or, with ``fit``,
+        fitted into the display size, and the faces (boxes in the picture's pixels).
+        Raises :class:`fer.images.ImageError` for input that is not a usable image."""
+        image = read_image(src, name=name)
+        pipeline = self.new_stream(settings)
+        faces = pipeline.analyze(image, still=True)
+        return pipeline.draw(image, faces, fit=fit), faces
+
+    def annotate_video(self, src: str | os.PathLike, dst: str | os.PathLike, progress: Progress | None = None,
+                       cancel: Cancel = None, log: LogSpec = None, settings: Settings | None = None,
+                       fit: bool = False) -> VideoSummary:
+        """Annotate a video file into an H.264 mp4; see :func:`fer.video.annotate_video`."""
+        return annotate_video(src, dst, self.new_stream(settings), progress=progress, cancel=cancel, log=log, fit=fit)

@@ -1,0 +1,128 @@
+"""Test media made on the fly from scikit-image's astronaut (a public-domain NASA
+portrait): frames with a face at a known place, clips with or without audio, rotation,
+variable frame rate or odd sizes, and deliberately broken files."""
+
+from __future__ import annotations
+
+import struct
+import zlib
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import cv2
+import numpy as np
+
+#: The astronaut's face in ``skimage.data.astronaut()`` (x1, y1, x2, y2), roughly.
+ASTRONAUT_FACE = (175, 62, 275, 165)
+
+
+def astronaut() -> np.ndarray:
+    from skimage import data
+
+    return data.astronaut()
+
+
+def face_patch(side: int) -> np.ndarray:
+    """The astronaut's head and shoulders cut square and resized to ``side``."""
+    return cv2.resize(astronaut()[10:230, 115:335], (side, side), interpolation=cv2.INTER_AREA)
+
+
+def face_frame(width: int = 320, height: int = 240, x: int | None = None, side: int | None = None,
+               background: int = 90) -> np.ndarray:
+    """A flat grey frame with one face patch; ``x`` is the patch's left edge."""
+    side = side or int(height * 0.6)
+    frame = np.full((height, width, 3), background, np.uint8)
+    x = (width - side) // 2 if x is None else x
+    y = (height - side) // 2
+    frame[y:y + side, x:x + side] = face_patch(side)
+    return frame
+
+
+def make_clip(path: Path, frames: int = 12, size: tuple[int, int] = (320, 240), fps: int = 15, face: bool = True,
+              audio: str | None = None, rotation: int = 0, vfr_ms: list[int] | None = None,
+              video: bool = True) -> Path:
+    """Encode a clip of a face moving left to right.
+
+    ``audio``: an audio codec to add a tone with (``aac``, ``pcm_s16le``). ``rotation``:
+    display rotation (degrees counter-clockwise); the frames are stored turned the other
+    way, so the clip plays upright. ``vfr_ms``: frame durations in milliseconds, cycled.
+    """
+    w, h = size
+    stored_w, stored_h = (h, w) if rotation % 180 else (w, h)
+    with av.open(str(path), "w") as out:
+        v = None
+        if video:
+            v = out.add_stream("libx264", rate=fps)
+            v.width, v.height = stored_w, stored_h
+            v.pix_fmt = "yuv420p" if w % 2 == 0 and h % 2 == 0 else "yuv444p"
+            v.codec_context.options = {"preset": "ultrafast"}
+            if vfr_ms:
+                v.codec_context.time_base = Fraction(1, 1000)
+            if rotation:
+                v.set_display_rotation(rotation)
+        a = None
+        if audio:
+            a = out.add_stream(audio, rate=16000)
+            a.layout = "mono"
+        t = 0
+        side = int(h * 0.6)
+        for i in range(frames if video else 0):
+            x = int((w - side) * i / max(frames - 1, 1))
+            frame = face_frame(w, h, x=x, side=side) if face else np.full((h, w, 3), 90, np.uint8)
+            if rotation:  # stored so that turning it by `rotation` counter-clockwise shows it upright
+                turns = {90: cv2.ROTATE_90_CLOCKWISE, 180: cv2.ROTATE_180, 270: cv2.ROTATE_90_COUNTERCLOCKWISE}
+                frame = cv2.rotate(frame, turns[rotation % 360])
+            vf = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24")
+            if vfr_ms:
+                vf.pts, vf.time_base = t, Fraction(1, 1000)
+                t += vfr_ms[i % len(vfr_ms)]
+            out.mux(v.encode(vf))
+        if v is not None:
+            out.mux(v.encode(None))
+        if a is not None:
+            _tone(out, a, audio, seconds=frames / fps)
+    return path
+
+
+def _tone(out, stream, codec: str, seconds: float, rate: int = 16000) -> None:
+    total, done = int(rate * seconds), 0
+    while done < total:
+        n = min(1024, total - done)
+        wave = 0.2 * np.sin(2 * np.pi * 440 * np.arange(done, done + n) / rate)
+        if codec == "pcm_s16le":
+            frame = av.AudioFrame.from_ndarray((wave * 32767).astype(np.int16)[None], format="s16", layout="mono")
+        else:
+            frame = av.AudioFrame.from_ndarray(wave.astype(np.float32)[None], format="fltp", layout="mono")
+        frame.sample_rate, frame.pts, frame.time_base = rate, done, Fraction(1, rate)
+        out.mux(stream.encode(frame))
+        done += n
+    out.mux(stream.encode(None))
+
+
+def huge_png(path: Path, width: int = 20000, height: int = 20000) -> Path:
+    """A genuine, valid all-black grayscale PNG of ``width`` x ``height``, written row by
+    row so that making it needs almost no memory (the file is about 0.4 MB)."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    z = zlib.compressobj(1)
+    row = b"\x00" * (width + 1)  # filter byte + pixels
+    idat = b"".join(z.compress(row) for _ in range(height)) + z.flush()
+    with open(path, "wb") as f:
+        f.write(b"\x89PNG\r\n\x1a\n")
+        f.write(chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)))
+        f.write(chunk(b"IDAT", idat))
+        f.write(chunk(b"IEND", b""))
+    return path
+
+
+def decode_all(path: Path) -> dict:
+    """What a player sees: frame count, codec, pixel format, size, frame times, audio."""
+    with av.open(str(path)) as c:
+        v = c.streams.video[0]
+        times = [float(f.time) for f in c.decode(video=0)]
+        return {"frames": len(times), "codec": v.codec_context.name, "pix_fmt": v.codec_context.pix_fmt,
+                "size": (v.codec_context.width, v.codec_context.height), "rate": v.average_rate, "times": times,
+                "duration": float(v.duration * v.time_base) if v.duration else None,
+                "audio": [s.codec_context.name for s in c.streams.audio]}
