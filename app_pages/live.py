@@ -47,8 +47,8 @@ with video_col:
             with common.shown_as_error("This picture could not be read"):
                 shown, _, faces = common.annotate_picture(shot.getvalue(), "the snapshot", settings)
                 st.image(shown)
-                st.write(", ".join(f"**{r['label']}** {r['confidence']:.0%}" for r in faces.to_records())
-                         or "No face found.")
+                st.markdown(", ".join(f"{r['label']} {r['confidence']:.0%}" for r in faces.to_records())
+                            or "No face found.")
         ctx = None
     else:
         ctx = webrtc_streamer(
@@ -66,11 +66,6 @@ with video_col:
             st.session_state.setdefault("fer.live.connecting_since", time.monotonic())
         else:
             st.session_state.pop("fer.live.connecting_since", None)
-        c1, c2 = st.columns(2)
-        c1.download_button("Save current frame", session.last_frame_png, file_name="fer-frame.png",
-                           mime="image/png", on_click="ignore", icon=":material/photo_camera:")
-        c2.download_button("Download log (CSV)", session.log_csv, file_name="fer-live-log.csv",
-                           mime="text/csv", on_click="ignore", icon=":material/download:")
 
 
 @st.fragment(run_every=1.0)
@@ -85,6 +80,11 @@ def live_figures(session: LiveSession, streaming: bool) -> None:
         if stats.first_label_s is not None:
             st.caption(f"First label {stats.first_label_s:.1f} s after the first frame; "
                        f"{stats.latency_ms:.0f} ms per frame; {stats.log_rows} log rows.")
+        c1, c2 = st.columns(2)
+        c1.download_button("Save current frame", session.last_frame_png, file_name="fer-frame.png", mime="image/png",
+                           on_click="ignore", icon=":material/photo_camera:", disabled=not stats.frames, key="save-frame")
+        c2.download_button("Download log (CSV)", session.log_csv, file_name="fer-live-log.csv", mime="text/csv",
+                           on_click="ignore", icon=":material/download:", disabled=not stats.log_rows, key="save-log")
     if stats.error:
         st.error(f"Frames could not be processed: {stats.error}")
     since = st.session_state.get("fer.live.connecting_since")

@@ -66,6 +66,26 @@ def write_y4m(path: Path, frames: list[np.ndarray], fps: int = 15) -> Path:
     return path
 
 
+NAMESPACE_PREFIX = "fer-test-"
+
+
+def remove_stale_namespaces() -> None:
+    """Delete namespaces left by test runs that were killed (their pid no longer exists)."""
+    listing = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
+    for name in (line.split()[0] for line in listing.splitlines() if line.startswith(NAMESPACE_PREFIX)):
+        pid = name.removeprefix(NAMESPACE_PREFIX)
+        if pid.isdigit() and not Path(f"/proc/{pid}").exists():
+            subprocess.run(["ip", "netns", "del", name], capture_output=True)
+
+
+def _die_with_parent() -> None:
+    """In a child process: get SIGTERM when the test process dies, even if it is killed."""
+    import ctypes
+    import signal
+
+    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
 class Namespace:
     """A private network namespace with a veth pair whose both ends live inside it."""
 
@@ -73,6 +93,7 @@ class Namespace:
         self.name = name
 
     def __enter__(self) -> Namespace:
+        remove_stale_namespaces()
         subprocess.run(["ip", "netns", "add", self.name], check=True, capture_output=True)
         try:
             for cmd in ("link set lo up", "link add veth0 type veth peer name veth1",
@@ -86,6 +107,13 @@ class Namespace:
 
     def __exit__(self, *exc) -> None:
         subprocess.run(["ip", "netns", "del", self.name], capture_output=True)
+
+    def set_links(self, up: bool) -> None:
+        """Take the veth pair down (only loopback left: WebRTC cannot connect) or up again."""
+        for dev in ("veth0", "veth1"):
+            subprocess.run(self.prefix() + ["ip", "link", "set", dev, "up" if up else "down"], check=True)
+        if up:  # addresses on a link that went down lose their routes; restore them
+            subprocess.run(self.prefix() + ["ip", "route", "replace", "10.77.0.0/24", "dev", "veth0"], check=False)
 
     def prefix(self) -> list[str]:
         return ["ip", "netns", "exec", self.name]
@@ -109,7 +137,8 @@ def streamlit_server(ns: Namespace, port: int, env: dict[str, str], log: Path,
                          "--server.headless", "true", "--browser.gatherUsageStats", "false"]
     start = time.monotonic()
     with open(log, "wb") as out:
-        proc = subprocess.Popen(cmd, cwd=REPO, env={**os.environ, **env}, stdout=out, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(cmd, cwd=REPO, env={**os.environ, **env}, stdout=out, stderr=subprocess.STDOUT,
+                                preexec_fn=_die_with_parent)
     try:
         poll = ("import time, urllib.request\n"
                 "deadline = time.monotonic() + 60\n"

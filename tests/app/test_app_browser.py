@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from browser import (Namespace, chromium_args, green_pixels, missing_prerequisites, streamlit_server, wait_for,
+from browser import (NAMESPACE_PREFIX, Namespace, chromium_args, green_pixels, missing_prerequisites, streamlit_server, wait_for,
                      write_y4m)
-from conftest import face_frames
+from conftest import REPO, face_frames
 
 pytestmark = pytest.mark.skipif(bool(missing_prerequisites()),
                                 reason="browser tests need " + "; ".join(missing_prerequisites()))
@@ -27,6 +27,8 @@ PORT = 8531
 URL = f"http://localhost:{PORT}"  # secure context, so the page may open the (fake) camera
 WEBRTC_IFRAME = 'iframe[title="streamlit_webrtc.component.webrtc_streamer"]'
 REPORT = Path(os.environ.get("FER_LIVE_REPORT", "/tmp/fer-live-report.json"))
+# Generous deadlines, met in seconds on an idle machine: they only bound a hung test.
+PAGE_MS = 120_000
 measured: dict[str, float] = {}
 
 
@@ -37,13 +39,24 @@ def workdir(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def namespace() -> Namespace:
-    with Namespace(f"fer-test-{os.getpid()}") as ns:
+    with Namespace(f"{NAMESPACE_PREFIX}{os.getpid()}") as ns:
         yield ns
+
+
+def served_model(models_folder: Path) -> Path:
+    """$FER_TEST_WEIGHTS, else the bundled model when it exists (so the figures are those of
+    the shipped app), else the small test model."""
+    if os.environ.get("FER_TEST_WEIGHTS"):
+        return Path(os.environ["FER_TEST_WEIGHTS"]).resolve()
+    bundled = REPO / "weights" / "vgg10.pt"
+    return bundled if bundled.is_file() else models_folder / "vgg10.pt"
 
 
 @pytest.fixture(scope="module")
 def server(namespace, workdir, models_folder):
-    env = {"FER_WEIGHTS": str(models_folder / "vgg10.pt"), "FER_ICE_SERVERS": ""}
+    model = served_model(models_folder)
+    measured["model"] = str(model)
+    env = {"FER_WEIGHTS": str(model), "FER_ICE_SERVERS": ""}
     with streamlit_server(namespace, PORT, env, workdir / "streamlit.log") as seconds:
         measured["server_health_s"] = round(seconds, 2)
         measured["_started"] = time.monotonic() - seconds
@@ -51,14 +64,44 @@ def server(namespace, workdir, models_folder):
 
 
 @pytest.fixture(scope="module")
-def browser(namespace, workdir, face_rgb):
+def playwright():
     from playwright.sync_api import sync_playwright
 
-    camera = write_y4m(workdir / "face.y4m", face_frames(face_rgb, 30), fps=30)
     with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=str(namespace.chromium_wrapper(workdir)), args=chromium_args(camera))
-        yield b
-        b.close()
+        yield p
+
+
+@pytest.fixture(scope="module")
+def camera(workdir, face_rgb) -> Path:
+    return write_y4m(workdir / "face.y4m", face_frames(face_rgb, 30), fps=30)
+
+
+@pytest.fixture(scope="module")
+def browser(playwright, namespace, workdir, camera):
+    b = playwright.chromium.launch(executable_path=str(namespace.chromium_wrapper(workdir)), args=chromium_args(camera))
+    yield b
+    b.close()
+
+
+@pytest.fixture
+def new_page(request, workdir):
+    """Open pages in a browser; when the test fails, screenshot them for the report."""
+    opened = []
+
+    def open_page(browser, path: str = "", height: int = 1000):
+        page = browser.new_page(viewport={"width": 1400, "height": height})
+        opened.append(page)
+        page.goto(URL + path, timeout=PAGE_MS)
+        return page
+
+    yield open_page
+    failed = getattr(request.node, "report_call", None) is not None and request.node.report_call.failed
+    for i, page in enumerate(p for p in opened if not p.is_closed()):
+        if failed:
+            shot = workdir / f"failed-{request.node.name}-{i}.png"
+            page.screenshot(path=str(shot), full_page=True)
+            print(f"\nscreenshot of the failed test's page {i}: {shot}")
+        page.close()
 
 
 def screenshot(page, name: str) -> None:
@@ -78,16 +121,15 @@ def live_stats(page) -> dict:
             else [s.strip() for s in labels.group(1).split(",")]}
 
 
-def open_live(browser):
-    page = browser.new_page(viewport={"width": 1400, "height": 950})
-    page.goto(URL)
-    page.locator(WEBRTC_IFRAME).wait_for(timeout=60_000)
-    page.locator(".st-key-live-stats").wait_for(timeout=60_000)
+def open_live(new_page, browser):
+    page = new_page(browser, height=950)
+    page.locator(WEBRTC_IFRAME).wait_for(timeout=PAGE_MS)
+    page.locator(".st-key-live-stats").wait_for(timeout=PAGE_MS)
     return page
 
 
 def start(page) -> float:
-    page.frame_locator(WEBRTC_IFRAME).get_by_role("button", name="Start").click(timeout=30_000)
+    page.frame_locator(WEBRTC_IFRAME).get_by_role("button", name="Start").click(timeout=PAGE_MS)
     return time.monotonic()
 
 
@@ -99,8 +141,8 @@ def frames_rate(pages, seconds: float) -> list[float]:
     return [(n1 - n0) / (t1 - t0) for (t0, n0), (t1, n1) in zip(before, after)]
 
 
-def test_live_page_labels_the_face_and_two_streams_run_at_once(server, browser):
-    page = open_live(browser)
+def test_live_page_labels_the_face_and_two_streams_run_at_once(server, browser, new_page):
+    page = open_live(new_page, browser)
     measured["app_start_to_live_page_s"] = round(time.monotonic() - measured["_started"], 2)
     t_start = start(page)
     stats = wait_for(lambda: (s := live_stats(page))["labels"] and s, 60, "a labelled face on the live page")
@@ -114,29 +156,29 @@ def test_live_page_labels_the_face_and_two_streams_run_at_once(server, browser):
     wait_for(lambda: green_pixels(video.screenshot()) > 200, 30, "the green face box in the video")
     [fps] = frames_rate([page], 8)
     measured["live_fps_one_stream"] = round(fps, 1)
+    caption = page.locator(".st-key-live-stats").inner_text()
+    if m := re.search(r"First label ([\d.]+) s after the first frame; (\d+) ms per frame", caption):
+        measured["server_first_frame_to_label_s"], measured["server_ms_per_frame"] = float(m[1]), int(m[2])
     screenshot(page, "live")
     assert fps > 1
 
     # A second tab gets its own stream and session; both keep going.
-    page2 = open_live(browser)
+    page2 = open_live(new_page, browser)
     start(page2)
     wait_for(lambda: live_stats(page2)["labels"], 60, "a label on the second page")
     fps1, fps2 = frames_rate([page, page2], 6)
     measured["live_fps_two_streams"] = [round(fps1, 1), round(fps2, 1)]
     assert fps1 > 0.5 and fps2 > 0.5
     assert live_stats(page2)["frames"] < live_stats(page)["frames"]  # separate counters, separate sessions
-    page2.close()
-    page.close()
 
 
-def test_video_page_round_trip(server, browser, face_mp4, workdir):
+def test_video_page_round_trip(server, browser, new_page, face_mp4, workdir):
     import av
 
-    page = browser.new_page(viewport={"width": 1400, "height": 1000})
-    page.goto(f"{URL}/video")
+    page = new_page(browser, "/video")
     page.locator("input[type=file]").set_input_files(str(face_mp4))
     button = page.get_by_role("button", name="Download annotated MP4")
-    button.wait_for(timeout=90_000)
+    button.wait_for(timeout=PAGE_MS)
     with page.expect_download() as download:
         button.click()
     path = workdir / "annotated.mp4"
@@ -144,23 +186,38 @@ def test_video_page_round_trip(server, browser, face_mp4, workdir):
     with av.open(str(path)) as f:
         assert sum(1 for _ in f.decode(video=0)) == 30
     screenshot(page, "video")
-    page.close()
 
 
-def test_other_pages_render(server, browser, face_jpg, workdir):
+def test_other_pages_render(server, browser, new_page, face_jpg, workdir):
     """Image, Settings and Metrics in a real browser, mostly for the README screenshots."""
-    page = browser.new_page(viewport={"width": 1400, "height": 1000})
     (workdir / "astronaut.jpg").write_bytes(face_jpg)
-    page.goto(f"{URL}/image")
+    page = new_page(browser, "/image")
     page.locator("input[type=file]").set_input_files(str(workdir / "astronaut.jpg"))
-    page.get_by_role("button", name="Download results (JSON)").wait_for(timeout=60_000)
-    page.locator("[data-testid=stVegaLiteChart]").first.wait_for(timeout=30_000)
+    page.get_by_role("button", name="Download results (JSON)").wait_for(timeout=PAGE_MS)
+    page.locator("[data-testid=stVegaLiteChart]").first.wait_for(timeout=PAGE_MS)
     screenshot(page, "image")
     for name in ("settings", "metrics"):
         page.goto(f"{URL}/{name}")
-        page.get_by_role("heading", name=name.capitalize()).wait_for(timeout=30_000)
+        page.get_by_role("heading", name=name.capitalize()).wait_for(timeout=PAGE_MS)
         screenshot(page, name)
-    page.close()
+
+
+def test_live_page_says_when_the_browser_cannot_connect_and_offers_snapshots(server, browser, new_page, namespace):
+    namespace.set_links(up=False)  # loopback only: aiortc offers no candidate there, like a network blocking WebRTC
+    try:
+        page = open_live(new_page, browser)
+        start(page)
+        page.get_by_text("No video has reached the server").wait_for(timeout=PAGE_MS)
+        assert live_stats(page)["frames"] == 0
+        screenshot(page, "live-no-connection")
+    finally:
+        namespace.set_links(up=True)
+
+    page.locator("[data-testid=stButtonGroup]").get_by_text("Snapshots").click()
+    page.get_by_role("button", name="Take Photo").click(timeout=PAGE_MS)
+    label = re.compile(r"^(angry|disgust|fear|happy|sad|surprise|neutral|uncertain) \d+%")
+    page.get_by_text(label).first.wait_for(timeout=PAGE_MS)
+    screenshot(page, "live-snapshot")
 
 
 def teardown_module() -> None:
