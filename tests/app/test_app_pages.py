@@ -205,3 +205,11 @@ def test_video_job_cancel_stops_the_engine(tmp_path):
     job.cancel()
     assert job.wait(0) and job.cancelled and not job.succeeded
     assert job.progress().done > 0 and "/ 1000000 frames" in job.progress().text()
+
+
+def test_missing_model_file_is_a_plain_message(app, monkeypatch, tmp_path, face_jpg):
+    monkeypatch.setenv("FER_WEIGHTS", str(tmp_path / "missing.pt"))
+    page(app, "image")
+    app.file_uploader[0].set_value(("astronaut.jpg", face_jpg, "image/jpeg")).run()
+    assert not app.exception
+    assert "The model could not be loaded" in app.error[0].value and "missing.pt" in app.error[0].value
