@@ -81,9 +81,9 @@ def live_figures(session: LiveSession, streaming: bool) -> None:
             st.caption(f"First label {stats.first_label_s:.1f} s after the first frame; "
                        f"{stats.latency_ms:.0f} ms per frame; {stats.log_rows} log rows.")
         c1, c2 = st.columns(2)
-        c1.download_button("Save current frame", session.last_frame_png, file_name="fer-frame.png", mime="image/png",
+        c1.download_button("Save frame", session.last_frame_png, file_name="fer-frame.png", mime="image/png",
                            on_click="ignore", icon=":material/photo_camera:", disabled=not stats.frames, key="save-frame")
-        c2.download_button("Download log (CSV)", session.log_csv, file_name="fer-live-log.csv", mime="text/csv",
+        c2.download_button("Log (CSV)", session.log_csv, file_name="fer-live-log.csv", mime="text/csv",
                            on_click="ignore", icon=":material/download:", disabled=not stats.log_rows, key="save-log")
     if stats.error:
         st.error(f"Frames could not be processed: {stats.error}")

@@ -29,7 +29,7 @@ WEBRTC_IFRAME = 'iframe[title="streamlit_webrtc.component.webrtc_streamer"]'
 REPORT = Path(os.environ.get("FER_LIVE_REPORT", "/tmp/fer-live-report.json"))
 # Generous deadlines, met in seconds on an idle machine: they only bound a hung test.
 PAGE_MS = 120_000
-measured: dict[str, float] = {}
+measured: dict[str, object] = {}  # figures for the report, filled as the tests run
 
 
 @pytest.fixture(scope="module")
@@ -59,7 +59,6 @@ def server(namespace, workdir, models_folder):
     env = {"FER_WEIGHTS": str(model), "FER_ICE_SERVERS": ""}
     with streamlit_server(namespace, PORT, env, workdir / "streamlit.log") as seconds:
         measured["server_health_s"] = round(seconds, 2)
-        measured["_started"] = time.monotonic() - seconds
         yield workdir / "streamlit.log"
 
 
@@ -142,8 +141,10 @@ def frames_rate(pages, seconds: float) -> list[float]:
 
 
 def test_live_page_labels_the_face_and_two_streams_run_at_once(server, browser, new_page):
-    page = open_live(new_page, browser)
-    measured["app_start_to_live_page_s"] = round(time.monotonic() - measured["_started"], 2)
+    t_open = time.monotonic()
+    page = open_live(new_page, browser)  # the first page of the server's life: the model loads now
+    measured["first_page_rendered_s"] = round(time.monotonic() - t_open, 2)
+    measured["app_start_to_first_page_s"] = round(measured["server_health_s"] + measured["first_page_rendered_s"], 2)
     t_start = start(page)
     stats = wait_for(lambda: (s := live_stats(page))["labels"] and s, 60, "a labelled face on the live page")
     measured["start_to_first_label_s"] = round(time.monotonic() - t_start, 2)
@@ -196,10 +197,14 @@ def test_other_pages_render(server, browser, new_page, face_jpg, workdir):
     page.get_by_role("button", name="Download results (JSON)").wait_for(timeout=PAGE_MS)
     page.locator("[data-testid=stVegaLiteChart]").first.wait_for(timeout=PAGE_MS)
     screenshot(page, "image")
-    for name in ("settings", "metrics"):
-        page.goto(f"{URL}/{name}")
-        page.get_by_role("heading", name=name.capitalize()).wait_for(timeout=PAGE_MS)
-        screenshot(page, name)
+    page.goto(f"{URL}/settings")
+    page.get_by_text("Display height").wait_for(timeout=PAGE_MS)  # the last slider has rendered
+    screenshot(page, "settings")
+    page.goto(f"{URL}/metrics")
+    page.get_by_text(re.compile("^(Per class|No metrics files)")).wait_for(timeout=PAGE_MS)
+    if page.get_by_text("Per class").count():
+        page.locator("[data-testid=stVegaLiteChart]").nth(1).wait_for(timeout=PAGE_MS)
+    screenshot(page, "metrics")
 
 
 def test_live_page_says_when_the_browser_cannot_connect_and_offers_snapshots(server, browser, new_page, namespace):
@@ -221,7 +226,7 @@ def test_live_page_says_when_the_browser_cannot_connect_and_offers_snapshots(ser
 
 
 def teardown_module() -> None:
-    report = {k: v for k, v in measured.items() if not k.startswith("_")}
+    report = dict(measured)
     if "live_fps_one_stream" in report:
         REPORT.write_text(json.dumps(report, indent=2) + "\n")
         print(f"\nlive page measurements ({REPORT}): {json.dumps(report)}")
