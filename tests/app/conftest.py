@@ -10,28 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
-
-
-def metrics_card(model: str, seed: int = 0) -> dict:
-    """A metrics file as ``fer metrics`` writes it, from made-up predictions (computed by
-    the same function, so the schema cannot drift)."""
-    from fer.classes import CLASS_NAMES
-    from fer.evaluate import compute_metrics
-
-    rng = np.random.default_rng(seed)
-    evaluations = []
-    for split in ("public", "private"):
-        for tencrop in (False, True):
-            y = rng.integers(0, len(CLASS_NAMES), 300)
-            logits = rng.normal(size=(300, len(CLASS_NAMES)))
-            logits[np.arange(300), y] += 2.0 + tencrop  # better than chance, ten-crop a bit better
-            probs = np.exp(logits) / np.exp(logits).sum(1, keepdims=True)
-            evaluations.append({"split": split, "tencrop": tencrop, "weights": [model]}
-                               | compute_metrics(y, probs, CLASS_NAMES))
-    training = {"config": {"model": "vgg10"}, "epochs_done": 3, "best_epoch": 2, "best_public_acc": 0.51,
-                "minutes": 4.2, "command": "fer train --epochs 3"}
-    return {"model": model, "training": training, "evaluations": evaluations}
+from appdata import face_frames, metrics_card
 
 
 @pytest.fixture(scope="session")
@@ -66,21 +45,6 @@ def face_jpg(face_rgb) -> bytes:
     ok, buf = cv2.imencode(".jpg", cv2.cvtColor(face_rgb, cv2.COLOR_RGB2BGR))
     assert ok
     return buf.tobytes()
-
-
-def face_frames(face_rgb: np.ndarray, n: int, size: tuple[int, int] = (640, 480)) -> list[np.ndarray]:
-    """``n`` RGB frames of ``size`` with the face drifting a few pixels, as a webcam sees it."""
-    import cv2
-
-    w, h = size
-    face = cv2.resize(face_rgb, (h, h), interpolation=cv2.INTER_AREA)
-    frames = []
-    for i in range(n):
-        frame = np.full((h, w, 3), 40, np.uint8)
-        x = (w - h) // 2 + int(8 * np.sin(2 * np.pi * i / max(n, 1)))
-        frame[:, x:x + h] = face
-        frames.append(frame)
-    return frames
 
 
 @pytest.fixture(scope="session")

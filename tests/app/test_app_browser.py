@@ -18,7 +18,7 @@ import pytest
 
 from browser import (NAMESPACE_PREFIX, Namespace, chromium_args, green_pixels, missing_prerequisites, streamlit_server, wait_for,
                      write_y4m)
-from conftest import REPO, face_frames
+from appdata import REPO, face_frames
 
 pytestmark = pytest.mark.skipif(bool(missing_prerequisites()),
                                 reason="browser tests need " + "; ".join(missing_prerequisites()))

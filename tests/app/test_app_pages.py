@@ -7,7 +7,7 @@ import json
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from conftest import REPO
+from appdata import REPO
 from fer.settings import Settings
 
 TIMEOUT = 60
@@ -75,7 +75,7 @@ def test_metrics_page_shows_tables_and_heatmaps(app):
 
 
 def test_metrics_page_compares_imbalance_runs_when_shipped(app, tmp_path, monkeypatch):
-    from conftest import metrics_card
+    from appdata import metrics_card
 
     from fer.app import common
 
