@@ -1,0 +1,47 @@
+"""The bundled model is the good one, and its published numbers are its own."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from fer.classify import Classifier
+from fer.data import load_fer2013, stratified_subset
+from fer.evaluate import evaluate
+from fer.export import default_weights, load_models
+from fer.report import README_END, README_START, accuracy_table, find_evaluation, metrics_path, shipped_cards
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def card() -> dict:
+    return json.loads(metrics_path(default_weights()).read_text())
+
+
+def test_default_weights_are_the_shipped_vgg10():
+    assert default_weights() == REPO / "weights" / "vgg10.pt"
+    (model,) = load_models(default_weights())
+    assert model.meta.arch == "vgg10" and model.meta.class_names[1] == "disgust"
+
+
+def test_shipped_model_scores_on_a_stratified_private_sample(fer2013_path):
+    faces, labels = stratified_subset(*load_fer2013(fer2013_path).split("PrivateTest"), 1000, seed=0)
+    assert np.bincount(labels).min() > 0  # every class is in the sample
+    probs = Classifier.from_file(default_weights()).predict_proba(faces)
+    assert (probs.argmax(1) == labels).mean() >= 0.66
+
+
+def test_metrics_file_is_reproduced_by_evaluate(fer2013_path, card):
+    result = evaluate([default_weights()], fer2013_path, "public")
+    published = find_evaluation(card, "public", tencrop=False)
+    assert result["accuracy"] == pytest.approx(published["accuracy"], abs=0.002)
+    assert np.abs(np.array(result["confusion_matrix"]) - published["confusion_matrix"]).sum() <= 14
+
+
+def test_readme_table_is_generated_from_the_metrics_files(card):
+    readme = (REPO / "README.md").read_text()
+    block = readme.split(README_START)[1].split(README_END)[0].strip()
+    cards = shipped_cards(REPO / "weights", default=default_weights())
+    assert cards[0] == card and block == accuracy_table(cards)
