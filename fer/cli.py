@@ -9,11 +9,14 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from fer.data import DatasetError
 from fer.export import ModelFileError
+from fer.images import ImageError
+from fer.video import VideoError
 
-USER_ERRORS: tuple[type[Exception], ...] = (DatasetError, ModelFileError, FileNotFoundError)
+USER_ERRORS: tuple[type[Exception], ...] = (DatasetError, ModelFileError, FileNotFoundError, ImageError, VideoError)
 
 
 def _train(args: argparse.Namespace) -> None:
@@ -86,6 +89,75 @@ def _ensemble(args: argparse.Namespace) -> None:
     print(f"wrote {result['file']}")
 
 
+def _annotate(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from fer.batch import annotate_files
+    from fer.recognizer import EmotionRecognizer
+
+    rec = EmotionRecognizer(args.weights, settings=args.settings)
+    bars: list[tqdm] = []
+
+    def progress(src):
+        bar = tqdm(desc=src.name, unit="frame", leave=False)
+        bars.append(bar)
+
+        def update(done: int, total: int | None, eta: float | None) -> None:
+            bar.total = total
+            bar.update(done - bar.n)
+        return update
+
+    failed = []
+    for result in annotate_files(args.inputs, rec, out=args.output, log=args.log, fit=args.fit, progress=progress):
+        while bars:
+            bars.pop().close()
+        if result.error is not None:
+            failed.append(result)
+            print(f"fer annotate: error: {result.error}", file=sys.stderr)
+        else:
+            print(f"{result.source} -> {result.output}: {result.text}")
+    if args.log and len(failed) < len(args.inputs):
+        print(f"wrote {args.log}")
+    return 2 if failed else 0
+
+
+def _bench(args: argparse.Namespace) -> None:
+    import json
+
+    from fer.bench import run, write_json
+
+    seconds = tuple(float(s) for s in args.video_seconds.split(",")) if args.video_seconds else ()
+    report = run(args.weights, frames=args.frames, video_seconds=seconds,
+                 log=lambda msg: print(msg, file=sys.stderr))
+    print(json.dumps(report, indent=2))
+    if args.json:
+        print(f"wrote {write_json(report, args.json)}", file=sys.stderr)
+
+
+def _check_annotate(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Fold --tencrop, --smoothing, --color and --size into one validated Settings."""
+    from fer.settings import Settings
+
+    changes = {"tencrop": args.tencrop}
+    try:
+        if args.smoothing is not None:
+            changes["smoothing"] = args.smoothing
+        if args.color:
+            rgb = tuple(int(c) for c in args.color.split(","))
+            changes["box_color"] = changes["text_color"] = rgb
+        if args.size:
+            w, h = (int(v) for v in args.size.lower().split("x"))
+            changes["display_size"] = (w, h)
+        args.settings = Settings(**changes)
+    except ValueError as e:
+        parser.error(str(e) if "must" in str(e) or "outside" in str(e) else f"bad --color or --size: {e}")
+    args.fit = bool(args.size)
+    if args.log and not args.log.lower().endswith((".csv", ".json")):
+        parser.error(f"--log {args.log}: the log must be a .csv or .json file")
+    if len(args.inputs) > 1 and args.output and Path(args.output).suffix and not Path(args.output).is_dir():
+        parser.error(f"-o {args.output}: with several inputs, -o must be a folder")
+
+
 def build_parser() -> argparse.ArgumentParser:
     from fer.train import add_config_arguments
 
@@ -142,17 +214,43 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--step", type=float, default=0.1, help="grid step of the weight search (default: 0.1)")
     p.add_argument("--no-tencrop", action="store_true", help="search and report with centre crops only")
     p.set_defaults(func=_ensemble)
+
+    p = sub.add_parser("annotate", help="label the faces in images and videos (told apart by content)")
+    p.add_argument("inputs", nargs="+", metavar="INPUT", help="image (jpg, png, webp, bmp, ...) or video (mp4, mov, ...)")
+    p.add_argument("-o", "--output", help="output file (one input) or folder (default: NAME.annotated.EXT beside "
+                                          "each input; videos are written as .mp4)")
+    p.add_argument("--log", help="one results file for all inputs, .csv or .json (default: results beside each "
+                                 "output: NAME.annotated.json for images, .csv and .json for videos)")
+    p.add_argument("--tencrop", action="store_true", help="average ten crops per face (default: centre crop)")
+    p.add_argument("--smoothing", type=float, help="weight of the past in each face's moving average, 0 = off, "
+                                                   "below 1 (default: 0.6)")
+    p.add_argument("--color", help="box and text colour as R,G,B (default: 0,255,0)")
+    p.add_argument("--size", help="fit outputs into WxH, e.g. 640x480, keeping the aspect ratio (width 120-800, "
+                                  "height 80-600; default: the input's own size)")
+    p.add_argument("--weights", help="model or ensemble file (default: weights/vgg10.pt or $FER_WEIGHTS)")
+    p.set_defaults(func=_annotate, validate=_check_annotate)
+
+    p = sub.add_parser("bench", help="measure live latency and video throughput; print JSON")
+    p.add_argument("--json", help="also write the results to this file")
+    p.add_argument("--weights", help="model or ensemble file (default: weights/vgg10.pt or $FER_WEIGHTS)")
+    p.add_argument("--frames", type=int, default=300, help="frames per live measurement (default: 300)")
+    p.add_argument("--video-seconds", default="10,60",
+                   help="lengths of the 640x480 30 fps test clips in seconds, comma-separated; '' skips (default: 10,60)")
+    p.set_defaults(func=_bench)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if getattr(args, "validate", None):
+        args.validate(parser, args)
     try:
-        args.func(args)
+        status = args.func(args)
     except USER_ERRORS as e:
         print(f"fer {args.command}: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"fer {args.command}: interrupted", file=sys.stderr)
         return 130
-    return 0
+    return status or 0

@@ -61,14 +61,18 @@ class FaceDetector:
             rx1, ry1, rx2, ry2 = max(x1 - pad, 0), max(y1 - pad, 0), min(x2 + pad, w), min(y2 + pad, h)
             if rx2 - rx1 < 2 or ry2 - ry1 < 2:
                 continue
+            # A face was just seen here: fewer confirming windows are needed than in a full
+            # scan (and a small window offers fewer), so ask for at most 3 neighbours.
             roi_boxes = self._search(gray[ry1:ry2, rx1:rx2], scale=min(1.0, DETECT_WINDOW * self.search_range / side),
-                                     min_px=side / self.search_range, max_px=side * self.search_range)
+                                     min_px=side / self.search_range, max_px=side * self.search_range,
+                                     min_neighbors=min(self.min_neighbors, 3))
             found.append(roi_boxes + [rx1, ry1, rx1, ry1])
         if not found:
             return np.zeros((0, 4), np.int64)
         return dedupe(np.concatenate(found))
 
-    def _search(self, gray: np.ndarray, scale: float, min_px: float, max_px: float | None = None) -> np.ndarray:
+    def _search(self, gray: np.ndarray, scale: float, min_px: float, max_px: float | None = None,
+                min_neighbors: int | None = None) -> np.ndarray:
         """Run the cascade on ``gray`` downscaled by ``scale``, for faces of ``min_px``..``max_px``
         pixels in ``gray``; boxes come back in ``gray``'s pixels."""
         small = gray if scale >= 1.0 else cv2.resize(gray, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
@@ -78,7 +82,8 @@ class FaceDetector:
         hi = int(max_px * scale) if max_px else 0
         if min(small.shape[:2]) < lo or (hi and hi < lo):
             return np.zeros((0, 4), np.int64)
-        rects = self.cascade.detectMultiScale(small, scaleFactor=self.scale_factor, minNeighbors=self.min_neighbors,
+        rects = self.cascade.detectMultiScale(small, scaleFactor=self.scale_factor,
+                                              minNeighbors=min_neighbors or self.min_neighbors,
                                               minSize=(lo, lo), maxSize=(hi, hi) if hi else (0, 0))
         if len(rects) == 0:
             return np.zeros((0, 4), np.int64)

@@ -14,13 +14,14 @@ cancel leaves no partial output behind.
 from __future__ import annotations
 
 import os
+import queue
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
-from typing import Union
+from typing import Any, Union
 
 import av
 import cv2
@@ -157,31 +158,38 @@ def annotate_video(src: str | os.PathLike, dst: str | os.PathLike, pipeline: Fra
     try:
         with open_video(src) as container, FaceLog(list(zip(partial[1:], logs))) as face_log:
             info = VideoInfo.of(container)
-            writer = _Writer(partial[0], container)
+            reader = _Reader(container)
+            encoder = _Encoder(partial[0], reader)
+            encoder.start()
             try:
                 pipeline.reset()
                 total = info.expected_frames()
                 report = _Reporter(progress, total)
-                for index, (frame, pts, seconds) in enumerate(writer.frames()):
+                for kind, item, pts in reader.items():
+                    if kind == "audio":
+                        encoder.put(kind, item)
+                        continue
+                    index = reader.frames_read - 1
                     if is_cancelled():
                         raise VideoCancelled(f"cancelled after {index} of {total or '?'} frames; nothing was written")
-                    faces = pipeline.analyze(frame)
-                    writer.write(pipeline.draw(frame, faces, fit=fit), pts)
-                    face_log.add(index, seconds, faces)
+                    faces = pipeline.analyze(item)
+                    encoder.put(kind, pipeline.draw(item, faces, fit=fit), pts)
+                    face_log.add(index, reader.seconds(pts), faces)
                     report(index + 1)
-                writer.finish()
+                encoder.finish()
             finally:
-                writer.close()
-            _check_complete(src, info, writer.frames_written)
-            report(writer.frames_written, final=True)
+                encoder.abort()
+            _check_complete(src, info, reader.frames_read)
+            report(reader.frames_read, final=True)
         for p, final in zip(partial, [dst, *logs]):
             p.replace(final)
     finally:
         for p in partial:
             p.unlink(missing_ok=True)
-    return VideoSummary(dst, logs, writer.frames_written, writer.width, writer.height,
-                        writer.frames_written / writer.duration if writer.duration else 0.0, writer.duration,
-                        face_log.rows, writer.audio_summary, time.perf_counter() - started, dict(face_log.labels))
+    frames, duration = reader.frames_read, reader.duration
+    return VideoSummary(dst, logs, frames, encoder.width, encoder.height, frames / duration if duration else 0.0,
+                        duration, face_log.rows, encoder.audio_summary, time.perf_counter() - started,
+                        dict(face_log.labels))
 
 
 def log_paths(dst: Path, log: LogSpec) -> list[Path]:
@@ -196,43 +204,40 @@ def log_paths(dst: Path, log: LogSpec) -> list[Path]:
     return paths
 
 
-class _Writer:
-    """Decodes the input's video (upright RGB frames) and writes the annotated mp4,
-    carrying the audio across."""
+class _Reader:
+    """Decodes the input's video into upright RGB frames with repaired timestamps, and
+    hands its audio packets on untouched."""
 
-    def __init__(self, path: Path, container: av.container.InputContainer):
+    def __init__(self, container: av.container.InputContainer):
         self.input = container
-        self.in_video = container.streams.video[0]
-        self.in_video.thread_type = "AUTO"
-        self.in_audio = container.streams.audio[0] if container.streams.audio else None
-        self.output = av.open(str(path), "w", format="mp4", options={"movflags": "+faststart"})
-        self.out_video: av.video.stream.VideoStream | None = None
-        self.out_audio: av.audio.stream.AudioStream | None = None
-        self.audio_decoder: av.audio.codeccontext.AudioCodecContext | None = None
-        self.pending_audio: list[av.Packet] = []  # audio read before the video stream exists
-        self.frames_written = 0
-        self.width = self.height = 0
+        self.video = container.streams.video[0]
+        self.video.thread_type = "AUTO"
+        self.audio = container.streams.audio[0] if container.streams.audio else None
+        self.frames_read = 0
         self.first_pts: int | None = None
         self.last_pts: int | None = None
         self.last_duration = 0
-        self.audio_summary = "none"
 
-    def frames(self) -> Iterator[tuple[np.ndarray, int, float]]:
-        """Upright RGB frames with their timestamps (in the input's time base, strictly
-        increasing) and their time in seconds from the first frame."""
-        tb = self.in_video.time_base
-        streams = [s for s in (self.in_video, self.in_audio) if s is not None]
+    def items(self) -> Iterator[tuple[str, Any, int]]:
+        """``("video", rgb, pts)`` and ``("audio", packet, 0)`` in file order; ``pts`` is
+        in the input's time base and strictly increasing."""
+        streams = [s for s in (self.video, self.audio) if s is not None]
         try:
             for packet in self.input.demux(streams):
-                if packet.stream is self.in_audio:
-                    self._audio(packet)
+                if packet.stream is self.audio:
+                    yield "audio", packet, 0
                     continue
                 for frame in packet.decode():
                     pts = self._timestamp(frame)
-                    yield upright(frame.to_ndarray(format="rgb24"), frame.rotation), pts, float((pts - self.first_pts) * tb)
+                    self.frames_read += 1
+                    yield "video", upright(frame.to_ndarray(format="rgb24"), frame.rotation), pts
         except av.FFmpegError as e:
             raise VideoError(f"{self.input.name} is damaged or truncated: decoding stopped after "
-                             f"{self.frames_written} frames ({_reason(e)})") from None
+                             f"{self.frames_read} frames ({_reason(e)})") from None
+
+    def seconds(self, pts: int) -> float:
+        """Time of a frame from the first frame, in seconds."""
+        return float((pts - self.first_pts) * self.video.time_base)
 
     def _timestamp(self, frame: av.VideoFrame) -> int:
         """The frame's pts, repaired when missing or not increasing (broken files)."""
@@ -247,69 +252,130 @@ class _Writer:
         return pts
 
     def _frame_step(self) -> int:
-        rate = self.in_video.average_rate or self.in_video.guessed_rate or Fraction(30)
-        return max(1, round(1 / (rate * self.in_video.time_base)))
+        return max(1, round(1 / (frame_rate(self.video) * self.video.time_base)))
 
-    def write(self, rgb: np.ndarray, pts: int) -> None:
-        if self.out_video is None:
+    @property
+    def duration(self) -> float:
+        """First frame to the end of the last one, in seconds."""
+        if self.last_pts is None:
+            return 0.0
+        return self.seconds(self.last_pts + self.last_duration)
+
+
+class _Encoder(threading.Thread):
+    """Owns the output file: encodes video frames to H.264 and muxes them with the audio,
+    on its own thread, so that encoding one frame overlaps with analysing the next.
+
+    Items arrive in file order through a short queue (memory stays flat: a full queue
+    makes the producer wait). The output streams are created at the first video frame,
+    whose size (after rotation) they take.
+    """
+
+    def __init__(self, path: Path, reader: _Reader, queue_size: int = 8):
+        super().__init__(name="fer-video-encoder", daemon=True)
+        self.reader = reader
+        self.output = av.open(str(path), "w", format="mp4", options={"movflags": "+faststart"})
+        self.queue: queue.Queue = queue.Queue(maxsize=queue_size)
+        self.error: BaseException | None = None
+        self.video: av.video.stream.VideoStream | None = None
+        self.audio: av.audio.stream.AudioStream | None = None
+        self.audio_decoder: av.audio.codeccontext.AudioCodecContext | None = None
+        self.pending_audio: list[av.Packet] = []  # audio read before the first video frame
+        self.width = self.height = 0
+        self.audio_summary = "none"
+
+    def put(self, kind: str, payload: Any, pts: int = 0) -> None:
+        if self.error is not None:
+            raise self.error
+        self.queue.put((kind, payload, pts))
+
+    def finish(self) -> None:
+        """Flush the encoders and wait until everything is written."""
+        self.queue.put(("finish", None, 0))
+        self.join()
+        if self.error is not None:
+            raise self.error
+
+    def abort(self) -> None:
+        """Stop without flushing (the output is about to be deleted)."""
+        if self.is_alive():
+            self.queue.put(("abort", None, 0))
+            self.join()
+
+    def run(self) -> None:
+        while True:
+            kind, payload, pts = self.queue.get()
+            if kind == "abort":
+                break
+            if self.error is not None and kind != "finish":
+                continue  # keep draining so the producer never blocks; it raises on its next put
+            try:
+                if kind == "video":
+                    self._video(payload, pts)
+                elif kind == "audio":
+                    self._audio(payload)
+                else:
+                    self._flush()
+            except BaseException as e:  # re-raised on the producer's thread
+                self.error = e
+            if kind == "finish":
+                break
+        self.output.close()
+
+    def _video(self, rgb: np.ndarray, pts: int) -> None:
+        if self.video is None:
             self._open_streams(rgb.shape[1], rgb.shape[0])
         if rgb.shape[1] != self.width or rgb.shape[0] != self.height:
             rgb = even_size(rgb, self.width, self.height)
-        frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
-        frame.pts, frame.time_base = pts, self.in_video.time_base
-        self.output.mux(self.out_video.encode(frame))
-        self.frames_written += 1
+        # OpenCV's RGB -> I420 is BT.601 limited range, as swscale's default, and 6x faster.
+        frame = av.VideoFrame.from_ndarray(cv2.cvtColor(rgb, cv2.COLOR_RGB2YUV_I420), format="yuv420p")
+        frame.pts, frame.time_base = pts, self.reader.video.time_base
+        self.output.mux(self.video.encode(frame))
 
     def _open_streams(self, width: int, height: int) -> None:
         self.width, self.height = width + width % 2, height + height % 2
-        rate = self.in_video.average_rate or self.in_video.guessed_rate or Fraction(30)
-        v = self.output.add_stream("libx264", rate=rate)
+        source = self.reader.video
+        v = self.output.add_stream("libx264", rate=frame_rate(source))
         v.width, v.height, v.pix_fmt = self.width, self.height, "yuv420p"
-        v.codec_context.time_base = self.in_video.time_base
-        v.time_base = self.in_video.time_base
+        v.codec_context.time_base = v.time_base = source.time_base  # every input timestamp kept
         v.codec_context.options = dict(X264_OPTIONS)
-        self.out_video = v
-        if self.in_audio is not None:
-            name = self.in_audio.codec_context.name
+        self.video = v
+        source_audio = self.reader.audio
+        if source_audio is not None:
+            name = source_audio.codec_context.name
             if name in COPY_AUDIO:
-                self.out_audio = self.output.add_stream_from_template(self.in_audio)
+                self.audio = self.output.add_stream_from_template(source_audio)
                 self.audio_summary = f"copied ({name})"
             else:
-                self.audio_decoder = self.in_audio.codec_context
-                self.out_audio = self.output.add_stream("aac", rate=self.in_audio.codec_context.sample_rate or 48000)
-                self.out_audio.layout = self.in_audio.codec_context.layout
+                self.audio_decoder = source_audio.codec_context
+                self.audio = self.output.add_stream("aac", rate=source_audio.codec_context.sample_rate or 48000)
+                self.audio.layout = source_audio.codec_context.layout
                 self.audio_summary = f"re-encoded to AAC (from {name})"
         for packet in self.pending_audio:
             self._audio(packet)
         self.pending_audio = []
 
     def _audio(self, packet: av.Packet) -> None:
-        if self.out_video is None:
+        if self.video is None:
             self.pending_audio.append(packet)
         elif self.audio_decoder is not None:
             for frame in self.audio_decoder.decode(packet if packet.size else None):
                 frame.pts = None  # the encoder numbers samples itself
-                self.output.mux(self.out_audio.encode(frame))
+                self.output.mux(self.audio.encode(frame))
         elif packet.dts is not None and packet.size:
-            packet.stream = self.out_audio
+            packet.stream = self.audio
             self.output.mux(packet)
 
-    def finish(self) -> None:
-        """Flush the encoders; an input with no decodable frame is an error."""
-        if self.out_video is None:
-            raise VideoError(f"{self.input.name} has a video stream but no frame could be decoded")
-        self.output.mux(self.out_video.encode(None))
+    def _flush(self) -> None:
+        if self.video is None:
+            raise VideoError(f"{self.reader.input.name} has a video stream but no frame could be decoded")
+        self.output.mux(self.video.encode(None))
         if self.audio_decoder is not None:
-            self.output.mux(self.out_audio.encode(None))
+            self.output.mux(self.audio.encode(None))
 
-    @property
-    def duration(self) -> float:
-        if self.last_pts is None:
-            return 0.0
-        return float((self.last_pts - self.first_pts + self.last_duration) * self.in_video.time_base)
 
-    def close(self) -> None:
-        self.output.close()
+def frame_rate(stream: av.video.stream.VideoStream) -> Fraction:
+    return stream.average_rate or stream.guessed_rate or Fraction(30)
 
 
 def upright(rgb: np.ndarray, rotation: int) -> np.ndarray:

@@ -1,0 +1,211 @@
+"""``fer bench``: latency of the live path and throughput of video annotation, as JSON.
+
+Test frames and clips are built here from a real face (scikit-image's ``astronaut``, a
+public-domain NASA portrait; FER2013 faces from ``../shared`` when scikit-image is not
+installed), never from files in the repository:
+
+* live: a 640x480 stream in which one or four faces drift slowly, through one
+  :class:`~fer.pipeline.FramePipeline`, ten-crop off and on; per-frame milliseconds
+  for detection, classification and the whole frame (detect, classify, track, draw and
+  fit to the display), median and 95th percentile;
+* video: a 640x480 30 fps clip with a moving face annotated end to end (decode, detect,
+  classify, draw, encode), in a fresh process per clip length, so that each reports its
+  own peak resident memory: equal peaks for a short and a long clip show that memory
+  does not grow with the video's length.
+
+The numbers depend on what else the machine is doing: the JSON records the load
+average before and after.
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import os
+import platform
+import resource
+import tempfile
+import time
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+SIZE = (640, 480)
+
+
+def face_images(n: int) -> list[np.ndarray]:
+    """``n`` RGB face patches (head and shoulders, square)."""
+    try:
+        from skimage import data
+
+        face = data.astronaut()[10:230, 115:335]
+        return [face if i % 2 == 0 else face[:, ::-1].copy() for i in range(n)]
+    except ImportError:
+        from fer.data import load_fer2013
+
+        source = Path(__file__).resolve().parents[2] / "shared" / "data" / "fer2013.tar.gz"
+        faces, _ = load_fer2013(source).split("PublicTest")
+        return [np.repeat(np.pad(faces[i], 24, mode="edge")[..., None], 3, axis=2) for i in range(n)]
+
+
+class Scene:
+    """640x480 frames with ``faces`` faces that drift a little from frame to frame."""
+
+    def __init__(self, faces: int, size: tuple[int, int] = SIZE):
+        import cv2
+
+        self.w, self.h = size
+        cols = 1 if faces == 1 else 2
+        rows = -(-faces // cols)
+        self.side = int(min(self.w / cols, self.h / rows) * (0.6 if faces == 1 else 0.8))
+        self.patches = [cv2.resize(p, (self.side, self.side), interpolation=cv2.INTER_AREA) for p in face_images(faces)]
+        self.cells = [((c + 0.5) * self.w / cols, (r + 0.5) * self.h / rows) for r in range(rows) for c in range(cols)]
+        self.background = np.full((self.h, self.w, 3), 96, np.uint8)
+
+    def frame(self, t: int) -> np.ndarray:
+        frame = self.background.copy()
+        for i, (patch, (cx, cy)) in enumerate(zip(self.patches, self.cells)):
+            x = int(np.clip(cx - self.side / 2 + 12 * np.sin(t / 15 + i), 0, self.w - self.side))
+            y = int(np.clip(cy - self.side / 2 + 6 * np.cos(t / 20 + i), 0, self.h - self.side))
+            frame[y:y + self.side, x:x + self.side] = patch
+        return frame
+
+
+def cpu_name() -> str:
+    try:
+        with open("/proc/cpuinfo") as f:
+            return next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+    except (OSError, StopIteration):
+        return platform.processor() or platform.machine()
+
+
+def stats(values: list[float]) -> dict[str, float]:
+    return {"median": round(float(np.median(values)), 2), "p95": round(float(np.percentile(values, 95)), 2)}
+
+
+def bench_live(recognizer, faces: int, tencrop: bool, frames: int, warmup: int = 20) -> dict[str, Any]:
+    """Milliseconds per frame; ``total_cpu_ms`` is the process's CPU time per frame, which
+    stays near ``total_ms`` on an idle machine and below it when other work competes."""
+    warmup = min(warmup, frames)
+    scene = Scene(faces)
+    clips = [scene.frame(t) for t in range(frames + warmup)]
+    pipeline = recognizer.new_stream(recognizer.settings.replace(tencrop=tencrop))
+    timings, found = {"detect": [], "classify": [], "total": [], "total_cpu": []}, []
+    for t, frame in enumerate(clips):
+        start, cpu = time.perf_counter(), time.process_time()
+        _, result = pipeline.process(frame)
+        total, total_cpu = (time.perf_counter() - start) * 1000, (time.process_time() - cpu) * 1000
+        if t >= warmup:
+            timings["detect"].append(pipeline.timings["detect"])
+            timings["classify"].append(pipeline.timings["classify"])
+            timings["total"].append(total)
+            timings["total_cpu"].append(total_cpu)
+            found.append(len(result))
+    return {**{f"{k}_ms": stats(v) for k, v in timings.items()},
+            "faces_found_per_frame": round(float(np.mean(found)), 3), "frames": frames}
+
+
+def make_clip(path: Path, seconds: float, fps: int = 30, size: tuple[int, int] = SIZE) -> Path:
+    """An H.264 clip of a drifting face, with a silent AAC track (videos usually have one)."""
+    import av
+
+    scene = Scene(1, size)
+    with av.open(str(path), "w") as out:
+        v = out.add_stream("libx264", rate=fps)
+        v.width, v.height, v.pix_fmt = size[0], size[1], "yuv420p"
+        v.codec_context.options = {"preset": "ultrafast"}
+        a = out.add_stream("aac", rate=16000)
+        a.layout = "mono"
+        for t in range(int(seconds * fps)):
+            out.mux(v.encode(av.VideoFrame.from_ndarray(scene.frame(t), format="rgb24")))
+        out.mux(v.encode(None))
+        for start in range(0, int(seconds * 16000), 1024):
+            frame = av.AudioFrame.from_ndarray(np.zeros((1, 1024), np.float32), format="fltp", layout="mono")
+            frame.sample_rate, frame.pts, frame.time_base = 16000, start, Fraction(1, 16000)
+            out.mux(a.encode(frame))
+        out.mux(a.encode(None))
+    return path
+
+
+def _video_child(weights: str | None, src: str, dst: str, queue) -> None:
+    """Runs in a fresh process: load the model, annotate, report time and peak memory."""
+    try:
+        from fer.recognizer import EmotionRecognizer
+
+        rec = EmotionRecognizer(weights)
+        start, cpu = time.perf_counter(), time.process_time()
+        summary = rec.annotate_video(src, dst)
+        seconds = time.perf_counter() - start
+        queue.put({"frames": summary.frames, "seconds": round(seconds, 2), "fps": round(summary.frames / seconds, 1),
+                   "cpu_seconds": round(time.process_time() - cpu, 2), "face_rows": summary.face_rows,
+                   "peak_rss_mb": peak_rss_mb()})
+    except BaseException as e:  # reported by the parent
+        queue.put({"error": f"{type(e).__name__}: {e}"})
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident memory. ``VmHWM`` rather than ``ru_maxrss``: Linux
+    carries ``ru_maxrss`` over from the parent into a spawned child."""
+    try:
+        with open("/proc/self/status") as f:
+            kb = next(int(line.split()[1]) for line in f if line.startswith("VmHWM:"))
+    except (OSError, StopIteration):
+        kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return round(kb / 1024, 1)
+
+
+def bench_video(weights: str | None, seconds_list: list[float], workdir: Path) -> dict[str, Any]:
+    ctx = multiprocessing.get_context("spawn")
+    results = {}
+    for seconds in seconds_list:
+        src = make_clip(workdir / f"clip{seconds:g}s.mp4", seconds)
+        queue = ctx.Queue()
+        child = ctx.Process(target=_video_child, args=(weights, str(src), str(workdir / f"out{seconds:g}s.mp4"), queue))
+        child.start()
+        result = queue.get()
+        child.join()
+        if "error" in result:
+            raise RuntimeError(f"video benchmark failed: {result['error']}")
+        results[f"{seconds:g}s"] = result
+    return results
+
+
+def run(weights: str | os.PathLike | None = None, frames: int = 300, video_seconds: tuple[float, ...] = (10, 60),
+        log=print) -> dict[str, Any]:
+    """Run every benchmark and return the JSON-able results."""
+    import cv2
+    import torch
+
+    from fer.recognizer import EmotionRecognizer
+
+    load_before = os.getloadavg()
+    rec = EmotionRecognizer(weights)
+    report: dict[str, Any] = {
+        "machine": {"cpus": os.cpu_count(), "cpu": cpu_name(),
+                    "load_average_before": [round(x, 2) for x in load_before],
+                    "torch_threads": torch.get_num_threads(), "opencv_threads": cv2.getNumThreads(),
+                    "precision": str(rec.classifier.dtype).replace("torch.", "")},
+        "model": {"file": str(rec.weights), "arch": rec.classifier.members[0].meta.arch},
+        "settings": rec.settings.as_dict(),
+        "live_640x480": {},
+    }
+    for faces in (1, 4):
+        for tencrop in (False, True):
+            key = f"{faces}_face{'s' if faces > 1 else ''}_tencrop_{'on' if tencrop else 'off'}"
+            log(f"live: {key} ...")
+            report["live_640x480"][key] = bench_live(rec, faces, tencrop, frames)
+    if video_seconds:
+        with tempfile.TemporaryDirectory(prefix="fer-bench-") as tmp:
+            log(f"video: 640x480 30 fps clips of {', '.join(f'{s:g}' for s in video_seconds)} s ...")
+            report["video_640x480_30fps"] = bench_video(str(rec.weights), list(video_seconds), Path(tmp))
+    report["machine"]["load_average_after"] = [round(x, 2) for x in os.getloadavg()]
+    return report
+
+
+def write_json(report: dict[str, Any], path: str | os.PathLike) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(report, indent=2) + "\n")
+    return path
