@@ -1,0 +1,43 @@
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import fer
+from fer.export import ModelFileError
+from fer.images import encode_image
+from media import astronaut
+
+
+def test_import_fer_stays_cheap():
+    code = "import sys, fer; print(any(m in sys.modules for m in ('torch', 'cv2', 'av')))"
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == "False"
+
+
+def test_public_names():
+    assert {"EmotionRecognizer", "Settings", "Faces"} <= set(dir(fer))
+    assert fer.Settings().display_size == (640, 480)
+    with pytest.raises(AttributeError):
+        fer.nothing_here
+
+
+def test_missing_weights_file(tmp_path):
+    with pytest.raises(ModelFileError, match="does not exist"):
+        fer.EmotionRecognizer(tmp_path / "nope.pt")
+
+
+def test_annotate_image_takes_paths_bytes_and_arrays(tiny_recognizer, tmp_path):
+    data = encode_image(astronaut(), "png")
+    (tmp_path / "a.png").write_bytes(data)
+    results = [tiny_recognizer.annotate_image(src) for src in (tmp_path / "a.png", data, astronaut())]
+    assert all(img.shape == (512, 512, 3) and len(faces) == 1 for img, faces in results)
+    fitted, _ = tiny_recognizer.annotate_image(data, fit=True)
+    assert fitted.shape == (480, 480, 3)
+
+
+def test_shipped_model_sees_the_astronaut_smile():
+    """The bundled weights/vgg10.pt, end to end on a real photograph of a smiling face."""
+    _, faces = fer.EmotionRecognizer().annotate_image(astronaut())
+    assert faces.labels == ["happy"] and faces.confidences[0] > 0.6
+    assert np.isclose(faces.probs.sum(), 1, atol=1e-3)
