@@ -134,12 +134,11 @@ def save_image(rgb: np.ndarray, path: str | os.PathLike, quality: int = 92) -> P
     """Write an RGB uint8 image; the format follows the suffix (jpg, png, webp, bmp). The
     file appears only when complete."""
     path = Path(path)
-    fmt = WRITE_FORMATS.get(path.suffix.lower())
-    if fmt is None:
+    if path.suffix.lower() not in WRITE_FORMATS:
         raise ImageError(f"cannot write {path.name}: use one of {', '.join(sorted(WRITE_FORMATS))}")
     tmp = path.with_name(path.name + ".partial")
     try:
-        Image.fromarray(rgb).save(tmp, format=fmt, **({"quality": quality} if fmt in ("JPEG", "WEBP") else {}))
+        tmp.write_bytes(encode_image(rgb, path.suffix, quality))
         tmp.replace(path)
     finally:
         tmp.unlink(missing_ok=True)
@@ -147,7 +146,7 @@ def save_image(rgb: np.ndarray, path: str | os.PathLike, quality: int = 92) -> P
 
 
 def encode_image(rgb: np.ndarray, fmt: str = "png", quality: int = 92) -> bytes:
-    """An RGB uint8 image as file bytes (for downloads): ``fmt`` is png, jpg or webp."""
+    """An RGB uint8 image as file bytes (for downloads): ``fmt`` is png, jpg, webp or bmp."""
     buf = io.BytesIO()
     pil_fmt = WRITE_FORMATS[f".{fmt.lower().lstrip('.')}"]
     Image.fromarray(rgb).save(buf, format=pil_fmt, **({"quality": quality} if pil_fmt in ("JPEG", "WEBP") else {}))
