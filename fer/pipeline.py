@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import threading
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 
 import numpy as np
 
 from fer.classify import Classifier
-from fer.detect import FaceDetector, crop_faces, dedupe, to_gray
+from fer.detect import FaceDetector, box_iou, crop_faces, to_gray
 from fer.draw import FaceAnnotator, display_scale, fit_to_display
 from fer.faces import UNCERTAIN, Faces
 from fer.settings import Settings
@@ -44,6 +45,11 @@ class FramePipeline:
         self._lock = threading.Lock()
         self._pending: Settings | None = None
         self._reset_pending = False
+        # Full scans of a tracked stream: one worker thread and its own detector (an
+        # OpenCV cascade must not run in two threads at once), made at the first scan.
+        self._scanner: ThreadPoolExecutor | None = None
+        self._scan_detector: FaceDetector | None = None
+        self._scan: Future | None = None
         self._apply(self.settings)
 
     def update_settings(self, settings: Settings) -> None:
@@ -79,13 +85,7 @@ class FramePipeline:
         s = self.settings
         start = time.perf_counter()
         gray = to_gray(frame)
-        if still:
-            boxes = self.detector.detect(gray)
-        else:
-            known = self.tracker.boxes()
-            boxes = self.detector.detect_near(gray, known)
-            if not len(known) or self.frame_index % s.full_scan_every == 0:
-                boxes = dedupe(np.concatenate([boxes, self.detector.detect(gray)]))
+        boxes = self.detector.detect(gray) if still else self._detect_in_stream(gray, s.full_scan_every)
         detected = time.perf_counter()
         probs = self.classifier.predict_proba(crop_faces(gray, boxes, self.classifier.face_size), tencrop=s.tencrop)
         classified = time.perf_counter()
@@ -98,6 +98,33 @@ class FramePipeline:
         self.timings = {"detect": (detected - start) * 1000, "classify": (classified - detected) * 1000,
                         "total": (time.perf_counter() - start) * 1000}
         return faces
+
+    def _detect_in_stream(self, gray: np.ndarray, full_scan_every: int) -> np.ndarray:
+        """Faces of a stream's frame: a full scan while nothing is tracked; else a search
+        near the tracked faces, plus near the faces that the last full scan found.
+
+        Full scans of a tracked stream run one frame ahead, on a worker thread with its
+        own detector: the scan of frame N overlaps the classification of frame N and is
+        used, always, by frame N+1 (so results do not depend on timing). The new faces it
+        finds are located again in frame N+1 by the search near them.
+        """
+        known = self.tracker.boxes()
+        pending, self._scan = self._scan, None
+        if not len(known):
+            return self.detector.detect(gray)
+        seeds = known
+        if pending is not None:
+            found = pending.result()
+            new = found[box_iou(found, known).max(axis=1) < 0.3] if len(found) else found
+            seeds = np.concatenate([known, new])
+        boxes = self.detector.detect_near(gray, seeds)
+        if self.frame_index % full_scan_every == 0:
+            if self._scanner is None:
+                self._scanner = ThreadPoolExecutor(1, thread_name_prefix="fer-full-scan")
+                self._scan_detector = FaceDetector()
+                self._configure(self._scan_detector, self.settings)
+            self._scan = self._scanner.submit(self._scan_detector.detect, gray)
+        return boxes
 
     def draw(self, frame: np.ndarray, faces: Faces, fit: bool = True) -> np.ndarray:
         """``frame`` with ``faces`` drawn on it, as a new array: fitted into the display
@@ -118,12 +145,18 @@ class FramePipeline:
         if reset:
             self.tracker.reset()
             self.frame_index = 0
+            self._scan = None
 
     def _apply(self, s: Settings) -> None:
         self.settings = s
-        d = self.detector
-        d.scale_factor, d.min_neighbors, d.min_face, d.equalize = s.scale_factor, s.min_neighbors, s.min_face, s.equalize
+        for detector in (self.detector, self._scan_detector):
+            if detector is not None:
+                self._configure(detector, s)
         self.annotator = FaceAnnotator.from_settings(s)
+
+    @staticmethod
+    def _configure(d: FaceDetector, s: Settings) -> None:
+        d.scale_factor, d.min_neighbors, d.min_face, d.equalize = s.scale_factor, s.min_neighbors, s.min_face, s.equalize
 
 
 def label_faces(boxes: np.ndarray, ids: np.ndarray, probs: np.ndarray, smoothed: np.ndarray,

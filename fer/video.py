@@ -159,17 +159,17 @@ def annotate_video(src: str | os.PathLike, dst: str | os.PathLike, pipeline: Fra
         with open_video(src) as container, FaceLog(list(zip(partial[1:], logs))) as face_log:
             info = VideoInfo.of(container)
             reader = _Reader(container)
+            items = Prefetch(reader.items())  # decoding overlaps analysis, as encoding does
             encoder = _Encoder(partial[0], reader)
             encoder.start()
             try:
                 pipeline.reset()
                 total = info.expected_frames()
                 report = _Reporter(progress, total)
-                for kind, item, pts in reader.items():
+                for kind, item, pts, index in items:
                     if kind == "audio":
                         encoder.put(kind, item)
                         continue
-                    index = reader.frames_read - 1
                     if is_cancelled():
                         raise VideoCancelled(f"cancelled after {index} of {total or '?'} frames; nothing was written")
                     faces = pipeline.analyze(item)
@@ -178,6 +178,7 @@ def annotate_video(src: str | os.PathLike, dst: str | os.PathLike, pipeline: Fra
                     report(index + 1)
                 encoder.finish()
             finally:
+                items.close()
                 encoder.abort()
             _check_complete(src, info, reader.frames_read)
             report(reader.frames_read, final=True)
@@ -218,19 +219,19 @@ class _Reader:
         self.last_pts: int | None = None
         self.last_duration = 0
 
-    def items(self) -> Iterator[tuple[str, Any, int]]:
-        """``("video", rgb, pts)`` and ``("audio", packet, 0)`` in file order; ``pts`` is
-        in the input's time base and strictly increasing."""
+    def items(self) -> Iterator[tuple[str, Any, int, int]]:
+        """``("video", rgb, pts, index)`` and ``("audio", packet, 0, -1)`` in file order;
+        ``pts`` is in the input's time base and strictly increasing."""
         streams = [s for s in (self.video, self.audio) if s is not None]
         try:
             for packet in self.input.demux(streams):
                 if packet.stream is self.audio:
-                    yield "audio", packet, 0
+                    yield "audio", packet, 0, -1
                     continue
                 for frame in packet.decode():
                     pts = self._timestamp(frame)
                     self.frames_read += 1
-                    yield "video", upright(frame.to_ndarray(format="rgb24"), frame.rotation), pts
+                    yield "video", upright(frame.to_ndarray(format="rgb24"), frame.rotation), pts, self.frames_read - 1
         except av.FFmpegError as e:
             raise VideoError(f"{self.input.name} is damaged or truncated: decoding stopped after "
                              f"{self.frames_read} frames ({_reason(e)})") from None
@@ -372,6 +373,47 @@ class _Encoder(threading.Thread):
         self.output.mux(self.video.encode(None))
         if self.audio_decoder is not None:
             self.output.mux(self.audio.encode(None))
+
+
+class Prefetch:
+    """Iterate over ``items`` on a worker thread, up to ``size`` items ahead of the
+    consumer; errors are raised to the consumer. :meth:`close` stops the worker and
+    waits for it (call it before closing what the items come from).
+    """
+
+    def __init__(self, items: Iterator[Any], size: int = 4):
+        self.queue: queue.Queue = queue.Queue(maxsize=size)
+        self.stop = threading.Event()
+        self.ended = False
+        self.thread = threading.Thread(target=self._work, args=(items,), name="fer-video-decoder", daemon=True)
+        self.thread.start()
+
+    def _work(self, items: Iterator[Any]) -> None:
+        try:
+            for item in items:
+                if self.stop.is_set():
+                    break
+                self.queue.put(("item", item))
+        except BaseException as e:  # raised again on the consumer's thread
+            self.queue.put(("error", e))
+        finally:
+            self.queue.put(("end", None))
+
+    def __iter__(self) -> Iterator[Any]:
+        while not self.ended:
+            kind, value = self.queue.get()
+            if kind == "item":
+                yield value
+            elif kind == "error":
+                raise value
+            else:
+                self.ended = True
+
+    def close(self) -> None:
+        self.stop.set()
+        while not self.ended:  # unblock the worker until it says it has ended
+            self.ended = self.queue.get()[0] == "end"
+        self.thread.join()
 
 
 def frame_rate(stream: av.video.stream.VideoStream) -> Fraction:

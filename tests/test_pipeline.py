@@ -44,6 +44,22 @@ def test_ids_persist_across_frames_and_reset_restarts_them(stream):
     assert stream.tracker.tracks  # a missed frame does not end the track
 
 
+def two_faces(left: bool = True, right: bool = True) -> np.ndarray:
+    frame = np.full((480, 960, 3), 90, np.uint8)
+    for x, show in ((40, left), (600, right)):
+        if show:
+            frame[90:390, x:x + 300] = face_frame(300, 300, side=300)
+    return frame
+
+
+def test_a_new_face_is_found_by_the_next_full_scan(stream):
+    stream.update_settings(Settings(full_scan_every=4))
+    assert stream.process(two_faces(right=False))[1].track_ids.tolist() == [1]  # full scan: nothing was tracked
+    counts = [len(stream.process(two_faces())[1]) for _ in range(6)]
+    # Frames 1-3 search near face 1 only; frame 4's scan runs beside it and frame 5 uses it.
+    assert counts[:4] == [1, 1, 1, 1] and counts[4:] == [2, 2]
+
+
 def test_still_images_leave_the_stream_state_alone(stream):
     stream.process(face_frame(640, 480, side=300))
     before = [(t.track_id, t.missed) for t in stream.tracker.tracks]

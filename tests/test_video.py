@@ -54,6 +54,13 @@ def test_log_has_one_row_per_face_per_frame(tiny_recognizer, clip_with_audio, tm
     assert sum(summary.labels.values()) == summary.face_rows
 
 
+def test_results_do_not_depend_on_timing(tiny_recognizer, clip_with_audio, tmp_path):
+    """Decoding, full scans and encoding run on worker threads; the log is the same every run."""
+    for name in ("a.mp4", "b.mp4"):
+        annotate(tiny_recognizer, clip_with_audio, tmp_path / name, log=tmp_path / f"{name}.csv")
+    assert (tmp_path / "a.mp4.csv").read_text() == (tmp_path / "b.mp4.csv").read_text()
+
+
 def test_audio_that_mp4_cannot_carry_is_reencoded_to_aac(tiny_recognizer, tmp_path):
     src = make_clip(tmp_path / "pcm.mov", frames=8, audio="pcm_s16le")
     summary = annotate(tiny_recognizer, src, tmp_path / "out.mp4", log=False)
