@@ -51,11 +51,17 @@ def current_model() -> Path:
     return Path(st.session_state.get(MODEL_KEY) or default_weights())
 
 
+#: PyTorch threads per forward pass. The server runs several streams, a video job and the
+#: WebRTC codecs at once: parallelism comes from those, and one face batch is too small
+#: for more threads to pay (two streams calling a 2-thread pool at once thrash it).
+TORCH_THREADS = 1
+
+
 @st.cache_resource(show_spinner="Loading the model...", max_entries=4)
 def _load_recognizer(path: str, mtime: float):
     from fer.recognizer import EmotionRecognizer
 
-    return EmotionRecognizer(weights=path)
+    return EmotionRecognizer(weights=path, threads=TORCH_THREADS)
 
 
 def recognizer():
@@ -205,10 +211,10 @@ def probability_chart(record: dict[str, Any], class_names: list[str]):
     data = pd.DataFrame({"emotion": class_names, "probability": [record[c] for c in class_names]})
     return alt.Chart(data).mark_bar().encode(
         x=alt.X("probability:Q", scale=alt.Scale(domain=[0, 1]), axis=alt.Axis(format="%")),
-        y=alt.Y("emotion:N", sort=class_names, title=None),
+        y=alt.Y("emotion:N", sort=class_names, title=None, axis=alt.Axis(labelOverlap=False)),
         color=alt.condition(alt.datum.emotion == record["label"], alt.value("#16a34a"), alt.value("#94a3b8")),
         tooltip=["emotion", alt.Tooltip("probability:Q", format=".1%")],
-    ).properties(height=170)
+    ).properties(height=24 * len(class_names))
 
 
 def emotion_timeline(data, class_names: list[str], x_title: str, x_domain: tuple[float, float] | None = None):

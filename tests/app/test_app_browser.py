@@ -106,6 +106,8 @@ def new_page(request, workdir):
 def screenshot(page, name: str) -> None:
     folder = os.environ.get("FER_SCREENSHOTS")
     if folder:
+        # Streamlit shows skeletons while an element's code loads: wait until none is left.
+        page.wait_for_function("() => !document.querySelector('[data-testid=stSkeleton]')", timeout=PAGE_MS)
         Path(folder).mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(Path(folder) / f"{name}.png"), full_page=True)
 
