@@ -14,6 +14,7 @@ from pathlib import Path
 from fer.data import DatasetError
 from fer.export import ModelFileError
 from fer.images import ImageError
+from fer.settings import DISPLAY_HEIGHT_RANGE, DISPLAY_WIDTH_RANGE, Settings
 from fer.video import VideoError
 
 USER_ERRORS: tuple[type[Exception], ...] = (DatasetError, ModelFileError, FileNotFoundError, ImageError, VideoError)
@@ -136,8 +137,6 @@ def _bench(args: argparse.Namespace) -> None:
 
 def _check_annotate(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
     """Fold --tencrop, --smoothing, --color and --size into one validated Settings."""
-    from fer.settings import Settings
-
     changes = {"tencrop": args.tencrop}
     try:
         if args.smoothing is not None:
@@ -215,6 +214,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-tencrop", action="store_true", help="search and report with centre crops only")
     p.set_defaults(func=_ensemble)
 
+    defaults = Settings()
     p = sub.add_parser("annotate", help="label the faces in images and videos (told apart by content)")
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="image (jpg, png, webp, bmp, ...) or video (mp4, mov, ...)")
     p.add_argument("-o", "--output", help="output file (one input) or folder (default: NAME.annotated.EXT beside "
@@ -223,10 +223,11 @@ def build_parser() -> argparse.ArgumentParser:
                                  "output: NAME.annotated.json for images, .csv and .json for videos)")
     p.add_argument("--tencrop", action="store_true", help="average ten crops per face (default: centre crop)")
     p.add_argument("--smoothing", type=float, help="weight of the past in each face's moving average, 0 = off, "
-                                                   "below 1 (default: 0.6)")
-    p.add_argument("--color", help="box and text colour as R,G,B (default: 0,255,0)")
-    p.add_argument("--size", help="fit outputs into WxH, e.g. 640x480, keeping the aspect ratio (width 120-800, "
-                                  "height 80-600; default: the input's own size)")
+                                                   f"below 1 (default: {defaults.smoothing})")
+    p.add_argument("--color", help="box and text colour as R,G,B (default: {},{},{})".format(*defaults.box_color))
+    p.add_argument("--size", help="fit outputs into WxH, e.g. 640x480, keeping the aspect ratio (width "
+                                  "{}-{}, height {}-{}; default: the input's own size)".format(*DISPLAY_WIDTH_RANGE,
+                                                                                              *DISPLAY_HEIGHT_RANGE))
     p.add_argument("--weights", help="model or ensemble file (default: weights/vgg10.pt or $FER_WEIGHTS)")
     p.set_defaults(func=_annotate, validate=_check_annotate)
 
