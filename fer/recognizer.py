@@ -32,6 +32,8 @@ from fer.video import Cancel, LogSpec, Progress, VideoSummary, annotate_video
 #: process) OpenMP threads waiting on each other made one batch take 100-500 ms instead
 #: of 2 ms in our measurements. One thread keeps the other core for detection and codecs.
 THREADS = 1
+#: Batch sizes (faces per frame) run once at load; see :class:`EmotionRecognizer`.
+WARM_UP_FACES = (1, 2)
 
 
 class EmotionRecognizer:
@@ -50,6 +52,13 @@ class EmotionRecognizer:
         self.weights = weights or default_weights()
         self.classifier = Classifier.from_file(self.weights, threads=threads, precision=precision)
         self.settings = settings or Settings()
+        # The first batch of each new size is slow (oneDNN builds its kernels: 40-400 ms);
+        # pay for the common ones here rather than on a live frame.
+        size = self.classifier.face_size
+        for faces in WARM_UP_FACES:
+            for tencrop in (False, True):
+                for _ in range(2):  # TorchScript profiles a new shape once, then optimises it
+                    self.classifier.predict_proba(np.zeros((faces, size, size), np.uint8), tencrop=tencrop)
 
     @property
     def class_names(self) -> list[str]:
