@@ -214,7 +214,7 @@ def probability_chart(record: dict[str, Any], class_names: list[str]):
         y=alt.Y("emotion:N", sort=class_names, title=None, axis=alt.Axis(labelOverlap=False)),
         color=alt.condition(alt.datum.emotion == record["label"], alt.value("#16a34a"), alt.value("#94a3b8")),
         tooltip=["emotion", alt.Tooltip("probability:Q", format=".1%")],
-    ).properties(height=24 * len(class_names))
+    ).properties(height=alt.Step(24))  # one 24-pixel band per emotion
 
 
 def emotion_timeline(data, class_names: list[str], x_title: str, x_domain: tuple[float, float] | None = None):
