@@ -159,9 +159,9 @@ def annotate_video(src: str | os.PathLike, dst: str | os.PathLike, pipeline: Fra
         with open_video(src) as container, FaceLog(list(zip(partial[1:], logs))) as face_log:
             info = VideoInfo.of(container)
             reader = _Reader(container)
-            items = Prefetch(reader.items())  # decoding overlaps analysis, as encoding does
             encoder = _Encoder(partial[0], reader)
             encoder.start()
+            items = Prefetch(reader.items())  # decoding overlaps analysis, as encoding does
             try:
                 pipeline.reset()
                 total = info.expected_frames()
