@@ -9,7 +9,7 @@ import torch.nn as nn
 
 from fer.classes import NUM_CLASSES
 from fer.models.registry import register_model
-from fer.models.vgg import _scaled
+from fer.models.vgg import scaled_channels
 
 # Basic blocks per stage; stages have 64, 128, 256, 512 channels at width 1.
 cfgs: dict[str, tuple[int, ...]] = {
@@ -41,7 +41,7 @@ class ResNet(nn.Module):
     def __init__(self, depths: tuple[int, ...], num_classes: int = NUM_CLASSES, in_chans: int = 1,
                  drop_rate: float = 0.3, width_mult: float = 1.0):
         super().__init__()
-        chs = [_scaled(c, width_mult) for c in STAGE_CHANNELS]
+        chs = [scaled_channels(c, width_mult) for c in STAGE_CHANNELS]
         self.stem = nn.Sequential(nn.Conv2d(in_chans, chs[0], 3, 1, 1, bias=False), nn.BatchNorm2d(chs[0]),
                                   nn.LeakyReLU(0.1, inplace=True))
         stages, in_chs = [], chs[0]

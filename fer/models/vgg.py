@@ -16,7 +16,8 @@ cfgs: dict[str, tuple[tuple[int, ...], int]] = {
 }
 
 
-def _scaled(channels: int, width_mult: float) -> int:
+def scaled_channels(channels: int, width_mult: float) -> int:
+    """Channels at a width multiplier, rounded to a multiple of 8 (at least 8)."""
     return max(8, int(round(channels * width_mult / 8)) * 8)
 
 
@@ -35,8 +36,8 @@ class VGG(nn.Module):
     def __init__(self, channels: tuple[int, ...], hidden: int, num_classes: int = NUM_CLASSES,
                  in_chans: int = 1, drop_rate: float = 0.4, width_mult: float = 1.0):
         super().__init__()
-        chs = [_scaled(c, width_mult) for c in channels]
-        hidden = _scaled(hidden, width_mult)
+        chs = [scaled_channels(c, width_mult) for c in channels]
+        hidden = scaled_channels(hidden, width_mult)
         self.features = nn.Sequential(*(ConvBlock(i, o) for i, o in zip([in_chans, *chs[:-1]], chs)))
         # 2x2 after four halvings of a 40x40 crop; the pool keeps other input sizes usable.
         self.pool = nn.AdaptiveAvgPool2d(2)
