@@ -74,6 +74,7 @@ class TrainConfig:
     seed: int = _opt(0, "random seed")
     device: str = _opt("auto", "auto, cpu or cuda[:N]")
     subset: int = _opt(0, "use only this many training and PublicTest faces (tests, smoke runs); 0 = all")
+    init: str = _opt("", "start from this checkpoint's weights (its EMA when present) for a second schedule")
     out: str = _opt("runs/vgg10", "output directory for checkpoints, logs and the learning-curve plot")
 
     def arch_kwargs(self) -> dict[str, Any]:
@@ -125,7 +126,8 @@ def model_from_checkpoint(path: str | os.PathLike) -> tuple[nn.Module, ModelMeta
     model = build_model(cfg)
     model.load_state_dict(ckpt["ema"] or ckpt["model"])
     meta = ModelMeta(arch=cfg.model, arch_kwargs=cfg.arch_kwargs(), mean=ckpt["mean"], std=ckpt["std"],
-                     input_size=cfg.crop, train_config=asdict(cfg), training=run_summary(ckpt["history"], cfg),
+                     input_size=cfg.crop, train_config=asdict(cfg),
+                     training=run_summary(ckpt["history"], cfg) | {"init": ckpt.get("init_summary")},
                      data_fingerprint=ckpt["data_fingerprint"])
     return model.eval(), meta
 
@@ -181,7 +183,9 @@ def train(cfg: TrainConfig, resume: bool = False) -> Path:
     train_faces, train_labels = torch.from_numpy(x_train).to(device), torch.from_numpy(y_train).to(device)
     val_faces, val_labels = torch.from_numpy(x_val).to(device), torch.from_numpy(y_val).to(device)
 
-    model = build_model(cfg).to(device, memory_format=torch.channels_last)
+    model = build_model(cfg)
+    init_summary = _load_init(model, cfg) if cfg.init else None
+    model = model.to(device, memory_format=torch.channels_last)
     ema = (AveragedModel(model, multi_avg_fn=ema_with_warmup(cfg.ema), use_buffers=True)
            if cfg.ema else None)
     criterion = build_loss(cfg.loss, y_train, cfg.alpha, cfg.gamma, cfg.eps).to(device)
@@ -258,12 +262,29 @@ def train(cfg: TrainConfig, resume: bool = False) -> Path:
                 "ema": ema.module.state_dict() if ema is not None else None,
                 "ema_state": ema.state_dict() if ema is not None else None,
                 "optimizer": opt.state_dict(), "scheduler": sched.state_dict(), "best_acc": best_acc,
-                "history": history, "mean": mean, "std": std, "data_fingerprint": data.fingerprint}
+                "history": history, "mean": mean, "std": std, "data_fingerprint": data.fingerprint,
+                "init_summary": init_summary}
         _atomic_save(ckpt, last_path)
         if improved:
             _atomic_save({**ckpt, "optimizer": None, "scheduler": None, "ema_state": None}, best_path)
         write_log(history, cfg, out)
     return best_path
+
+
+def _load_init(model: nn.Module, cfg: TrainConfig) -> dict[str, Any]:
+    """Load ``cfg.init``'s weights into ``model``; returns how that checkpoint was trained.
+
+    A second schedule from a converged model (a warm restart) buys most of what a longer
+    single schedule would, without retraining the first part.
+    """
+    ckpt = torch.load(cfg.init, map_location="cpu", weights_only=False)
+    try:
+        model.load_state_dict(ckpt["ema"] or ckpt["model"])
+    except RuntimeError as err:
+        raise ValueError(f"--init {cfg.init}: its weights do not fit {cfg.model} at width "
+                         f"{cfg.width_mult} ({str(err).splitlines()[0]})") from None
+    parent = TrainConfig(**ckpt["config"])
+    return run_summary(ckpt["history"], parent) | {"init": ckpt.get("init_summary")}
 
 
 def _atomic_save(obj: dict, path: Path) -> None:

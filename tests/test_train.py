@@ -110,3 +110,17 @@ def test_gpu_recipe_smoke_runs_on_cpu(tmp_path, fer2013_path):
                     "--width-mult", "0.25", "--out", str(tmp_path / "gpu")], check=True, env=env, capture_output=True)
     log = json.loads((tmp_path / "gpu" / "log.json").read_text())
     assert log["config"]["batch_size"] == 256 and log["config"]["lr"] == 0.1 and log["epochs_done"] == 1
+
+
+def test_init_starts_a_second_schedule_from_a_checkpoint(tmp_path, fer2013_path):
+    first = train(_cfg(tmp_path, fer2013_path, epochs=1, out=str(tmp_path / "first")))
+    # With a zero learning rate the second run's weights stay exactly those it started from.
+    second = train(_cfg(tmp_path, fer2013_path, epochs=1, lr=0.0, init=str(first), out=str(tmp_path / "second")))
+    a = torch.load(first, weights_only=False)["ema"]
+    b = torch.load(second, weights_only=False)["model"]
+    weights = [k for k in a if k.endswith("weight")]
+    assert weights and all(torch.equal(a[k], b[k]) for k in weights)
+    model, meta = model_from_checkpoint(second)
+    assert meta.training["init"]["epochs_done"] == 1
+    with pytest.raises(ValueError, match="do not fit"):
+        train(_cfg(tmp_path, fer2013_path, width_mult=0.5, init=str(first), out=str(tmp_path / "third")))
