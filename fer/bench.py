@@ -4,6 +4,9 @@ Test frames and clips are built here from a real face (scikit-image's ``astronau
 public-domain NASA portrait; FER2013 faces from ``../shared`` when scikit-image is not
 installed), never from files in the repository:
 
+* classifier: milliseconds per face for the model alone on batches of 1 and 16
+  48x48 faces (what an image of one person and a crowded frame cost), ten-crop off
+  and on, median and 95th percentile;
 * live: a 640x480 stream in which one or four faces drift slowly, through one
   :class:`~fer.pipeline.FramePipeline`, ten-crop off and on; per-frame milliseconds
   for detection, classification and the whole frame (detect, classify, track, draw and
@@ -83,6 +86,23 @@ def cpu_name() -> str:
 
 def stats(values: list[float]) -> dict[str, float]:
     return {"median": round(float(np.median(values)), 2), "p95": round(float(np.percentile(values, 95)), 2)}
+
+
+def bench_classifier(classifier, batch: int, tencrop: bool, repeats: int, warmup: int = 10) -> dict[str, Any]:
+    """Milliseconds per call and per face of ``classifier.predict_proba`` on ``batch`` faces."""
+    import cv2
+
+    size = classifier.face_size
+    gray = [cv2.resize(cv2.cvtColor(f, cv2.COLOR_RGB2GRAY), (size, size), interpolation=cv2.INTER_AREA)
+            for f in face_images(batch)]
+    faces = np.stack(gray)
+    calls = []
+    for i in range(warmup + repeats):
+        start = time.perf_counter()
+        classifier.predict_proba(faces, tencrop=tencrop)
+        if i >= warmup:
+            calls.append((time.perf_counter() - start) * 1000)
+    return {"call_ms": stats(calls), "per_face_ms": stats([c / batch for c in calls]), "repeats": repeats}
 
 
 def bench_live(recognizer, faces: int, tencrop: bool, frames: int, warmup: int = 20) -> dict[str, Any]:
@@ -189,8 +209,14 @@ def run(weights: str | os.PathLike | None = None, frames: int = 300, video_secon
                     "precision": str(rec.classifier.dtype).replace("torch.", "")},
         "model": {"file": str(rec.weights), "arch": rec.classifier.members[0].meta.arch},
         "settings": rec.settings.as_dict(),
+        "classifier_48x48": {},
         "live_640x480": {},
     }
+    for batch in (1, 16):
+        for tencrop in (False, True):
+            key = f"batch_{batch}_tencrop_{'on' if tencrop else 'off'}"
+            log(f"classifier: {key} ...")
+            report["classifier_48x48"][key] = bench_classifier(rec.classifier, batch, tencrop, frames)
     for faces in (1, 4):
         for tencrop in (False, True):
             key = f"{faces}_face{'s' if faces > 1 else ''}_tencrop_{'on' if tencrop else 'off'}"

@@ -91,6 +91,9 @@ def test_bench_prints_and_writes_json(capsys, tiny_model_file, tmp_path):
     assert code == 0
     report = json.loads((tmp_path / "bench.json").read_text())
     assert json.loads(out) == report
+    per_face = report["classifier_48x48"]
+    assert set(per_face) == {"batch_1_tencrop_off", "batch_1_tencrop_on", "batch_16_tencrop_off", "batch_16_tencrop_on"}
+    assert per_face["batch_16_tencrop_off"]["per_face_ms"]["median"] > 0
     live = report["live_640x480"]
     assert set(live) == {"1_face_tencrop_off", "1_face_tencrop_on", "4_faces_tencrop_off", "4_faces_tencrop_on"}
     assert set(live["1_face_tencrop_off"]["total_ms"]) == {"median", "p95"}
