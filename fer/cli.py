@@ -87,6 +87,8 @@ def _ensemble(args: argparse.Namespace) -> None:
     weights = ", ".join(f"{w:.2f}" for w in result["weights"])
     print(f"weights (chosen on PublicTest): {weights}; PublicTest accuracy {result['public_accuracy']:.4f}; "
           f"PrivateTest accuracy {result['private']['accuracy']:.4f}")
+    if result["dropped"]:
+        print(f"left out (weight 0): {', '.join(result['dropped'])}")
     print(f"wrote {result['file']}")
 
 

@@ -47,9 +47,10 @@ def build_ensemble(weights: Sequence[str | os.PathLike], data: str | os.PathLike
     w, public_acc = search_weights(member_probs(members, public_faces, tencrop), public_labels, step)
     private_faces, private_labels = split_faces(data, "private")
     private_probs = np.tensordot(w, np.stack(member_probs(members, private_faces, tencrop)), axes=1)
-    path = save_ensemble([(m.path, float(x)) for m, x in zip(members, w)], out,
-                         info={"chosen_on": "PublicTest", "tencrop": tencrop, "grid_step": step})
+    # A member the search gave no weight would only cost inference time: leave it out.
+    kept = [(m.path, float(x)) for m, x in zip(members, w) if x > 0]
+    path = save_ensemble(kept, out, info={"chosen_on": "PublicTest", "tencrop": tencrop, "grid_step": step})
     return {"file": str(path), "weights": w.tolist(), "members": [str(m.path) for m in members],
-            "public_accuracy": public_acc,
+            "dropped": [str(m.path) for m, x in zip(members, w) if x == 0], "public_accuracy": public_acc,
             "private": compute_metrics(private_labels, private_probs, names[0])}
 

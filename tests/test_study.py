@@ -41,3 +41,18 @@ def test_weight_search_prefers_the_better_model():
     assert acc == 1.0 and w[1] > w[0] and w.sum() == pytest.approx(1)
     w, acc = search_weights([good], labels)
     assert w.tolist() == [1.0] and acc == 1.0
+
+
+def test_ensemble_file_leaves_out_members_the_search_gave_no_weight(monkeypatch, tiny_model_file, fer2013_path,
+                                                                      tmp_path):
+    import shutil
+
+    import fer.ensemble
+    from fer.export import load_models
+
+    other = shutil.copy(tiny_model_file, tmp_path / "other.pt")
+    monkeypatch.setattr(fer.ensemble, "search_weights", lambda probs, labels, step: (np.array([1.0, 0.0]), 0.5))
+    result = fer.ensemble.build_ensemble([tiny_model_file, other], fer2013_path, tmp_path / "e.ens.json",
+                                         tencrop=False)
+    assert [m.path.name for m in load_models(result["file"])] == [tiny_model_file.name]
+    assert result["dropped"] == [str(other)] and result["private"]["n"] == 3589
