@@ -64,11 +64,22 @@ def accuracy_table(cards: Sequence[dict[str, Any]]) -> str:
         cells = [f"{find_evaluation(card, s, t)['accuracy']:.4f}"
                  for s in ("public", "private") for t in (False, True)]
         f1 = find_evaluation(card, "private", True)["macro_f1"]
-        train = card.get("training") or {}
-        trained = (f"{train['epochs_done']} epochs, {train['minutes']:.0f} min" if train
-                   else f"ensemble of {len(card['members'])}")
+        stages = training_stages(card.get("training"))
+        trained = (" + ".join(str(t["epochs_done"]) for t in stages) + " epochs, "
+                   + " + ".join(f"{t['minutes']:.0f}" for t in stages) + " min"
+                   if stages else f"ensemble of {len(card['members'])}")
         rows.append(f"| `{card['model']}` | " + " | ".join(cells) + f" | {f1:.4f} | {trained} |")
     return "\n".join([head, *rows])
+
+
+def training_stages(training: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """The training schedules behind a model, first first: a run started with
+    ``fer train --init`` carries the summary of the run it started from."""
+    stages = []
+    while training:
+        stages.insert(0, training)
+        training = training.get("init")
+    return stages
 
 
 def shipped_cards(weights_dir: str | os.PathLike, default: str | os.PathLike | None = None) -> list[dict[str, Any]]:

@@ -99,3 +99,16 @@ def test_metrics_cli_writes_card_and_readme_table(tiny_model_file, fer2013_path,
     assert "stale" not in text and "| `tiny.pt` |" in text and text.endswith("rest\n")
     private_tencrop = card["evaluations"][3]["accuracy"]
     assert f"{private_tencrop:.4f}" in text
+
+
+def test_training_of_a_second_schedule_is_reported_with_its_first():
+    from fer.app.metrics import training_summary
+    from fer.report import accuracy_table
+
+    first = {"epochs_done": 40, "minutes": 102.4, "best_epoch": 39, "best_public_acc": 0.66, "init": None}
+    second = {"epochs_done": 30, "minutes": 105.0, "best_epoch": 28, "best_public_acc": 0.68, "init": first}
+    evaluations = [{"split": s, "tencrop": t, "accuracy": 0.7, "macro_f1": 0.69}
+                   for s in ("public", "private") for t in (False, True)]
+    table = accuracy_table([{"model": "m.pt", "training": second, "evaluations": evaluations}])
+    assert table.endswith("| 40 + 30 epochs, 102 + 105 min |")
+    assert training_summary({"training": second}).startswith("started from a model trained for 40 epochs (102 min)")

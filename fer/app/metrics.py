@@ -15,6 +15,8 @@ from typing import Any
 import altair as alt
 import pandas as pd
 
+from fer.report import training_stages
+
 SPLITS = {"public": "PublicTest", "private": "PrivateTest"}
 SCORES = {"accuracy": "accuracy", "balanced_accuracy": "balanced accuracy", "macro_f1": "macro-F1",
           "kappa": "Cohen's kappa", "hamming_loss": "Hamming loss", "auc_macro": "AUC (macro)"}
@@ -124,6 +126,10 @@ def training_summary(card: Card) -> str:
         members = card.get("members") or []
         return f"Ensemble of {len(members)} models." if len(members) > 1 else ""
     parts = []
+    earlier = training_stages(t)[:-1]
+    if earlier:
+        parts.append("started from a model trained for "
+                     + " + ".join(f"{e['epochs_done']} epochs ({e['minutes']:.0f} min)" for e in earlier))
     if "epochs_done" in t:
         parts.append(f"{t['epochs_done']} epochs")
     if "best_epoch" in t:
