@@ -20,11 +20,16 @@ from fer.video import VideoError
 USER_ERRORS: tuple[type[Exception], ...] = (DatasetError, ModelFileError, FileNotFoundError, ImageError, VideoError)
 
 
-def _train(args: argparse.Namespace) -> None:
-    from fer.train import config_from_args, train
+def _train(args: argparse.Namespace) -> int:
+    from fer.train import TrainConfigError, config_from_args, train
 
-    best = train(config_from_args(args), resume=args.resume)
+    try:
+        best = train(config_from_args(args), resume=args.resume)
+    except TrainConfigError as e:  # lives with the training code, which the CLI imports lazily
+        print(f"fer train: error: {e}", file=sys.stderr)
+        return 2
     print(f"best checkpoint (chosen on PublicTest): {best}")
+    return 0
 
 
 def _export(args: argparse.Namespace) -> None:

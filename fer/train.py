@@ -36,6 +36,10 @@ from fer.sampling import SAMPLERS, epoch_indices
 from fer.transforms import TrainAugment, normalize
 
 
+class TrainConfigError(ValueError):
+    """A training run that cannot start as asked (``--resume`` or ``--init`` mismatch)."""
+
+
 def _field_default(f) -> Any:
     return f.default if f.default is not MISSING else f.default_factory()
 
@@ -201,7 +205,7 @@ def train(cfg: TrainConfig, resume: bool = False) -> Path:
         ckpt = torch.load(last_path, map_location=device, weights_only=False)
         if ckpt["config"] != asdict(cfg):
             changed = sorted(k for k, v in asdict(cfg).items() if ckpt["config"].get(k) != v)
-            raise ValueError(f"--resume with a different configuration ({', '.join(changed)}); "
+            raise TrainConfigError(f"--resume with a different configuration ({', '.join(changed)}); "
                              f"use a new --out or the same options")
         model.load_state_dict(ckpt["model"])
         if ema is not None:
@@ -274,15 +278,17 @@ def train(cfg: TrainConfig, resume: bool = False) -> Path:
 def _load_init(model: nn.Module, cfg: TrainConfig) -> dict[str, Any]:
     """Load ``cfg.init``'s weights into ``model``; returns how that checkpoint was trained.
 
-    A second schedule from a converged model (a warm restart) buys most of what a longer
-    single schedule would, without retraining the first part.
+    A second schedule from a converged model (a warm restart) trains longer without
+    redoing the first part: 30 more epochs took the shipped VGG10 from 0.6757 to 0.6865
+    PublicTest ten-crop accuracy.
     """
     ckpt = torch.load(cfg.init, map_location="cpu", weights_only=False)
     try:
         model.load_state_dict(ckpt["ema"] or ckpt["model"])
     except RuntimeError as err:
-        raise ValueError(f"--init {cfg.init}: its weights do not fit {cfg.model} at width "
-                         f"{cfg.width_mult} ({str(err).splitlines()[0]})") from None
+        first_problem = next((line.strip() for line in str(err).splitlines()[1:] if line.strip()), str(err))
+        raise TrainConfigError(f"--init {cfg.init}: its weights do not fit {cfg.model} at width "
+                               f"{cfg.width_mult} ({first_problem})") from None
     parent = TrainConfig(**ckpt["config"])
     return run_summary(ckpt["history"], parent) | {"init": ckpt.get("init_summary")}
 

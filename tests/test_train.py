@@ -112,7 +112,7 @@ def test_gpu_recipe_smoke_runs_on_cpu(tmp_path, fer2013_path):
     assert log["config"]["batch_size"] == 256 and log["config"]["lr"] == 0.1 and log["epochs_done"] == 1
 
 
-def test_init_starts_a_second_schedule_from_a_checkpoint(tmp_path, fer2013_path):
+def test_init_starts_a_second_schedule_from_a_checkpoint(tmp_path, fer2013_path, capsys):
     first = train(_cfg(tmp_path, fer2013_path, epochs=1, out=str(tmp_path / "first")))
     # With a zero learning rate the second run's weights stay exactly those it started from.
     second = train(_cfg(tmp_path, fer2013_path, epochs=1, lr=0.0, init=str(first), out=str(tmp_path / "second")))
@@ -122,5 +122,8 @@ def test_init_starts_a_second_schedule_from_a_checkpoint(tmp_path, fer2013_path)
     assert weights and all(torch.equal(a[k], b[k]) for k in weights)
     model, meta = model_from_checkpoint(second)
     assert meta.training["init"]["epochs_done"] == 1
-    with pytest.raises(ValueError, match="do not fit"):
-        train(_cfg(tmp_path, fer2013_path, width_mult=0.5, init=str(first), out=str(tmp_path / "third")))
+    from fer.cli import main
+
+    assert main(["train", "--data", str(fer2013_path), "--width-mult", "0.5", "--init", str(first),
+                 "--out", str(tmp_path / "third")]) == 2
+    assert "do not fit vgg10 at width 0.5" in capsys.readouterr().err
