@@ -137,8 +137,22 @@ def open_live(new_page, browser):
 
 
 def start(page) -> float:
-    page.frame_locator(WEBRTC_IFRAME).get_by_role("button", name="Start").click(timeout=PAGE_MS)
-    return time.monotonic()
+    """Click Start and wait until the component shows Stop. On the server's first page a
+    rerun can replace the component just as the click lands, leaving Start showing: then
+    click it again."""
+    component = page.frame_locator(WEBRTC_IFRAME)
+    clicked = time.monotonic()
+
+    def started() -> bool:
+        if component.get_by_role("button", name="Stop").count():
+            return True
+        start_button = component.get_by_role("button", name="Start")
+        if start_button.count():
+            start_button.click(timeout=PAGE_MS)
+        return False
+
+    wait_for(started, PAGE_MS / 1000, "the stream to start (Stop button)", interval=3.0)
+    return clicked
 
 
 def frames_rate(pages, seconds: float) -> list[float]:
