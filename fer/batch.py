@@ -116,9 +116,10 @@ def _image(src: Path, dst: Path, rec: EmotionRecognizer, sink: FaceLog | None, f
     if sink is not None:
         sink.add(0, 0.0, faces, source=str(src))
     else:
-        with FaceLog([(dst.with_name(dst.name + ".json.partial"), dst.with_suffix(".json"))]) as face_log:
+        partial, final = dst.with_name(dst.name + ".json.partial"), dst.with_suffix(".json")
+        with FaceLog([(partial, final)]) as face_log:
             face_log.add(0, 0.0, faces)
-        dst.with_name(dst.name + ".json.partial").replace(dst.with_suffix(".json"))
+        partial.replace(final)
     labels = ", ".join(f"{r['label']} {r['confidence']:.0%}" for r in faces.to_records())
     return Result(src, "image", dst, f"{len(faces)} face{'s' if len(faces) != 1 else ''}" + (f" ({labels})" if labels else ""))
 

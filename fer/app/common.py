@@ -51,17 +51,11 @@ def current_model() -> Path:
     return Path(st.session_state.get(MODEL_KEY) or default_weights())
 
 
-#: PyTorch threads per forward pass. The server runs several streams, a video job and the
-#: WebRTC codecs at once: parallelism comes from those, and one face batch is too small
-#: for more threads to pay (two streams calling a 2-thread pool at once thrash it).
-TORCH_THREADS = 1
-
-
 @st.cache_resource(show_spinner="Loading the model...", max_entries=4)
 def _load_recognizer(path: str, mtime: float):
     from fer.recognizer import EmotionRecognizer
 
-    return EmotionRecognizer(weights=path, threads=TORCH_THREADS)
+    return EmotionRecognizer(weights=path)  # one PyTorch thread: see fer.recognizer.THREADS
 
 
 def recognizer():
