@@ -18,6 +18,8 @@ from typing import Any
 
 import numpy as np
 
+from fer.classes import CLASS_NAMES
+from fer.data import load_fer2013, stratified_subset
 from fer.evaluate import evaluate, write_json
 from fer.export import export_checkpoint
 from fer.train import TrainConfig, train
@@ -46,12 +48,18 @@ def run_study(base: TrainConfig, out: str | os.PathLike, json_path: str | os.Pat
         runs.append(_run_remedy(base, out, f"{best['name']}+mixup",
                                 f"{best['description']}, plus mixup (alpha {MIXUP})", overrides))
     study = {"width_mult": base.width_mult, "epochs": base.epochs, "model": base.model, "seed": base.seed,
-             "subset": base.subset, "chosen_on": "PublicTest macro-F1",
+             "subset": base.subset, "chosen_on": "PublicTest macro-F1", "train_counts": training_counts(base),
              "wall_minutes_this_call": round((time.perf_counter() - t0) / 60, 1),
              "train_minutes": round(sum(r["train_minutes"] for r in runs), 1), "runs": runs}
     write_json(study, json_path)
     write_report(study, json_path, report_path)
     return study
+
+
+def training_counts(cfg: TrainConfig) -> dict[str, int]:
+    """Faces per class in the training set the remedies saw (the same subset as ``train``)."""
+    _, y = stratified_subset(*load_fer2013(cfg.data).split("Training"), cfg.subset, cfg.seed)
+    return {name: int((y == k).sum()) for k, name in enumerate(CLASS_NAMES)}
 
 
 def _run_remedy(base: TrainConfig, out: Path, name: str, description: str, overrides: dict[str, Any]) -> dict:
@@ -103,7 +111,7 @@ def render_report(study: dict, json_name: str = "imbalance.json", figure_name: s
 
     recall_changes = ", ".join(
         f"{n} {b['per_class'][n]['recall']:.2f} -> {w['per_class'][n]['recall']:.2f}" for n in WATCHED)
-    train_counts = "angry 3995, disgust 436, fear 4097, happy 7215, sad 4830, surprise 3171, neutral 4965"
+    train_counts = ", ".join(f"{name} {n}" for name, n in study["train_counts"].items())
     lines = [
         "# Class imbalance in FER2013: what it costs and what fixes it",
         "",

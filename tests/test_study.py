@@ -3,6 +3,7 @@ import json
 import numpy as np
 import pytest
 
+from fer.classes import CLASS_NAMES
 from fer.cli import main
 from fer.ensemble import search_weights, simplex_grid
 from fer.study import REMEDIES, render_report
@@ -18,6 +19,7 @@ def test_study_runs_every_remedy_end_to_end_and_report_regenerates(tmp_path, fer
     for run in study["runs"]:
         assert run["public"]["n"] == 140 and run["private"]["n"] == 140
         assert run["config"]["width_mult"] == 0.25 and run["config"]["epochs"] == 1
+    assert sum(study["train_counts"].values()) == 140 and list(study["train_counts"]) == list(CLASS_NAMES)
     # The report is a pure function of the JSON: re-rendering reproduces it byte for byte.
     assert render_report(study, out_json.name, "imbalance_confusion.png") == out_md.read_text()
     assert "| ce |" in out_md.read_text() and (tmp_path / "imbalance_confusion.png").stat().st_size > 0
