@@ -27,6 +27,7 @@ FORMAT = "fer-torchscript"
 FORMAT_VERSION = 1
 META_ENTRY = "fer_meta.json"
 ENSEMBLE_FORMAT = "fer-ensemble"
+BUNDLED_WEIGHTS = Path(__file__).resolve().parent.parent / "weights" / "vgg10.pt"  # the shipped default model
 
 
 class ModelFileError(ValueError):
@@ -148,6 +149,6 @@ def _missing(member: Path, ensemble: Path):
 
 
 def default_weights() -> Path:
-    """The bundled default model: ``$FER_WEIGHTS`` if set, else the repository's ``weights/vgg10.pt``."""
+    """The model to use when none is named: ``$FER_WEIGHTS`` if set, else :data:`BUNDLED_WEIGHTS`."""
     env = os.environ.get("FER_WEIGHTS")
-    return Path(env) if env else Path(__file__).resolve().parent.parent / "weights" / "vgg10.pt"
+    return Path(env) if env else BUNDLED_WEIGHTS

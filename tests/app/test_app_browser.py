@@ -18,7 +18,8 @@ import pytest
 
 from browser import (NAMESPACE_PREFIX, Namespace, chromium_args, green_pixels, missing_prerequisites, streamlit_server, wait_for,
                      write_y4m)
-from appdata import REPO, face_frames
+from appdata import face_frames
+from fer.export import BUNDLED_WEIGHTS
 
 pytestmark = pytest.mark.skipif(bool(missing_prerequisites()),
                                 reason="browser tests need " + "; ".join(missing_prerequisites()))
@@ -48,8 +49,7 @@ def served_model(models_folder: Path) -> Path:
     the shipped app), else the small test model."""
     if os.environ.get("FER_TEST_WEIGHTS"):
         return Path(os.environ["FER_TEST_WEIGHTS"]).resolve()
-    bundled = REPO / "weights" / "vgg10.pt"
-    return bundled if bundled.is_file() else models_folder / "vgg10.pt"
+    return BUNDLED_WEIGHTS if BUNDLED_WEIGHTS.is_file() else models_folder / "vgg10.pt"
 
 
 @pytest.fixture(scope="module")
