@@ -89,6 +89,8 @@ def _ensemble(args: argparse.Namespace) -> None:
     from fer.ensemble import build_ensemble
 
     result = build_ensemble(args.weights, args.data, args.output, tencrop=not args.no_tencrop, step=args.step)
+    for member, acc in zip(result["members"], result["member_public_accuracy"]):
+        print(f"{member}: PublicTest accuracy {acc:.4f} alone")
     weights = ", ".join(f"{w:.2f}" for w in result["weights"])
     print(f"weights (chosen on PublicTest): {weights}; PublicTest accuracy {result['public_accuracy']:.4f}; "
           f"PrivateTest accuracy {result['private']['accuracy']:.4f}")

@@ -44,7 +44,8 @@ def build_ensemble(weights: Sequence[str | os.PathLike], data: str | os.PathLike
     members = [m for w in weights for m in load_models(w)]
     names = [m.meta.class_names for m in members]
     public_faces, public_labels = split_faces(data, "public")
-    w, public_acc = search_weights(member_probs(members, public_faces, tencrop), public_labels, step)
+    public_probs = member_probs(members, public_faces, tencrop)
+    w, public_acc = search_weights(public_probs, public_labels, step)
     private_faces, private_labels = split_faces(data, "private")
     private_probs = np.tensordot(w, np.stack(member_probs(members, private_faces, tencrop)), axes=1)
     # A member the search gave no weight would only cost inference time: leave it out.
@@ -52,5 +53,6 @@ def build_ensemble(weights: Sequence[str | os.PathLike], data: str | os.PathLike
     path = save_ensemble(kept, out, info={"chosen_on": "PublicTest", "tencrop": tencrop, "grid_step": step})
     return {"file": str(path), "weights": w.tolist(), "members": [str(m.path) for m in members],
             "dropped": [str(m.path) for m, x in zip(members, w) if x == 0], "public_accuracy": public_acc,
+            "member_public_accuracy": [float((p.argmax(1) == public_labels).mean()) for p in public_probs],
             "private": compute_metrics(private_labels, private_probs, names[0])}
 

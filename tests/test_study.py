@@ -6,6 +6,7 @@ import pytest
 from fer.classes import CLASS_NAMES
 from fer.cli import main
 from fer.ensemble import search_weights, simplex_grid
+from fer.evaluate import evaluate
 from fer.study import REMEDIES, render_report
 
 
@@ -58,3 +59,5 @@ def test_ensemble_file_leaves_out_members_the_search_gave_no_weight(monkeypatch,
                                          tencrop=False)
     assert [m.path.name for m in load_models(result["file"])] == [tiny_model_file.name]
     assert result["dropped"] == [str(other)] and result["private"]["n"] == 3589
+    alone = evaluate([tiny_model_file], fer2013_path, "public")["accuracy"]
+    assert result["member_public_accuracy"] == [pytest.approx(alone)] * 2
