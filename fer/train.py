@@ -279,8 +279,8 @@ def _load_init(model: nn.Module, cfg: TrainConfig) -> dict[str, Any]:
     """Load ``cfg.init``'s weights into ``model``; returns how that checkpoint was trained.
 
     A second schedule from a converged model (a warm restart) trains longer without
-    redoing the first part: 30 more epochs took the shipped VGG10 from 0.6757 to 0.6865
-    PublicTest ten-crop accuracy.
+    redoing the first part: a second schedule of 30 epochs took the shipped VGG10 from 0.6757
+    to 0.6865 PublicTest ten-crop accuracy, a third of 18 epochs to 0.6907.
     """
     ckpt = torch.load(cfg.init, map_location="cpu", weights_only=False)
     try:
