@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-st.set_page_config(page_title="fer: facial expression recognition", page_icon=":material/mood:", layout="wide")
+st.set_page_config(page_title="fer: facial expression recognition", page_icon="🙂", layout="wide")
 
 pages = [
     st.Page("app_pages/live.py", title="Live", icon=":material/videocam:", default=True),

@@ -13,6 +13,7 @@ import os
 import re
 import time
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -83,7 +84,13 @@ def browser(playwright, namespace, workdir, camera):
 
 
 @pytest.fixture
-def new_page(request, workdir):
+def requested_urls() -> list[str]:
+    """Every URL the pages a test opens ask for."""
+    return []
+
+
+@pytest.fixture
+def new_page(request, workdir, requested_urls):
     """Open pages in a browser; when the test fails, screenshot them for the report."""
     from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
@@ -91,6 +98,7 @@ def new_page(request, workdir):
 
     def open_page(browser, path: str = "", height: int = 1000):
         page = browser.new_page(viewport={"width": 1400, "height": height})
+        page.on("request", lambda r: requested_urls.append(r.url))
         opened.append(page)
         page.goto(URL + path, timeout=PAGE_MS)
         try:  # the app's shell; on a loaded machine a fresh browser's first page can stay blank
@@ -231,6 +239,16 @@ def test_other_pages_render(server, browser, new_page, face_jpg, workdir):
     if page.get_by_text("Per class").count():
         page.locator("[data-testid=stVegaLiteChart]").nth(1).wait_for(timeout=PAGE_MS)
     screenshot(page, "metrics")
+
+
+def test_pages_ask_for_nothing_outside_the_server(server, browser, new_page, requested_urls):
+    """Offline means offline: no page fetches a font, an icon or a script from the internet
+    (where there is none, such a request can hang the page until it times out)."""
+    for path in ("", "/image", "/video", "/settings", "/metrics"):
+        new_page(browser, path).wait_for_load_state("networkidle", timeout=PAGE_MS)
+    outside = [url for url in requested_urls
+               if urlsplit(url).scheme in ("http", "https", "ws", "wss") and urlsplit(url).hostname != "localhost"]
+    assert requested_urls and outside == []
 
 
 def test_live_page_says_when_the_browser_cannot_connect_and_offers_snapshots(server, browser, new_page, namespace):
