@@ -242,8 +242,7 @@ def test_other_pages_render(server, browser, new_page, face_jpg, workdir):
 
 
 def test_pages_ask_for_nothing_outside_the_server(server, browser, new_page, requested_urls):
-    """Offline means offline: no page fetches a font, an icon or a script from the internet
-    (where there is none, such a request can hang the page until it times out)."""
+    """Offline means offline: no page fetches a font, an icon or a script from the internet."""
     for path in ("", "/image", "/video", "/settings", "/metrics"):
         new_page(browser, path).wait_for_load_state("networkidle", timeout=PAGE_MS)
     outside = [url for url in requested_urls
