@@ -15,21 +15,18 @@ from fer.data import DatasetError
 from fer.export import ModelFileError
 from fer.images import ImageError
 from fer.settings import DISPLAY_HEIGHT_RANGE, DISPLAY_WIDTH_RANGE, Settings
+from fer.train import TrainConfigError
 from fer.video import VideoError
 
-USER_ERRORS: tuple[type[Exception], ...] = (DatasetError, ModelFileError, FileNotFoundError, ImageError, VideoError)
+USER_ERRORS: tuple[type[Exception], ...] = (DatasetError, ModelFileError, TrainConfigError, FileNotFoundError,
+                                            ImageError, VideoError)
 
 
-def _train(args: argparse.Namespace) -> int:
-    from fer.train import TrainConfigError, config_from_args, train
+def _train(args: argparse.Namespace) -> None:
+    from fer.train import config_from_args, train
 
-    try:
-        best = train(config_from_args(args), resume=args.resume)
-    except TrainConfigError as e:  # lives with the training code, which the CLI imports lazily
-        print(f"fer train: error: {e}", file=sys.stderr)
-        return 2
+    best = train(config_from_args(args), resume=args.resume)
     print(f"best checkpoint (chosen on PublicTest): {best}")
-    return 0
 
 
 def _export(args: argparse.Namespace) -> None:
