@@ -19,10 +19,10 @@ from typing import Any
 import numpy as np
 
 from fer.classes import CLASS_NAMES
-from fer.data import load_fer2013, stratified_subset
+from fer.data import load_fer2013
 from fer.evaluate import evaluate, write_json
 from fer.export import export_checkpoint
-from fer.train import TrainConfig, train
+from fer.train import TrainConfig, train, training_set
 
 #: name -> (what it is, how it differs from the baseline configuration)
 REMEDIES: dict[str, tuple[str, dict[str, Any]]] = {
@@ -57,8 +57,8 @@ def run_study(base: TrainConfig, out: str | os.PathLike, json_path: str | os.Pat
 
 
 def training_counts(cfg: TrainConfig) -> dict[str, int]:
-    """Faces per class in the training set the remedies saw (the same subset as ``train``)."""
-    _, y = stratified_subset(*load_fer2013(cfg.data).split("Training"), cfg.subset, cfg.seed)
+    """Faces per class in the training set the remedies saw."""
+    _, y = training_set(load_fer2013(cfg.data), cfg)
     return {name: int((y == k).sum()) for k, name in enumerate(CLASS_NAMES)}
 
 

@@ -28,7 +28,7 @@ from tqdm import tqdm
 
 from fer.classify import predict_member
 from fer.classes import NUM_CLASSES
-from fer.data import load_fer2013, stratified_subset
+from fer.data import FERData, load_fer2013, stratified_subset
 from fer.export import ModelMeta
 from fer.losses import LOSSES, build_loss
 from fer.models import create_model, list_models
@@ -181,7 +181,7 @@ def train(cfg: TrainConfig, resume: bool = False) -> Path:
 
     data = load_fer2013(cfg.data)
     print(data.summary())
-    x_train, y_train = stratified_subset(*data.split("Training"), cfg.subset, cfg.seed)
+    x_train, y_train = training_set(data, cfg)
     x_val, y_val = stratified_subset(*data.split("PublicTest"), cfg.subset, cfg.seed + 1)
     mean, std = float(x_train.mean() / 255), float(x_train.std() / 255)
     train_faces, train_labels = torch.from_numpy(x_train).to(device), torch.from_numpy(y_train).to(device)
@@ -273,6 +273,11 @@ def train(cfg: TrainConfig, resume: bool = False) -> Path:
             _atomic_save({**ckpt, "optimizer": None, "scheduler": None, "ema_state": None}, best_path)
         write_log(history, cfg, out)
     return best_path
+
+
+def training_set(data: FERData, cfg: TrainConfig) -> tuple[np.ndarray, np.ndarray]:
+    """The faces and labels a run with ``cfg`` trains on: Training, or its stratified ``cfg.subset``."""
+    return stratified_subset(*data.split("Training"), cfg.subset, cfg.seed)
 
 
 def _load_init(model: nn.Module, cfg: TrainConfig) -> dict[str, Any]:
