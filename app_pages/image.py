@@ -4,7 +4,7 @@ from pathlib import Path
 import streamlit as st
 
 from fer.app import common
-from fer.images import encode_image
+from fer.io.images import encode_image
 
 st.title("Image")
 st.caption("Upload one or more pictures (JPG, PNG, WebP or BMP). Each face is boxed and labelled with the "

@@ -7,7 +7,7 @@ import streamlit as st
 
 from fer.app import common
 from fer.app.video_job import VideoJob
-from fer.video import VideoCancelled
+from fer.io.video import VideoCancelled
 
 STATE_KEY = "fer.video"  # {"key": ..., "job": VideoJob} of the latest upload
 AGAIN_KEY = "fer.video.again"

@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 
 from fer.models import create_model
-from fer.train import amp_enabled
+from fer.training.train import amp_enabled
 
 
 def time_step(model_name: str, width: float, batch: int, bf16: bool, channels_last: bool, repeats: int) -> list[float]:

@@ -18,23 +18,23 @@ __version__ = "0.1.0"
 _EXPORTS = {
     "EmotionRecognizer": "fer.recognizer",
     "Settings": "fer.settings",
-    "Faces": "fer.faces",
-    "FramePipeline": "fer.pipeline",
-    "ImageError": "fer.images",
+    "Faces": "fer.engine.faces",
+    "FramePipeline": "fer.engine.pipeline",
+    "ImageError": "fer.io.images",
     "VideoError": "fer.video",
     "VideoCancelled": "fer.video",
-    "ModelFileError": "fer.export",
+    "ModelFileError": "fer.models.modelfile",
 }
 __all__ = [*_EXPORTS, "__version__"]
 
 if TYPE_CHECKING:
-    from fer.export import ModelFileError
-    from fer.faces import Faces
-    from fer.images import ImageError
-    from fer.pipeline import FramePipeline
+    from fer.engine.faces import Faces
+    from fer.engine.pipeline import FramePipeline
+    from fer.engine.settings import Settings
+    from fer.io.images import ImageError
+    from fer.io.video import VideoCancelled, VideoError
+    from fer.models.modelfile import ModelFileError
     from fer.recognizer import EmotionRecognizer
-    from fer.settings import Settings
-    from fer.video import VideoCancelled, VideoError
 
 
 def __getattr__(name: str) -> Any:

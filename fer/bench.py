@@ -8,7 +8,7 @@ installed), never from files in the repository:
   48x48 faces (what an image of one person and a crowded frame cost), ten-crop off
   and on, median and 95th percentile;
 * live: a 640x480 stream in which one or four faces drift slowly, through one
-  :class:`~fer.pipeline.FramePipeline`, ten-crop off and on; per-frame milliseconds
+  :class:`~fer.engine.pipeline.FramePipeline`, ten-crop off and on; per-frame milliseconds
   for detection, classification and the whole frame (detect, classify, track, draw and
   fit to the display), median and 95th percentile;
 * video: a 640x480 30 fps clip with a moving face annotated end to end (decode, detect,
@@ -46,7 +46,7 @@ def face_images(n: int) -> list[np.ndarray]:
         face = data.astronaut()[10:230, 115:335]
         return [face if i % 2 == 0 else face[:, ::-1].copy() for i in range(n)]
     except ImportError:
-        from fer.data import load_fer2013
+        from fer.training.data import load_fer2013
 
         source = Path(__file__).resolve().parents[2] / "shared" / "data" / "fer2013.tar.gz"
         faces, _ = load_fer2013(source).split("PublicTest")

@@ -11,32 +11,32 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from fer.data import DatasetError
-from fer.export import ModelFileError
-from fer.images import ImageError
-from fer.settings import DISPLAY_HEIGHT_RANGE, DISPLAY_WIDTH_RANGE, Settings
-from fer.train import TrainConfigError
-from fer.video import VideoError
+from fer.engine.settings import DISPLAY_HEIGHT_RANGE, DISPLAY_WIDTH_RANGE, Settings
+from fer.io.images import ImageError
+from fer.io.video import VideoError
+from fer.models.modelfile import ModelFileError
+from fer.training.data import DatasetError
+from fer.training.train import TrainConfigError
 
 USER_ERRORS: tuple[type[Exception], ...] = (DatasetError, ModelFileError, TrainConfigError, FileNotFoundError,
                                             ImageError, VideoError)
 
 
 def _train(args: argparse.Namespace) -> None:
-    from fer.train import config_from_args, train
+    from fer.training.train import config_from_args, train
 
     best = train(config_from_args(args), resume=args.resume)
     print(f"best checkpoint (chosen on PublicTest): {best}")
 
 
 def _export(args: argparse.Namespace) -> None:
-    from fer.export import export_checkpoint
+    from fer.training.export import export_checkpoint
 
     print(f"wrote {export_checkpoint(args.checkpoint, args.output)}")
 
 
 def _evaluate(args: argparse.Namespace) -> None:
-    from fer.evaluate import evaluate, format_report, plot_confusion_matrices, write_json
+    from fer.training.evaluate import evaluate, format_report, plot_confusion_matrices, write_json
 
     weights = [float(w) for w in args.ensemble_weights.split(",")] if args.ensemble_weights else None
     result = evaluate(args.weights, args.data, args.split, tencrop=args.tencrop, ensemble_weights=weights)
@@ -49,8 +49,8 @@ def _evaluate(args: argparse.Namespace) -> None:
 
 
 def _metrics(args: argparse.Namespace) -> None:
-    from fer.export import default_weights
-    from fer.report import accuracy_table, shipped_cards, update_readme, write_model_metrics
+    from fer.models.modelfile import default_weights
+    from fer.training.report import accuracy_table, shipped_cards, update_readme, write_model_metrics
 
     paths = [write_model_metrics(w, args.data, plots=args.plots) for w in args.weights]
     for path in paths:
@@ -65,8 +65,8 @@ def _metrics(args: argparse.Namespace) -> None:
 def _study(args: argparse.Namespace) -> None:
     import json
 
-    from fer.study import REMEDIES, results_table, run_study, write_report
-    from fer.train import TrainConfig
+    from fer.training.study import REMEDIES, results_table, run_study, write_report
+    from fer.training.train import TrainConfig
 
     if args.report_only:
         write_report(json.loads(open(args.json).read()), args.json, args.report)
@@ -83,7 +83,7 @@ def _study(args: argparse.Namespace) -> None:
 
 
 def _ensemble(args: argparse.Namespace) -> None:
-    from fer.ensemble import build_ensemble
+    from fer.training.ensemble import build_ensemble
 
     result = build_ensemble(args.weights, args.data, args.output, tencrop=not args.no_tencrop, step=args.step)
     for member, acc in zip(result["members"], result["member_public_accuracy"]):
@@ -99,7 +99,7 @@ def _ensemble(args: argparse.Namespace) -> None:
 def _annotate(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from fer.batch import annotate_files
+    from fer.io.batch import annotate_files
     from fer.recognizer import EmotionRecognizer
 
     rec = EmotionRecognizer(args.weights, settings=args.settings)
@@ -164,7 +164,7 @@ def _check_annotate(parser: argparse.ArgumentParser, args: argparse.Namespace) -
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from fer.train import add_config_arguments
+    from fer.training.train import add_config_arguments
 
     parser = argparse.ArgumentParser(prog="fer", description="Facial expression recognition on FER2013.")
     sub = parser.add_subparsers(dest="command", required=True)

@@ -18,14 +18,13 @@ import os
 
 import numpy as np
 
-from fer.classify import Classifier
-from fer.export import default_weights
-from fer.faces import Faces
-from fer.images import ImageSource, read_image
-from fer.pipeline import FramePipeline
-from fer.settings import Settings
-from fer.video import Cancel, LogSpec, Progress, VideoSummary, annotate_video
-
+from fer.engine.classify import Classifier
+from fer.engine.faces import Faces
+from fer.engine.pipeline import FramePipeline
+from fer.engine.settings import Settings
+from fer.io.images import ImageSource, read_image
+from fer.io.video import Cancel, LogSpec, Progress, VideoSummary, annotate_video
+from fer.models.modelfile import default_weights
 
 #: PyTorch threads. A frame's batch is one to a few faces: splitting it over threads
 #: gains little, and when the cores are busy (a second stream, video encoding, another
@@ -39,11 +38,11 @@ WARM_UP_FACES = (1, 2)
 class EmotionRecognizer:
     """Facial expression recognition on images, videos and streams with one loaded model.
 
-    ``weights``: a model or ensemble file (default: :func:`fer.export.default_weights`).
+    ``weights``: a model or ensemble file (default: :func:`fer.models.modelfile.default_weights`).
     ``threads``: PyTorch's intra-op threads for the process (default 1, see
     :data:`THREADS`). ``precision``: ``"float32"``, ``"bfloat16"`` or ``"auto"``
     (default: bfloat16 where the CPU computes it natively; see
-    :func:`fer.classify.resolve_precision`). Raises :class:`fer.export.ModelFileError`
+    :func:`fer.engine.classify.resolve_precision`). Raises :class:`fer.models.modelfile.ModelFileError`
     for a missing or damaged model file.
     """
 
@@ -74,7 +73,7 @@ class EmotionRecognizer:
         """Find and label the faces of one picture (path, bytes, file object, PIL image or
         array). Returns the annotated RGB image, at the picture's size or, with ``fit``,
         fitted into the display size, and the faces (boxes in the picture's pixels).
-        Raises :class:`fer.images.ImageError` for input that is not a usable image."""
+        Raises :class:`fer.io.images.ImageError` for input that is not a usable image."""
         image = read_image(src, name=name)
         pipeline = self.new_stream(settings)
         faces = pipeline.analyze(image, still=True)
@@ -83,5 +82,5 @@ class EmotionRecognizer:
     def annotate_video(self, src: str | os.PathLike, dst: str | os.PathLike, progress: Progress | None = None,
                        cancel: Cancel = None, log: LogSpec = None, settings: Settings | None = None,
                        fit: bool = False) -> VideoSummary:
-        """Annotate a video file into an H.264 mp4; see :func:`fer.video.annotate_video`."""
+        """Annotate a video file into an H.264 mp4; see :func:`fer.io.video.annotate_video`."""
         return annotate_video(src, dst, self.new_stream(settings), progress=progress, cancel=cancel, log=log, fit=fit)

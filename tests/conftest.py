@@ -20,8 +20,8 @@ def tiny_model_file(tmp_path_factory) -> Path:
     """A quarter-width VGG10 with random weights: fast, and valid in every way but accuracy."""
     import torch
 
-    from fer.export import ModelMeta, save_model
     from fer.models import create_model
+    from fer.models.modelfile import ModelMeta, save_model
 
     torch.manual_seed(0)
     path = tmp_path_factory.mktemp("models") / "tiny.pt"

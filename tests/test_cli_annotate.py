@@ -4,10 +4,10 @@ import csv
 import json
 
 import pytest
+from media import astronaut, decode_all, make_clip
 
 from fer.cli import main
-from fer.images import save_image
-from media import astronaut, decode_all, make_clip
+from fer.io.images import save_image
 
 
 @pytest.fixture(scope="module")

@@ -3,11 +3,11 @@ import sys
 
 import numpy as np
 import pytest
+from media import astronaut
 
 import fer
-from fer.export import ModelFileError
-from fer.images import encode_image
-from media import astronaut
+from fer.io.images import encode_image
+from fer.models.modelfile import ModelFileError
 
 
 def test_import_fer_stays_cheap():

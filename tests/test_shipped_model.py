@@ -6,11 +6,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from fer.classify import Classifier
-from fer.data import load_fer2013, stratified_subset
-from fer.evaluate import evaluate
-from fer.export import default_weights, load_models
-from fer.report import README_END, README_START, accuracy_table, find_evaluation, metrics_path, shipped_cards
+from fer.engine.classify import Classifier
+from fer.models.modelfile import default_weights, load_models
+from fer.training.data import load_fer2013, stratified_subset
+from fer.training.evaluate import evaluate
+from fer.training.report import README_END, README_START, accuracy_table, find_evaluation, metrics_path, shipped_cards
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -1,7 +1,7 @@
 """What the app's pages share: this browser session's settings and model choice, the
 recognizer (loaded once per process), the settings controls, and error display.
 
-Settings live in ``st.session_state`` as one :class:`~fer.settings.Settings` object, so
+Settings live in ``st.session_state`` as one :class:`~fer.engine.settings.Settings` object, so
 they survive page switches and every page (and the live stream) reads the same values.
 Widgets are seeded from that object each time they appear, because Streamlit forgets
 the state of widgets that are not on the current page.
@@ -16,8 +16,8 @@ from typing import Any
 
 import streamlit as st
 
-from fer.export import ModelFileError, default_weights
-from fer.settings import DISPLAY_HEIGHT_RANGE, DISPLAY_WIDTH_RANGE, Settings
+from fer.engine.settings import DISPLAY_HEIGHT_RANGE, DISPLAY_WIDTH_RANGE, Settings
+from fer.models.modelfile import ModelFileError, default_weights
 
 REPO = Path(__file__).resolve().parents[2]
 IMBALANCE_FILE = REPO / "docs" / "imbalance.json"  # the class-imbalance study (issue 5), when shipped
@@ -75,8 +75,8 @@ def recognizer():
 
 def user_errors() -> tuple[type[Exception], ...]:
     """Exceptions whose message tells a user what is wrong with their input."""
-    from fer.images import ImageError
-    from fer.video import VideoError
+    from fer.io.images import ImageError
+    from fer.io.video import VideoError
 
     return ImageError, VideoError, ModelFileError
 
@@ -189,7 +189,7 @@ def settings_controls(compact: bool = False) -> Settings:
 def annotate_picture(data: bytes, name: str, settings: Settings):
     """One picture through the still-image pipeline: (shown, full, faces), where ``shown``
     is fitted into the display size and ``full`` is annotated at the picture's own size."""
-    from fer.images import read_image
+    from fer.io.images import read_image
 
     image = read_image(data, name=name)
     pipeline = recognizer().new_stream(settings)

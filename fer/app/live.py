@@ -23,8 +23,8 @@ import av
 import numpy as np
 import pandas as pd
 
-from fer.facelog import flatten_row, log_columns
-from fer.images import encode_image
+from fer.io.facelog import flatten_row, log_columns
+from fer.io.images import encode_image
 
 ICE_ENV = "FER_ICE_SERVERS"
 
@@ -159,7 +159,7 @@ class LiveSession:
                             columns=["seconds", "emotion", "probability"])
 
     def log_csv(self) -> bytes:
-        """The per-frame log in the columns of :mod:`fer.facelog` (as video logs have)."""
+        """The per-frame log in the columns of :mod:`fer.io.facelog` (as video logs have)."""
         with self._lock:
             rows = list(self._log)
         out = io.StringIO()

@@ -15,7 +15,7 @@ from typing import Any
 import altair as alt
 import pandas as pd
 
-from fer.report import training_stages
+from fer.models.modelfile import training_stages
 
 SPLITS = {"public": "PublicTest", "private": "PrivateTest"}
 SCORES = {"accuracy": "accuracy", "balanced_accuracy": "balanced accuracy", "macro_f1": "macro-F1",

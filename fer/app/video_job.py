@@ -12,8 +12,8 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-from fer.settings import Settings
-from fer.video import VideoSummary
+from fer.engine.settings import Settings
+from fer.io.video import VideoSummary
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ def metrics_card(model: str, seed: int = 0) -> dict:
     """A metrics file as ``fer metrics`` writes it, from made-up predictions (computed by
     the same function, so the schema cannot drift)."""
     from fer.classes import CLASS_NAMES
-    from fer.evaluate import compute_metrics
+    from fer.training.evaluate import compute_metrics
 
     rng = np.random.default_rng(seed)
     evaluations = []

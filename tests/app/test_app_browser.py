@@ -16,11 +16,19 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
-
-from browser import (NAMESPACE_PREFIX, Namespace, chromium_args, green_pixels, missing_prerequisites, streamlit_server, wait_for,
-                     write_y4m)
 from appdata import face_frames
-from fer.export import BUNDLED_WEIGHTS
+from browser import (
+    NAMESPACE_PREFIX,
+    Namespace,
+    chromium_args,
+    green_pixels,
+    missing_prerequisites,
+    streamlit_server,
+    wait_for,
+    write_y4m,
+)
+
+from fer.models.modelfile import BUNDLED_WEIGHTS
 
 pytestmark = pytest.mark.skipif(bool(missing_prerequisites()),
                                 reason="browser tests need " + "; ".join(missing_prerequisites()))

@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 
 import pytest
+from appdata import REPO
 from streamlit.testing.v1 import AppTest
 
-from appdata import REPO
-from fer.settings import Settings
+from fer.engine.settings import Settings
 
 TIMEOUT = 60
 
@@ -45,7 +45,7 @@ def test_settings_survive_page_switches_and_reset(app):
 
 
 def test_settings_bounds_come_from_the_settings_module(app):
-    from fer.settings import DISPLAY_HEIGHT_RANGE, DISPLAY_WIDTH_RANGE
+    from fer.engine.settings import DISPLAY_HEIGHT_RANGE, DISPLAY_WIDTH_RANGE
 
     page(app, "settings")
     width, height = app.slider(key="fer.widget.width"), app.slider(key="fer.widget.height")

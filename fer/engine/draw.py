@@ -1,0 +1,106 @@
+"""Draw faces on frames, and fit frames into a display size.
+
+Annotators only draw: they take a frame and a :class:`~fer.engine.faces.Faces` and never run
+inference. Colours are RGB, like every frame in ``fer``'s API. Lines and text scale with
+the frame, so a label is as readable on 320x240 as on 1920x1080.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from fer.engine.faces import Faces
+from fer.engine.settings import RGB, Settings
+
+FONT = cv2.FONT_HERSHEY_SIMPLEX
+BACKGROUND = (0, 0, 0)  # behind text, so any text colour stays readable
+
+
+class FaceAnnotator:
+    """Box, label and confidence per face; optionally its track id and probability bars.
+
+    >>> import numpy as np
+    >>> frame = np.zeros((480, 640, 3), np.uint8)
+    >>> FaceAnnotator(box_color=(255, 0, 0)).annotate(frame, Faces.empty()).shape
+    (480, 640, 3)
+    """
+
+    def __init__(self, box_color: RGB = (0, 255, 0), text_color: RGB = (0, 255, 0), show_bars: bool = False,
+                 show_track_id: bool = False):
+        self.box_color = tuple(int(c) for c in box_color)
+        self.text_color = tuple(int(c) for c in text_color)
+        self.show_bars = show_bars
+        self.show_track_id = show_track_id
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> FaceAnnotator:
+        return cls(settings.box_color, settings.text_color, settings.show_bars, settings.show_track_id)
+
+    def annotate(self, scene: np.ndarray, faces: Faces, scale: float = 1.0) -> np.ndarray:
+        """Draw ``faces`` on ``scene`` (RGB uint8, modified in place and returned).
+
+        ``scale`` maps the faces' boxes to ``scene`` pixels, for a scene that was resized
+        after detection.
+        """
+        h, w = scene.shape[:2]
+        thickness = max(1, round(min(h, w) / 240))
+        font_scale = max(0.35, min(h, w) / 800)
+        for i in range(len(faces)):
+            x1, y1, x2, y2 = (int(round(v * scale)) for v in faces.boxes[i])
+            cv2.rectangle(scene, (x1, y1), (x2, y2), self.box_color, thickness, cv2.LINE_AA)
+            text = f"{faces.labels[i]} {faces.confidences[i]:.0%}"
+            if self.show_track_id:
+                text = f"#{faces.track_ids[i]} {text}"
+            (tw, th), base = cv2.getTextSize(text, FONT, font_scale, thickness)
+            # Above the box when there is room, else just inside its top edge.
+            top = y1 - th - base - 2 * thickness if y1 - th - base - 2 * thickness >= 0 else y1 + thickness
+            cv2.rectangle(scene, (x1, top), (x1 + tw + 2 * thickness, top + th + base + thickness), BACKGROUND, -1)
+            cv2.putText(scene, text, (x1 + thickness, top + th + thickness), FONT, font_scale, self.text_color,
+                        thickness, cv2.LINE_AA)
+            if self.show_bars:
+                self._bars(scene, faces.smoothed[i], faces.class_names, (x1, y1, x2, y2), font_scale, thickness)
+        return scene
+
+    def _bars(self, scene: np.ndarray, probs: np.ndarray, names: tuple[str, ...], box: tuple[int, int, int, int],
+              font_scale: float, thickness: int) -> None:
+        """One horizontal bar per class beside the box (right side, or left if no room)."""
+        h, w = scene.shape[:2]
+        small = font_scale * 0.8
+        text_thickness = max(1, thickness - 1)
+        (name_w, row), _ = cv2.getTextSize("surprise", FONT, small, text_thickness)
+        row += 4 * text_thickness
+        bar_w = name_w
+        panel_w, panel_h = name_w + bar_w + 3 * thickness, row * len(names) + thickness
+        x1, y1, x2, _ = box
+        left = x2 + thickness if x2 + thickness + panel_w <= w else max(x1 - thickness - panel_w, 0)
+        top = min(max(y1, 0), max(h - panel_h, 0))
+        cv2.rectangle(scene, (left, top), (left + panel_w, top + panel_h), BACKGROUND, -1)
+        for j, (name, p) in enumerate(zip(names, probs)):
+            base_y = top + (j + 1) * row
+            cv2.putText(scene, name, (left + thickness, base_y - 2 * text_thickness), FONT, small, self.text_color,
+                        text_thickness, cv2.LINE_AA)
+            bx = left + name_w + 2 * thickness
+            cv2.rectangle(scene, (bx, base_y - row + 3 * text_thickness),
+                          (bx + max(1, int(round(float(p) * bar_w))), base_y - text_thickness), self.box_color, -1)
+
+
+def fit_to_display(frame: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Resize ``frame`` to the largest size that fits in ``size`` = (width, height) with the
+    same aspect ratio. Always returns a new array.
+
+    >>> import numpy as np
+    >>> fit_to_display(np.zeros((1080, 1920, 3), np.uint8), (640, 480)).shape
+    (360, 640, 3)
+    """
+    h, w = frame.shape[:2]
+    scale = display_scale((w, h), size)
+    out_w, out_h = max(1, int(round(w * scale))), max(1, int(round(h * scale)))
+    if (out_w, out_h) == (w, h):
+        return frame.copy()
+    return cv2.resize(frame, (out_w, out_h), interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
+
+
+def display_scale(frame_size: tuple[int, int], size: tuple[int, int]) -> float:
+    """The factor :func:`fit_to_display` resizes a ``frame_size`` = (width, height) frame by."""
+    return min(size[0] / frame_size[0], size[1] / frame_size[1])

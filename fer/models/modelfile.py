@@ -1,0 +1,156 @@
+"""The model file format: TorchScript plus the metadata needed to use it correctly.
+
+A model file carries its class names, input size, normalisation and provenance in a
+``fer_meta.json`` entry inside the TorchScript archive, so the runtime and the app never
+guess them. An ensemble is a small JSON file naming member model files and their weights.
+
+This module is the only place that knows the format: PyTorch 2.14 deprecates
+``torch.jit`` in favour of ``torch.export``, and switching later must touch nothing else.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import warnings
+import zipfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn as nn
+
+from fer.classes import CLASS_NAMES, FACE_SIZE
+
+FORMAT = "fer-torchscript"
+FORMAT_VERSION = 1
+META_ENTRY = "fer_meta.json"
+ENSEMBLE_FORMAT = "fer-ensemble"
+BUNDLED_WEIGHTS = Path(__file__).resolve().parents[2] / "weights" / "vgg10.pt"  # the shipped default model
+
+
+class ModelFileError(ValueError):
+    """A model file is missing, damaged or not a ``fer`` model."""
+
+
+@dataclass
+class ModelMeta:
+    """What a model needs from its caller; stored inside the model file."""
+
+    arch: str
+    arch_kwargs: dict[str, Any]
+    mean: float
+    std: float
+    input_size: int = 40  # side of the window the network sees
+    face_size: int = FACE_SIZE  # side of the face the window is cut from
+    class_names: list[str] = field(default_factory=lambda: list(CLASS_NAMES))
+    crops: list[str] = field(default_factory=lambda: ["center", "ten-crop"])
+    train_config: dict[str, Any] = field(default_factory=dict)
+    training: dict[str, Any] = field(default_factory=dict)  # summary of the run: epochs, minutes, best epoch
+    data_fingerprint: str = ""
+    format: str = FORMAT
+    format_version: int = FORMAT_VERSION
+
+
+@dataclass
+class LoadedModel:
+    """A ready-to-run network, its metadata, and its weight inside an ensemble."""
+
+    module: nn.Module
+    meta: ModelMeta
+    path: Path
+    weight: float = 1.0
+
+
+def save_model(model: nn.Module, meta: ModelMeta, path: str | os.PathLike) -> Path:
+    """Script ``model`` and write it with ``meta``; the file appears only when complete."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".partial")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        scripted = torch.jit.script(model.eval().float())
+        torch.jit.save(scripted, str(tmp), _extra_files={META_ENTRY: json.dumps(asdict(meta))})
+    tmp.replace(path)
+    return path
+
+
+def load_models(path: str | os.PathLike) -> list[LoadedModel]:
+    """Load a model file, or the members of an ensemble file, checking the metadata.
+
+    Raises :class:`ModelFileError` with a one-line reason for a missing, empty,
+    truncated or foreign file.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ModelFileError(f"model file {path} does not exist")
+    if path.stat().st_size == 0:
+        raise ModelFileError(f"model file {path} is empty")
+    if path.suffix == ".json":
+        return _load_ensemble(path)
+    return [_load_torchscript(path)]
+
+
+def _load_torchscript(path: Path, weight: float = 1.0) -> LoadedModel:
+    if not zipfile.is_zipfile(path):
+        raise ModelFileError(f"{path} is not a TorchScript model file (truncated or a different format)")
+    extra = {META_ENTRY: ""}
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)
+            module = torch.jit.load(str(path), map_location="cpu", _extra_files=extra)
+    except Exception as e:  # torch raises RuntimeError, ValueError or zip errors for damaged files
+        raise ModelFileError(f"{path} could not be loaded as a TorchScript model: {str(e).splitlines()[0]}") from None
+    try:
+        meta = ModelMeta(**json.loads(extra[META_ENTRY]))
+    except (json.JSONDecodeError, TypeError) as e:
+        raise ModelFileError(f"{path} is a TorchScript file but not a fer model (no valid metadata: {e})") from None
+    if meta.format != FORMAT or meta.format_version > FORMAT_VERSION:
+        raise ModelFileError(f"{path} has format {meta.format} v{meta.format_version}; "
+                             f"this version of fer reads {FORMAT} up to v{FORMAT_VERSION}")
+    return LoadedModel(module.eval(), meta, path, weight)
+
+
+def save_ensemble(members: list[tuple[str | os.PathLike, float]], path: str | os.PathLike,
+                  info: dict[str, Any] | None = None) -> Path:
+    """Write an ensemble file: member paths (relative to the ensemble) and weights summing to one."""
+    path = Path(path)
+    total = sum(w for _, w in members)
+    entries = [{"file": os.path.relpath(Path(f).resolve(), path.parent.resolve()), "weight": w / total}
+               for f, w in members]
+    path.write_text(json.dumps({"format": ENSEMBLE_FORMAT, "members": entries, **(info or {})}, indent=2))
+    return path
+
+
+def _load_ensemble(path: Path) -> list[LoadedModel]:
+    try:
+        spec = json.loads(path.read_text())
+        assert spec["format"] == ENSEMBLE_FORMAT
+        entries = [(path.parent / m["file"], float(m["weight"])) for m in spec["members"]]
+    except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError, AssertionError):
+        raise ModelFileError(f"{path} is not a fer ensemble file") from None
+    members = [_load_torchscript(p, w) if p.is_file() else _missing(p, path) for p, w in entries]
+    if len({tuple(m.meta.class_names) for m in members}) != 1:
+        raise ModelFileError(f"the members of {path} disagree on the class names")
+    return members
+
+
+def _missing(member: Path, ensemble: Path):
+    raise ModelFileError(f"ensemble {ensemble} names {member}, which does not exist")
+
+
+def default_weights() -> Path:
+    """The model to use when none is named: ``$FER_WEIGHTS`` if set, else :data:`BUNDLED_WEIGHTS`."""
+    env = os.environ.get("FER_WEIGHTS")
+    return Path(env) if env else BUNDLED_WEIGHTS
+
+
+def training_stages(training: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """The training schedules behind a model, first first: a run started with
+    ``fer train --init`` carries the summary of the run it started from."""
+    stages = []
+    while training:
+        stages.insert(0, training)
+        training = training.get("init")
+    return stages

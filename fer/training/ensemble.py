@@ -1,0 +1,58 @@
+"""Weighted ensembles ("joint test"): average members' softmax outputs.
+
+Weights are found by grid search on PublicTest only; PrivateTest is evaluated once with
+the chosen weights, for the report.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from fer.models.modelfile import load_models, save_ensemble
+from fer.training.evaluate import compute_metrics, member_probs, split_faces
+
+
+def simplex_grid(n: int, step: float = 0.1) -> np.ndarray:
+    """All weight vectors of ``n`` non-negative multiples of ``step`` that sum to one."""
+    k = round(1 / step)
+    rows = [c for c in itertools.product(range(k + 1), repeat=n - 1) if sum(c) <= k]
+    return np.array([[*c, k - sum(c)] for c in rows], dtype=np.float64) / k
+
+
+def search_weights(probs: Sequence[np.ndarray], labels: np.ndarray, step: float = 0.1) -> tuple[np.ndarray, float]:
+    """Ensemble weights with the best accuracy on the given (PublicTest) predictions.
+
+    Ties go to the most even weights, which generalise better than a lucky corner.
+    """
+    stacked = np.stack(probs)  # (M, N, K)
+    best, best_acc = None, -1.0
+    for w in sorted(simplex_grid(len(probs), step), key=lambda w: float(np.abs(w - 1 / len(w)).sum())):
+        acc = float((np.tensordot(w, stacked, axes=1).argmax(1) == labels).mean())
+        if acc > best_acc + 1e-12:
+            best, best_acc = w, acc
+    return best, best_acc
+
+
+def build_ensemble(weights: Sequence[str | os.PathLike], data: str | os.PathLike, out: str | os.PathLike,
+                   tencrop: bool = True, step: float = 0.1) -> dict[str, Any]:
+    """Search member weights on PublicTest, write the ensemble file, report PrivateTest."""
+    members = [m for w in weights for m in load_models(w)]
+    names = [m.meta.class_names for m in members]
+    public_faces, public_labels = split_faces(data, "public")
+    public_probs = member_probs(members, public_faces, tencrop)
+    w, public_acc = search_weights(public_probs, public_labels, step)
+    private_faces, private_labels = split_faces(data, "private")
+    private_probs = np.tensordot(w, np.stack(member_probs(members, private_faces, tencrop)), axes=1)
+    # A member the search gave no weight would only cost inference time: leave it out.
+    kept = [(m.path, float(x)) for m, x in zip(members, w) if x > 0]
+    path = save_ensemble(kept, out, info={"chosen_on": "PublicTest", "tencrop": tencrop, "grid_step": step})
+    return {"file": str(path), "weights": w.tolist(), "members": [str(m.path) for m in members],
+            "dropped": [str(m.path) for m, x in zip(members, w) if x == 0], "public_accuracy": public_acc,
+            "member_public_accuracy": [float((p.argmax(1) == public_labels).mean()) for p in public_probs],
+            "private": compute_metrics(private_labels, private_probs, names[0])}
+

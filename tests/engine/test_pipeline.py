@@ -1,0 +1,146 @@
+import threading
+
+import numpy as np
+import pytest
+from media import ASTRONAUT_FACE, astronaut, face_frame
+
+from fer.engine.draw import FaceAnnotator, fit_to_display
+from fer.engine.faces import Faces
+from fer.engine.settings import Settings
+
+
+@pytest.fixture
+def stream(tiny_recognizer):
+    return tiny_recognizer.new_stream(Settings())
+
+
+def test_process_returns_the_annotated_frame_fitted_and_the_faces(stream):
+    frame = astronaut()
+    annotated, faces = stream.process(frame)
+    assert annotated.shape == (480, 480, 3) and annotated.dtype == np.uint8  # 512x512 fitted into 640x480
+    assert len(faces) == 1 and faces.track_ids.tolist() == [1]
+    assert faces.probs.shape == faces.smoothed.shape == (1, 7)
+    assert faces.probs.sum() == pytest.approx(1, abs=1e-4)
+    assert faces.boxes[0, 0] == pytest.approx(ASTRONAUT_FACE[0], abs=15)  # in the input's pixels
+    record = faces.to_records()[0]
+    assert set(record) == {"box", "track_id", "label", "confidence", *faces.class_names}
+    assert record["label"] in faces.class_names and record["confidence"] == max(record[c] for c in faces.class_names)
+    assert not np.array_equal(annotated, fit_to_display(frame, (640, 480)))  # something was drawn
+    assert np.array_equal(frame, astronaut())  # the input is left alone
+
+
+def test_a_frame_without_faces(stream):
+    annotated, faces = stream.process(np.full((240, 320, 3), 100, np.uint8))
+    assert len(faces) == 0 and faces.to_records() == []
+    assert annotated.shape == (480, 640, 3)  # 320x240 enlarged to the display size
+
+
+def test_ids_persist_across_frames_and_reset_restarts_them(stream):
+    ids = [stream.process(face_frame(640, 480, x=x, side=300))[1].track_ids.tolist() for x in range(100, 260, 20)]
+    assert ids == [[1]] * len(ids)
+    stream.reset()
+    assert stream.process(face_frame(640, 480, side=300))[1].track_ids.tolist() == [1]
+    stream.process(np.full((480, 640, 3), 90, np.uint8))
+    assert stream.tracker.tracks  # a missed frame does not end the track
+
+
+def two_faces(left: bool = True, right: bool = True) -> np.ndarray:
+    frame = np.full((480, 960, 3), 90, np.uint8)
+    for x, show in ((40, left), (600, right)):
+        if show:
+            frame[90:390, x:x + 300] = face_frame(300, 300, side=300)
+    return frame
+
+
+def test_a_new_face_is_found_by_the_next_full_scan(stream):
+    stream.update_settings(Settings(full_scan_every=4))
+    assert stream.process(two_faces(right=False))[1].track_ids.tolist() == [1]  # full scan: nothing was tracked
+    counts = [len(stream.process(two_faces())[1]) for _ in range(6)]
+    # Frames 1-3 search near face 1 only; frame 4's scan runs beside it and frame 5 uses it.
+    assert counts[:4] == [1, 1, 1, 1] and counts[4:] == [2, 2]
+
+
+def test_still_images_leave_the_stream_state_alone(stream):
+    stream.process(face_frame(640, 480, side=300))
+    before = [(t.track_id, t.missed) for t in stream.tracker.tracks]
+    _, faces = stream.process(astronaut(), still=True)
+    assert len(faces) == 1 and faces.track_ids.tolist() == [1]
+    assert [(t.track_id, t.missed) for t in stream.tracker.tracks] == before
+
+
+def test_two_streams_never_share_state(tiny_recognizer):
+    a, b = tiny_recognizer.new_stream(), tiny_recognizer.new_stream()
+    for _ in range(3):
+        a.process(face_frame(640, 480, side=300))
+    a.process(face_frame(640, 480, x=0, side=200))  # a second track in a
+    assert b.process(face_frame(640, 480, side=300))[1].track_ids.tolist() == [1]
+    assert a.classifier is b.classifier
+
+
+def test_settings_change_applies_from_the_next_frame(stream):
+    frame = face_frame(640, 480, side=300)
+    stream.update_settings(Settings(display_size=(320, 240), uncertain_below=0.99, tencrop=True))
+    annotated, faces = stream.process(frame)
+    assert annotated.shape == (240, 320, 3)
+    assert faces.labels == ["uncertain"]  # a random-weight model is never 99% sure
+
+
+def test_settings_can_change_from_another_thread_while_frames_are_processed(stream):
+    frame, sizes = face_frame(320, 240, side=150), [(320, 240), (640, 480), (200, 150)]
+    done, errors, shapes = threading.Event(), [], set()
+
+    def run():
+        try:
+            while not done.is_set():
+                shapes.add(stream.process(frame)[0].shape[:2])
+        except Exception as e:  # surfaced below
+            errors.append(e)
+
+    worker = threading.Thread(target=run)
+    worker.start()
+    try:
+        for i in range(60):
+            stream.update_settings(Settings(display_size=sizes[i % 3], tencrop=bool(i % 2), smoothing=0.3 * (i % 3)))
+    finally:
+        done.set()
+        worker.join()
+    assert not errors
+    stream.update_settings(Settings(display_size=(200, 150)))
+    assert stream.process(frame)[0].shape == (150, 200, 3)
+
+
+@pytest.mark.parametrize("frame", [np.zeros((48, 48), np.uint8), np.zeros((48, 48, 3), np.float32),
+                                   np.zeros((48, 48, 4), np.uint8), [[0, 0, 0]]])
+def test_frames_must_be_rgb_uint8(stream, frame):
+    with pytest.raises(ValueError, match="RGB uint8"):
+        stream.process(frame)
+
+
+def test_update_settings_needs_settings(stream):
+    with pytest.raises(TypeError):
+        stream.update_settings({"tencrop": True})
+
+
+def test_annotator_draws_bars_and_ids_in_the_given_colour(stream):
+    _, faces = stream.process(astronaut(), still=True)
+    plain = FaceAnnotator(box_color=(255, 0, 0)).annotate(astronaut(), faces)
+    assert (np.all(plain == (255, 0, 0), axis=2)).sum() > 100
+    full = FaceAnnotator(box_color=(255, 0, 0), show_bars=True, show_track_id=True).annotate(astronaut(), faces)
+    assert (np.any(full != plain, axis=2)).sum() > 500
+    assert np.array_equal(FaceAnnotator().annotate(astronaut(), Faces.empty()), astronaut())
+
+
+@pytest.mark.parametrize("shape, size, expected", [((1080, 1920), (640, 480), (360, 640)),
+                                                   ((480, 640), (800, 600), (600, 800)),
+                                                   ((1000, 100), (640, 480), (480, 48)),
+                                                   ((1, 1), (120, 80), (80, 80))])
+def test_fit_to_display_keeps_the_aspect_ratio(shape, size, expected):
+    assert fit_to_display(np.zeros((*shape, 3), np.uint8), size).shape[:2] == expected
+
+
+def test_faces_validate_and_select():
+    faces = Faces(np.array([[0, 0, 10, 10], [5, 5, 20, 20]]), [1, 2], np.eye(7)[:2], np.eye(7)[:2],
+                  ["angry", "disgust"], [1.0, 1.0])
+    assert len(faces[np.array([False, True])]) == 1 and faces[[1]].labels == ["disgust"]
+    with pytest.raises(ValueError, match="disagree"):
+        Faces(np.zeros((2, 4)), [1], np.zeros((2, 7)), np.zeros((2, 7)), ["a", "b"], [0, 0])

@@ -1,0 +1,165 @@
+import csv
+import json
+import threading
+
+import av
+import numpy as np
+import pytest
+from media import decode_all, make_clip
+
+from fer.io.video import VideoCancelled, VideoError, VideoInfo
+
+
+@pytest.fixture(scope="module")
+def clip_with_audio(tmp_path_factory):
+    return make_clip(tmp_path_factory.mktemp("clips") / "face.mp4", frames=12, audio="aac")
+
+
+def annotate(rec, src, dst, **kwargs):
+    return rec.annotate_video(src, dst, **kwargs)
+
+
+def outputs(folder):
+    return sorted(p.name for p in folder.iterdir())
+
+
+def test_annotated_video_plays_everywhere_and_keeps_frames_timing_and_audio(tiny_recognizer, clip_with_audio, tmp_path):
+    calls = []
+    summary = annotate(tiny_recognizer, clip_with_audio, tmp_path / "out.mp4", progress=lambda *a: calls.append(a))
+    before, after = decode_all(clip_with_audio), decode_all(tmp_path / "out.mp4")
+    assert after["frames"] == before["frames"] == summary.frames == 12
+    assert (after["codec"], after["pix_fmt"], after["size"]) == ("h264", "yuv420p", (320, 240))
+    assert after["rate"] == before["rate"] == 15 and after["times"] == pytest.approx(before["times"])
+    assert after["duration"] == pytest.approx(before["duration"], abs=1e-3) == summary.duration
+    assert after["audio"] == ["aac"] and summary.audio == "copied (aac)"
+    assert calls[-1] == (12, 12, 0.0)
+    with av.open(str(tmp_path / "out.mp4")) as c:  # +faststart: the index comes before the media data
+        pass
+    data = (tmp_path / "out.mp4").read_bytes()
+    assert data.find(b"moov") < data.find(b"mdat")
+    assert outputs(tmp_path) == ["out.csv", "out.json", "out.mp4"]
+
+
+def test_log_has_one_row_per_face_per_frame(tiny_recognizer, clip_with_audio, tmp_path):
+    summary = annotate(tiny_recognizer, clip_with_audio, tmp_path / "out.mp4")
+    rows = list(csv.DictReader(open(tmp_path / "out.csv")))
+    records = json.loads((tmp_path / "out.json").read_text())
+    assert len(rows) == len(records) == summary.face_rows >= 10  # the face is found in (nearly) every frame
+    frames = [int(r["frame"]) for r in rows]
+    assert len(set(frames)) == len(frames) and max(frames) <= 11  # one face: one row per frame it was seen in
+    first = records[0]
+    assert set(first) == {"frame", "time", "track_id", "box", "label", "confidence", *tiny_recognizer.class_names}
+    assert float(rows[-1]["time"]) == pytest.approx(frames[-1] / 15, abs=1e-3)
+    assert sum(float(rows[0][c]) for c in tiny_recognizer.class_names) == pytest.approx(1, abs=1e-3)
+    assert sum(summary.labels.values()) == summary.face_rows
+
+
+def test_results_do_not_depend_on_timing(tiny_recognizer, clip_with_audio, tmp_path):
+    """Decoding, full scans and encoding run on worker threads; the log is the same every run."""
+    for name in ("a.mp4", "b.mp4"):
+        annotate(tiny_recognizer, clip_with_audio, tmp_path / name, log=tmp_path / f"{name}.csv")
+    assert (tmp_path / "a.mp4.csv").read_text() == (tmp_path / "b.mp4.csv").read_text()
+
+
+def test_audio_that_mp4_cannot_carry_is_reencoded_to_aac(tiny_recognizer, tmp_path):
+    src = make_clip(tmp_path / "pcm.mov", frames=8, audio="pcm_s16le")
+    summary = annotate(tiny_recognizer, src, tmp_path / "out.mp4", log=False)
+    assert decode_all(tmp_path / "out.mp4")["audio"] == ["aac"] and "re-encoded" in summary.audio
+
+
+def test_rotation_is_honoured(tiny_recognizer, tmp_path):
+    src = make_clip(tmp_path / "phone.mp4", frames=6, size=(240, 320), rotation=90)  # stored 320x240, shown 240x320
+    summary = annotate(tiny_recognizer, src, tmp_path / "out.mp4", log=False)
+    assert decode_all(tmp_path / "out.mp4")["size"] == (240, 320)
+    assert summary.face_rows >= 5  # upright, so the face is found
+
+
+def test_variable_frame_rate_keeps_every_timestamp(tiny_recognizer, tmp_path):
+    src = make_clip(tmp_path / "vfr.mp4", frames=10, vfr_ms=[20, 50, 33])
+    annotate(tiny_recognizer, src, tmp_path / "out.mp4", log=False)
+    before, after = decode_all(src), decode_all(tmp_path / "out.mp4")
+    assert after["frames"] == before["frames"] == 10
+    assert after["times"] == pytest.approx(before["times"], abs=1e-3)
+
+
+def test_odd_width_and_height(tiny_recognizer, tmp_path):
+    src = make_clip(tmp_path / "odd.mp4", frames=6, size=(321, 241))
+    summary = annotate(tiny_recognizer, src, tmp_path / "out.mp4", log=False)
+    after = decode_all(tmp_path / "out.mp4")
+    assert after["frames"] == 6 and after["size"] == (322, 242) and after["pix_fmt"] == "yuv420p"
+    assert (summary.width, summary.height) == (322, 242)
+
+
+def test_video_without_faces_is_still_written_with_an_empty_log(tiny_recognizer, tmp_path):
+    src = make_clip(tmp_path / "empty.mp4", frames=6, face=False)
+    summary = annotate(tiny_recognizer, src, tmp_path / "out.mp4")
+    assert decode_all(tmp_path / "out.mp4")["frames"] == 6 and summary.face_rows == 0
+    assert (tmp_path / "out.csv").read_text().splitlines()[0].startswith("frame,time,track_id")
+    assert len((tmp_path / "out.csv").read_text().splitlines()) == 1
+    assert json.loads((tmp_path / "out.json").read_text()) == []
+
+
+def test_mp4_without_video_stream(tiny_recognizer, tmp_path):
+    src = make_clip(tmp_path / "audio.mp4", frames=6, audio="aac", video=False)
+    with pytest.raises(VideoError, match="no video stream"):
+        annotate(tiny_recognizer, src, tmp_path / "out.mp4")
+    assert outputs(tmp_path) == ["audio.mp4"]
+
+
+@pytest.mark.parametrize("keep", [0.5, 0.9])
+def test_truncated_mp4(tiny_recognizer, clip_with_audio, tmp_path, keep):
+    data = clip_with_audio.read_bytes()  # written with the index at the end, like most cameras
+    (tmp_path / "cut.mp4").write_bytes(data[: int(len(data) * keep)])
+    with pytest.raises(VideoError, match="damaged or truncated"):
+        annotate(tiny_recognizer, tmp_path / "cut.mp4", tmp_path / "out.mp4")
+    assert outputs(tmp_path) == ["cut.mp4"]
+
+
+def test_truncated_mp4_with_the_index_first(tiny_recognizer, clip_with_audio, tmp_path):
+    annotate(tiny_recognizer, clip_with_audio, tmp_path / "fast.mp4", log=False)  # our output is +faststart
+    data = (tmp_path / "fast.mp4").read_bytes()
+    (tmp_path / "cut.mp4").write_bytes(data[: len(data) // 2])
+    with pytest.raises(VideoError, match="truncated"):
+        annotate(tiny_recognizer, tmp_path / "cut.mp4", tmp_path / "out.mp4")
+    assert outputs(tmp_path) == ["cut.mp4", "fast.mp4"]
+
+
+@pytest.mark.parametrize("content, message", [(b"", "empty"), (b"hello, not a video\n" * 50, "not a video")])
+def test_empty_and_non_video_files(tiny_recognizer, tmp_path, content, message):
+    (tmp_path / "in.mp4").write_bytes(content)
+    with pytest.raises(VideoError, match=message):
+        annotate(tiny_recognizer, tmp_path / "in.mp4", tmp_path / "out.mp4")
+    with pytest.raises(VideoError, match="does not exist"):
+        annotate(tiny_recognizer, tmp_path / "missing.mp4", tmp_path / "out.mp4")
+    assert outputs(tmp_path) == ["in.mp4"]
+
+
+def test_cancel_leaves_nothing_behind(tiny_recognizer, clip_with_audio, tmp_path):
+    asked = []
+    with pytest.raises(VideoCancelled, match="after 3 of 12 frames"):
+        annotate(tiny_recognizer, clip_with_audio, tmp_path / "out.mp4", cancel=lambda: asked.append(1) or len(asked) > 3)
+    event = threading.Event()
+    event.set()
+    with pytest.raises(VideoCancelled):
+        annotate(tiny_recognizer, clip_with_audio, tmp_path / "out.mp4", cancel=event)
+    assert outputs(tmp_path) == []
+
+
+def test_output_names_are_checked(tiny_recognizer, clip_with_audio, tmp_path):
+    with pytest.raises(VideoError, match=r"\*\.mp4"):
+        annotate(tiny_recognizer, clip_with_audio, tmp_path / "out.avi")
+    with pytest.raises(VideoError, match="input itself"):
+        annotate(tiny_recognizer, clip_with_audio, clip_with_audio)
+    with pytest.raises(VideoError, match=".csv or .json"):
+        annotate(tiny_recognizer, clip_with_audio, tmp_path / "out.mp4", log=tmp_path / "log.txt")
+
+
+def test_single_log_file(tiny_recognizer, clip_with_audio, tmp_path):
+    summary = annotate(tiny_recognizer, clip_with_audio, tmp_path / "out.mp4", log=tmp_path / "faces.json")
+    assert outputs(tmp_path) == ["faces.json", "out.mp4"] and summary.logs == [tmp_path / "faces.json"]
+
+
+def test_video_info(clip_with_audio):
+    info = VideoInfo.read(clip_with_audio)
+    assert (info.width, info.height, info.frames, info.audio) == (320, 240, 12, "aac")
+    assert info.fps == 15 and info.duration == pytest.approx(0.8, abs=0.01)

@@ -1,0 +1,103 @@
+import tarfile
+import zipfile
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from fer.classes import CLASS_NAMES
+from fer.training.data import DatasetError, load_fer2013
+
+SHARED = Path(__file__).resolve().parents[3] / "shared" / "data" / "fer2013.tar.gz"
+
+
+def _face(seed: int, size: int = 48) -> np.ndarray:
+    return np.random.default_rng(seed).integers(0, 256, (size, size), dtype=np.uint8)
+
+
+@pytest.fixture
+def folder(tmp_path: Path) -> Path:
+    """A miniature FER2013 in the image-folder layout, with one corrupt and one 64x64 file."""
+    root = tmp_path / "fer2013"
+    for k, name in enumerate(CLASS_NAMES):
+        for split, sub, n in (("Training", "train", 3), ("PublicTest", "test", 1), ("PrivateTest", "test", 2)):
+            d = root / sub / name
+            d.mkdir(parents=True, exist_ok=True)
+            for i in range(n):
+                cv2.imwrite(str(d / f"{split}_{k}{i}.png"), _face(k * 10 + i))
+    (root / "train" / "happy" / "Training_corrupt.jpg").write_bytes(b"not a jpeg")
+    cv2.imwrite(str(root / "train" / "sad" / "Training_big.png"), _face(99, 64))
+    return root
+
+
+def _check(data):
+    assert [int((data.splits == i).sum()) for i in range(3)] == [7 * 3 + 1, 7, 14]
+    assert data.images.shape[1:] == (48, 48) and data.images.dtype == np.uint8
+    assert data.problems == {"unreadable images (skipped)": 1, "images not 48x48 (resized)": 1}
+    x, y = data.split("PrivateTest")
+    assert sorted(np.bincount(y).tolist()) == [2] * 7
+
+
+def test_folder_layout(folder, tmp_path):
+    data = load_fer2013(folder, cache_dir=tmp_path / "cache")
+    _check(data)
+    # Pixels survive decoding exactly (PNG is lossless), labels come from the folder name.
+    x, y = data.split("PublicTest")
+    idx = int(np.flatnonzero(y == CLASS_NAMES.index("fear"))[0])
+    assert np.array_equal(x[idx], _face(20))
+    assert "1 unreadable images (skipped)" in data.summary()
+
+
+def test_tar_gz_and_zip_layouts(folder, tmp_path):
+    with tarfile.open(tmp_path / "fer.tar.gz", "w:gz") as tf:
+        tf.add(folder, arcname="fer2013")
+    with zipfile.ZipFile(tmp_path / "fer.zip", "w") as zf:
+        for p in folder.rglob("*"):
+            zf.write(p, p.relative_to(folder.parent))
+    for archive in ("fer.tar.gz", "fer.zip"):
+        _check(load_fer2013(tmp_path / archive, cache_dir=tmp_path / "cache"))
+
+
+def test_csv_layout(tmp_path):
+    rows = ["emotion,pixels,Usage"]
+    for k in range(7):
+        for usage, n in (("Training", 2), ("PublicTest", 1), ("PrivateTest", 1)):
+            rows += [f"{k},{' '.join(map(str, _face(k + i).ravel()))},{usage}" for i in range(n)]
+    rows.append("3,1 2 3,Training")  # wrong pixel count
+    (tmp_path / "fer2013.csv").write_text("\n".join(rows) + "\n")
+    data = load_fer2013(tmp_path / "fer2013.csv", cache_dir=tmp_path / "cache")
+    assert [int((data.splits == i).sum()) for i in range(3)] == [14, 7, 7]
+    assert data.problems == {"unreadable CSV rows (skipped)": 1}
+    x, y = data.split("Training")
+    assert np.array_equal(x[0], _face(0)) and y[0] == 0
+
+
+def test_cache_is_used_and_invalidated_by_content(folder, tmp_path):
+    cache = tmp_path / "cache"
+    first = load_fer2013(folder, cache_dir=cache)
+    assert len(list(cache.glob("*.npz"))) == 1
+    cv2.imwrite(str(folder / "train" / "angry" / "Training_new.png"), _face(7))
+    second = load_fer2013(folder, cache_dir=cache)
+    assert len(second.labels) == len(first.labels) + 1
+    again = load_fer2013(folder, cache_dir=cache)
+    assert np.array_equal(again.images, second.images) and again.problems == second.problems
+
+
+@pytest.mark.parametrize("make", [
+    lambda p: p / "missing",
+    lambda p: (p / "empty").mkdir() or p / "empty",
+    lambda p: (p / "x.tar.gz").write_bytes(b"garbage") and p / "x.tar.gz",
+    lambda p: (p / "x.csv").write_text("a,b\n1,2\n") and p / "x.csv",
+])
+def test_wrong_source_gives_one_line_error(tmp_path, make):
+    with pytest.raises(DatasetError, match="expected FER2013") as err:
+        load_fer2013(make(tmp_path), cache_dir=tmp_path / "cache")
+    assert "\n" not in str(err.value)
+
+
+def test_real_fer2013_split_sizes(tmp_path):
+    data = load_fer2013(SHARED)
+    assert [len(data.split(s)[1]) for s in ("Training", "PublicTest", "PrivateTest")] == [28709, 3589, 3589]
+    assert np.bincount(data.split("Training")[1]).tolist() == [3995, 436, 4097, 7215, 4830, 3171, 4965]
+    assert not data.problems

@@ -1,0 +1,129 @@
+import json
+
+import pytest
+import torch
+
+import fer.training.train as train_mod
+from fer.engine.classify import Classifier
+from fer.models.modelfile import load_models, save_model
+from fer.training.losses import build_loss
+from fer.training.train import TrainConfig, _optimizer, build_model, model_from_checkpoint, train, train_command
+
+
+def _cfg(tmp_path, fer2013_path, **kw) -> TrainConfig:
+    base = dict(data=str(fer2013_path), width_mult=0.25, epochs=2, batch_size=32, subset=128, out=str(tmp_path / "run"))
+    return TrainConfig(**(base | kw))
+
+
+def test_training_steps_reduce_the_loss():
+    torch.manual_seed(0)
+    cfg = TrainConfig(width_mult=0.25, lr=0.01)
+    model = build_model(cfg)
+    x, y = torch.randn(32, 1, 40, 40), torch.arange(32) % 7
+    loss_fn = build_loss("adaptive", y.numpy())
+    opt = _optimizer(cfg, model)
+    losses = []
+    for _ in range(30):
+        loss = loss_fn(model(x), y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    assert losses[-1] < 0.5 * losses[0]
+
+
+def test_train_writes_checkpoints_logs_and_plot(tmp_path, fer2013_path):
+    cfg = _cfg(tmp_path, fer2013_path)
+    best = train(cfg)
+    out = tmp_path / "run"
+    assert best == out / "best.pt"
+    for name in ("last.pt", "best.pt", "log.csv", "log.json", "curves.png"):
+        assert (out / name).stat().st_size > 0, name
+    log = json.loads((out / "log.json").read_text())
+    assert [r["epoch"] for r in log["history"]] == [1, 2]
+    assert log["command"] == train_command(cfg)
+    # The exported model reproduces the checkpoint's EMA model exactly.
+    model, meta = model_from_checkpoint(best)
+    path = save_model(model, meta, tmp_path / "m.pt")
+    faces = torch.randint(0, 256, (5, 48, 48), dtype=torch.uint8)
+    loaded = load_models(path)
+    assert loaded[0].meta.training["best_epoch"] == log["best_epoch"]
+    eager = Classifier([loaded[0].__class__(model, meta, path)]).predict_proba(faces)
+    assert torch.allclose(torch.from_numpy(Classifier(loaded).predict_proba(faces)), torch.from_numpy(eager), atol=1e-5)
+
+
+def test_resume_continues_after_an_interruption(tmp_path, fer2013_path, monkeypatch):
+    cfg = _cfg(tmp_path, fer2013_path, epochs=2)
+    real_write_log = train_mod.write_log
+
+    def stop_after_first_epoch(history, cfg, out):
+        real_write_log(history, cfg, out)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(train_mod, "write_log", stop_after_first_epoch)
+    with pytest.raises(KeyboardInterrupt):
+        train(cfg)
+    monkeypatch.setattr(train_mod, "write_log", real_write_log)
+    first = json.loads((tmp_path / "run" / "log.json").read_text())["history"]
+    assert len(first) == 1
+    train(cfg, resume=True)
+    history = json.loads((tmp_path / "run" / "log.json").read_text())["history"]
+    assert [r["epoch"] for r in history] == [1, 2] and history[0] == first[0]
+    # The same run, uninterrupted, ends with the same weights: resuming loses nothing.
+    train(_cfg(tmp_path, fer2013_path, out=str(tmp_path / "straight")))
+    a = torch.load(tmp_path / "run" / "last.pt", weights_only=False)["model"]
+    b = torch.load(tmp_path / "straight" / "last.pt", weights_only=False)["model"]
+    assert all(torch.allclose(a[k].float(), b[k].float(), atol=1e-5) for k in a)
+
+
+def test_resume_refuses_a_different_configuration(tmp_path, fer2013_path):
+    train(_cfg(tmp_path, fer2013_path, epochs=1))
+    with pytest.raises(ValueError, match="lr"):
+        train(_cfg(tmp_path, fer2013_path, epochs=1, lr=0.1), resume=True)
+
+
+def test_weight_ema_forgets_the_initialisation_quickly():
+    from torch.optim.swa_utils import AveragedModel
+
+    from fer.training.train import ema_with_warmup
+
+    model = torch.nn.BatchNorm1d(2)
+    ema = AveragedModel(model, multi_avg_fn=ema_with_warmup(0.999), use_buffers=True)
+    with torch.no_grad():
+        model.weight.fill_(5.0)
+        model.running_var.fill_(0.01)
+    for _ in range(200):
+        ema.update_parameters(model)
+    # A plain 0.999 EMA would still be 82% initialisation after 200 steps.
+    assert torch.allclose(ema.module.weight, torch.full((2,), 5.0), rtol=0.05)
+    assert torch.allclose(ema.module.running_var, torch.full((2,), 0.01), rtol=0.5)
+
+
+def test_gpu_recipe_smoke_runs_on_cpu(tmp_path, fer2013_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[2] / "scripts" / "train_gpu.sh"
+    env = {"PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin"}
+    subprocess.run(["bash", str(script), str(fer2013_path), "--device", "cpu", "--epochs", "1", "--subset", "512",
+                    "--width-mult", "0.25", "--out", str(tmp_path / "gpu")], check=True, env=env, capture_output=True)
+    log = json.loads((tmp_path / "gpu" / "log.json").read_text())
+    assert log["config"]["batch_size"] == 256 and log["config"]["lr"] == 0.1 and log["epochs_done"] == 1
+
+
+def test_init_starts_a_second_schedule_from_a_checkpoint(tmp_path, fer2013_path, capsys):
+    first = train(_cfg(tmp_path, fer2013_path, epochs=1, out=str(tmp_path / "first")))
+    # With a zero learning rate the second run's weights stay exactly those it started from.
+    second = train(_cfg(tmp_path, fer2013_path, epochs=1, lr=0.0, init=str(first), out=str(tmp_path / "second")))
+    a = torch.load(first, weights_only=False)["ema"]
+    b = torch.load(second, weights_only=False)["model"]
+    weights = [k for k in a if k.endswith("weight")]
+    assert weights and all(torch.equal(a[k], b[k]) for k in weights)
+    model, meta = model_from_checkpoint(second)
+    assert meta.training["init"]["epochs_done"] == 1
+    from fer.cli import main
+
+    assert main(["train", "--data", str(fer2013_path), "--width-mult", "0.5", "--init", str(first),
+                 "--out", str(tmp_path / "third")]) == 2
+    assert "do not fit vgg10 at width 0.5" in capsys.readouterr().err
