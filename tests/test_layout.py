@@ -16,8 +16,7 @@ REPO = Path(__file__).resolve().parents[1]
 RUNTIME = ("fer.engine", "fer.io", "fer.models", "fer.app", "fer.recognizer", "fer.classes")
 RUNTIME_FILES = sorted(
     [p for pkg in ("engine", "io", "models", "app") for p in (REPO / "fer" / pkg).rglob("*.py")]
-    + [REPO / "fer" / "recognizer.py", REPO / "fer" / "__init__.py", REPO / "streamlit_app.py"]
-    + list((REPO / "app_pages").glob("*.py")))
+    + [REPO / "fer" / "recognizer.py", REPO / "fer" / "__init__.py", REPO / "streamlit_app.py"])
 
 
 def fer_imports(path: Path) -> list[str]:

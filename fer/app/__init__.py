@@ -1,2 +1,3 @@
-"""Helpers of the Streamlit app (``streamlit run streamlit_app.py``); the pages in
-``app_pages/`` are thin layouts over these and over the engine in :mod:`fer`."""
+"""The Streamlit app: ``router`` lists the pages, ``pages/`` holds their thin layouts, and
+the modules here (settings widgets, the live session, video jobs, metrics tables) do the
+work over the engine in :mod:`fer`."""

@@ -20,7 +20,7 @@ def app(app_env) -> AppTest:
 
 
 def page(app: AppTest, name: str) -> AppTest:
-    app.switch_page(f"app_pages/{name}.py").run()
+    app.switch_page(f"fer/app/pages/{name}.py").run()
     assert not app.exception, app.exception
     return app
 

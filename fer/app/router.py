@@ -1,0 +1,30 @@
+"""The app's router: the pages, their titles and icons, in one place.
+
+``streamlit run streamlit_app.py`` (from a checkout) and ``streamlit run`` on this file
+(from an installed package) both end up in :func:`run`. The pages are found next to this
+file, so the app works wherever the package is installed.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import streamlit as st
+
+PAGES = Path(__file__).resolve().parent / "pages"
+
+
+def run() -> None:
+    st.set_page_config(page_title="fer: facial expression recognition", page_icon="🙂", layout="wide")
+    pages = [
+        st.Page(PAGES / "live.py", title="Live", icon=":material/videocam:", default=True),
+        st.Page(PAGES / "image.py", title="Image", icon=":material/image:"),
+        st.Page(PAGES / "video.py", title="Video", icon=":material/movie:"),
+        st.Page(PAGES / "settings.py", title="Settings", icon=":material/tune:"),
+        st.Page(PAGES / "metrics.py", title="Metrics", icon=":material/analytics:"),
+    ]
+    st.navigation(pages).run()
+
+
+if __name__ == "__main__":
+    run()
