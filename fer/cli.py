@@ -32,14 +32,15 @@ def _train(args: argparse.Namespace) -> None:
 def _export(args: argparse.Namespace) -> None:
     from fer.training.export import export_checkpoint
 
-    print(f"wrote {export_checkpoint(args.checkpoint, args.output)}")
+    print(f"wrote {export_checkpoint(args.checkpoint, args.output, args.weights_dtype)}")
 
 
 def _evaluate(args: argparse.Namespace) -> None:
     from fer.training.evaluate import evaluate, format_report, plot_confusion_matrices, write_json
 
     weights = [float(w) for w in args.ensemble_weights.split(",")] if args.ensemble_weights else None
-    result = evaluate(args.weights, args.data, args.split, tencrop=args.tencrop, ensemble_weights=weights)
+    result = evaluate(args.weights, args.data, args.split, tencrop=args.tencrop, ensemble_weights=weights,
+                      precision=args.precision)
     print(format_report(result))
     if args.json:
         print(f"wrote {write_json(result, args.json)}")
@@ -52,7 +53,7 @@ def _metrics(args: argparse.Namespace) -> None:
     from fer.models.modelfile import default_weights
     from fer.training.report import accuracy_table, shipped_cards, update_readme, write_model_metrics
 
-    paths = [write_model_metrics(w, args.data, plots=args.plots) for w in args.weights]
+    paths = [write_model_metrics(w, args.data, plots=args.plots, precision=args.precision) for w in args.weights]
     for path in paths:
         print(f"wrote {path}")
     if args.readme:
@@ -85,7 +86,8 @@ def _study(args: argparse.Namespace) -> None:
 def _ensemble(args: argparse.Namespace) -> None:
     from fer.training.ensemble import build_ensemble
 
-    result = build_ensemble(args.weights, args.data, args.output, tencrop=not args.no_tencrop, step=args.step)
+    result = build_ensemble(args.weights, args.data, args.output, tencrop=not args.no_tencrop, step=args.step,
+                            precision=args.precision)
     for member, acc in zip(result["members"], result["member_public_accuracy"]):
         print(f"{member}: PublicTest accuracy {acc:.4f} alone")
     weights = ", ".join(f"{w:.2f}" for w in result["weights"])
@@ -163,6 +165,12 @@ def _check_annotate(parser: argparse.ArgumentParser, args: argparse.Namespace) -
         parser.error(f"-o {args.output}: with several inputs, -o must be a folder")
 
 
+def _precision_argument(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--precision", choices=("auto", "float32", "bfloat16"), default="auto",
+                   help="precision of the networks: auto is bfloat16 on CPUs that compute it natively (AMX, "
+                        "AVX512-BF16), float32 elsewhere (default: auto)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     from fer.training.train import add_config_arguments
 
@@ -177,6 +185,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("export", help="write a training checkpoint as a TorchScript model file")
     p.add_argument("checkpoint", help="checkpoint from fer train (e.g. runs/vgg10/best.pt)")
     p.add_argument("-o", "--output", required=True, help="model file to write, e.g. weights/vgg10.pt")
+    p.add_argument("--weights-dtype", choices=("float16", "float32"), default="float16",
+                   help="how the file stores the weights; loading always restores float32 (default: float16, "
+                        "half the size)")
     p.set_defaults(func=_export)
 
     p = sub.add_parser("evaluate", help="metrics of a model or weighted ensemble on a FER2013 test split")
@@ -188,6 +199,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tencrop", action="store_true", help="average ten crops per face (default: centre crop)")
     p.add_argument("--json", help="also write the metrics to this JSON file")
     p.add_argument("--plots", help="also write confusion-matrix heatmaps (PNG) into this directory")
+    _precision_argument(p)
     p.set_defaults(func=_evaluate)
 
     p = sub.add_parser("metrics", help="write the metrics file shipped beside a model (both splits, both crops)")
@@ -195,6 +207,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", required=True, help="FER2013 directory, .tar.gz, .zip or fer2013.csv")
     p.add_argument("--plots", help="also write confusion-matrix heatmaps (PNG) into this directory")
     p.add_argument("--readme", help="regenerate the accuracy table in this README from the metrics files")
+    _precision_argument(p)
     p.set_defaults(func=_metrics)
 
     p = sub.add_parser("study", help="train and compare class-imbalance remedies, write the report")
@@ -218,6 +231,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", required=True, help="ensemble file to write, e.g. weights/ensemble.ens.json")
     p.add_argument("--step", type=float, default=0.1, help="grid step of the weight search (default: 0.1)")
     p.add_argument("--no-tencrop", action="store_true", help="search and report with centre crops only")
+    _precision_argument(p)
     p.set_defaults(func=_ensemble)
 
     defaults = Settings()

@@ -9,7 +9,7 @@ import pytest
 from fer.engine.classify import Classifier
 from fer.models.modelfile import default_weights, load_models
 from fer.training.data import load_fer2013, stratified_subset
-from fer.training.evaluate import evaluate
+from fer.training.evaluate import evaluate, precision_agreement
 from fer.training.report import README_END, README_START, accuracy_table, find_evaluation, metrics_path, shipped_cards
 
 REPO = Path(__file__).resolve().parents[1]
@@ -34,10 +34,18 @@ def test_shipped_model_scores_on_a_stratified_private_sample(fer2013_path):
 
 
 def test_metrics_file_is_reproduced_by_evaluate(fer2013_path, card):
-    result = evaluate([default_weights()], fer2013_path, "public")
     published = find_evaluation(card, "public", tencrop=False)
+    result = evaluate([default_weights()], fer2013_path, "public", precision=published.get("precision", "float32"))
     assert result["accuracy"] == pytest.approx(published["accuracy"], abs=0.002)
     assert np.abs(np.array(result["confusion_matrix"]) - published["confusion_matrix"]).sum() <= 14
+
+
+def test_bfloat16_evaluation_agrees_with_float32(fer2013_path):
+    """The check ``fer metrics`` runs before evaluating in bfloat16, on a smaller sample:
+    the two precisions label the faces alike (a broken bf16 path would not)."""
+    accuracy = precision_agreement(default_weights(), fer2013_path, subset=200)
+    assert abs(accuracy["float32"] - accuracy["bfloat16"]) <= 0.01
+    assert accuracy["float32"] >= 0.6
 
 
 def test_readme_table_is_generated_from_the_metrics_files(card):

@@ -10,11 +10,12 @@ This module is the only place that knows the format: PyTorch 2.14 deprecates
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import warnings
 import zipfile
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -24,9 +25,13 @@ import torch.nn as nn
 from fer.classes import CLASS_NAMES, FACE_SIZE
 
 FORMAT = "fer-torchscript"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: weights may be stored in 16 bits (``weights_dtype``)
 META_ENTRY = "fer_meta.json"
 ENSEMBLE_FORMAT = "fer-ensemble"
+#: How weights may be stored in a file. The loader always restores float32, the working
+#: precision; float16 halves the file (a full-width VGG10: 31 -> 16 MB) and keeps about
+#: three significant digits, far finer than what moves a prediction.
+WEIGHT_DTYPES = {"float32": torch.float32, "float16": torch.float16}
 BUNDLED_WEIGHTS = Path(__file__).resolve().parents[2] / "weights" / "vgg10.pt"  # the shipped default model
 
 
@@ -49,6 +54,7 @@ class ModelMeta:
     train_config: dict[str, Any] = field(default_factory=dict)
     training: dict[str, Any] = field(default_factory=dict)  # summary of the run: epochs, minutes, best epoch
     data_fingerprint: str = ""
+    weights_dtype: str = "float32"  # how the file stores the weights (files of format v1: float32)
     format: str = FORMAT
     format_version: int = FORMAT_VERSION
 
@@ -63,14 +69,19 @@ class LoadedModel:
     weight: float = 1.0
 
 
-def save_model(model: nn.Module, meta: ModelMeta, path: str | os.PathLike) -> Path:
-    """Script ``model`` and write it with ``meta``; the file appears only when complete."""
+def save_model(model: nn.Module, meta: ModelMeta, path: str | os.PathLike, weights_dtype: str = "float16") -> Path:
+    """Script ``model`` and write it with ``meta``, its weights stored as ``weights_dtype``
+    (a copy is converted; ``model`` is left as it is); the file appears only when complete."""
+    if weights_dtype not in WEIGHT_DTYPES:
+        raise ValueError(f"unknown weights dtype {weights_dtype!r}; choose one of {', '.join(WEIGHT_DTYPES)}")
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".partial")
+    meta = replace(meta, weights_dtype=weights_dtype, format_version=FORMAT_VERSION)
+    stored = copy.deepcopy(model).eval().to(WEIGHT_DTYPES[weights_dtype])
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FutureWarning)
-        scripted = torch.jit.script(model.eval().float())
+        scripted = torch.jit.script(stored)
         torch.jit.save(scripted, str(tmp), _extra_files={META_ENTRY: json.dumps(asdict(meta))})
     tmp.replace(path)
     return path
@@ -109,7 +120,7 @@ def _load_torchscript(path: Path, weight: float = 1.0) -> LoadedModel:
     if meta.format != FORMAT or meta.format_version > FORMAT_VERSION:
         raise ModelFileError(f"{path} has format {meta.format} v{meta.format_version}; "
                              f"this version of fer reads {FORMAT} up to v{FORMAT_VERSION}")
-    return LoadedModel(module.eval(), meta, path, weight)
+    return LoadedModel(module.float().eval(), meta, path, weight)  # working precision, however stored
 
 
 def save_ensemble(members: list[tuple[str | os.PathLike, float]], path: str | os.PathLike,

@@ -39,15 +39,15 @@ def search_weights(probs: Sequence[np.ndarray], labels: np.ndarray, step: float 
 
 
 def build_ensemble(weights: Sequence[str | os.PathLike], data: str | os.PathLike, out: str | os.PathLike,
-                   tencrop: bool = True, step: float = 0.1) -> dict[str, Any]:
+                   tencrop: bool = True, step: float = 0.1, precision: str = "auto") -> dict[str, Any]:
     """Search member weights on PublicTest, write the ensemble file, report PrivateTest."""
     members = [m for w in weights for m in load_models(w)]
     names = [m.meta.class_names for m in members]
     public_faces, public_labels = split_faces(data, "public")
-    public_probs = member_probs(members, public_faces, tencrop)
+    public_probs = member_probs(members, public_faces, tencrop, precision)
     w, public_acc = search_weights(public_probs, public_labels, step)
     private_faces, private_labels = split_faces(data, "private")
-    private_probs = np.tensordot(w, np.stack(member_probs(members, private_faces, tencrop)), axes=1)
+    private_probs = np.tensordot(w, np.stack(member_probs(members, private_faces, tencrop, precision)), axes=1)
     # A member the search gave no weight would only cost inference time: leave it out.
     kept = [(m.path, float(x)) for m, x in zip(members, w) if x > 0]
     path = save_ensemble(kept, out, info={"chosen_on": "PublicTest", "tencrop": tencrop, "grid_step": step})

@@ -13,7 +13,7 @@ from fer.models.modelfile import save_model
 from fer.training.train import model_from_checkpoint
 
 
-def export_checkpoint(checkpoint: str | os.PathLike, out: str | os.PathLike) -> Path:
+def export_checkpoint(checkpoint: str | os.PathLike, out: str | os.PathLike, weights_dtype: str = "float16") -> Path:
     """Rebuild the model recorded in a training checkpoint and save it as a model file."""
     model, meta = model_from_checkpoint(checkpoint)
-    return save_model(model, meta, out)
+    return save_model(model, meta, out, weights_dtype)

@@ -74,3 +74,16 @@ def build_loss(name: str, train_labels: np.ndarray, alpha: Sequence[float] | Non
     if name == "adaptive":
         return AdaptiveLoss(alpha or DEFAULT_ALPHA, gamma=gamma, eps=eps)
     raise ValueError(f"unknown loss {name!r}; choose one of {', '.join(LOSSES)}")
+
+
+def distillation_loss(logits: torch.Tensor, teacher_probs: torch.Tensor, temperature: float) -> torch.Tensor:
+    """Hinton et al.'s soft-target term: ``T^2 KL(teacher_T || student_T)``, averaged over
+    the batch, where ``p_T`` is ``p`` sharpened or flattened by the temperature.
+
+    The teacher is given as probabilities (ten-crop averages of a model or an ensemble,
+    computed once per training face), so it is tempered as ``softmax(log p / T)``; ``T^2``
+    keeps the gradient's scale independent of ``T``.
+    """
+    teacher = F.softmax(teacher_probs.clamp_min(1e-8).log() / temperature, dim=1)
+    student = F.log_softmax(logits.float() / temperature, dim=1)
+    return F.kl_div(student, teacher, reduction="batchmean") * temperature ** 2

@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import argparse
 import csv
+import hashlib
 import json
 import os
 import time
+from collections.abc import Sequence
 from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -27,13 +29,13 @@ from torch.optim.swa_utils import AveragedModel
 from tqdm import tqdm
 
 from fer.classes import NUM_CLASSES
-from fer.engine.classify import predict_member
+from fer.engine.classify import Classifier, predict_member
 from fer.engine.crops import normalize
 from fer.models import create_model, list_models
-from fer.models.modelfile import ModelMeta
+from fer.models.modelfile import ModelFileError, ModelMeta, load_models
 from fer.training.augment import TrainAugment
 from fer.training.data import FERData, load_fer2013, stratified_subset
-from fer.training.losses import LOSSES, build_loss
+from fer.training.losses import LOSSES, build_loss, distillation_loss
 from fer.training.sampling import SAMPLERS, epoch_indices
 
 
@@ -80,6 +82,9 @@ class TrainConfig:
     device: str = _opt("auto", "auto, cpu or cuda[:N]")
     subset: int = _opt(0, "use only this many training and PublicTest faces (tests, smoke runs); 0 = all")
     init: str = _opt("", "start from this checkpoint's weights (its EMA when present) for a second schedule")
+    teacher: str = _opt("", "distil from this model or ensemble file (its ten-crop probabilities, computed once)")
+    distill_alpha: float = _opt(0.5, "weight of the teacher's soft targets against the labels, 0..1")
+    distill_temperature: float = _opt(4.0, "temperature that softens teacher and student for distillation")
     out: str = _opt("runs/vgg10", "output directory for checkpoints, logs and the learning-curve plot")
 
     def arch_kwargs(self) -> dict[str, Any]:
@@ -194,6 +199,7 @@ def train(cfg: TrainConfig, resume: bool = False) -> Path:
     ema = (AveragedModel(model, multi_avg_fn=ema_with_warmup(cfg.ema), use_buffers=True)
            if cfg.ema else None)
     criterion = build_loss(cfg.loss, y_train, cfg.alpha, cfg.gamma, cfg.eps).to(device)
+    teacher_probs = torch.from_numpy(teacher_targets(cfg, x_train, out)).to(device) if cfg.teacher else None
     plain_ce = build_loss("ce", y_train).to(device)
     steps = max(1, len(y_train) // cfg.batch_size)
     opt = _optimizer(cfg, model)
@@ -232,14 +238,19 @@ def train(cfg: TrainConfig, resume: bool = False) -> Path:
             x = normalize(augment(train_faces[idx], gen), mean, std).contiguous(memory_format=torch.channels_last)
             y = train_labels[idx]
             target = torch.nn.functional.one_hot(y, NUM_CLASSES).float()
+            soft = teacher_probs[idx] if teacher_probs is not None else None
             if cfg.mixup:
                 lam = float(mixup_rng.beta(cfg.mixup, cfg.mixup))
                 perm = torch.randperm(len(y), device=device, generator=gen)
                 x = lam * x + (1 - lam) * x[perm]
                 target = lam * target + (1 - lam) * target[perm]
+                soft = lam * soft + (1 - lam) * soft[perm] if soft is not None else None
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
                 logits = model(x)
             loss = criterion(logits, target)
+            if soft is not None:
+                loss = (1 - cfg.distill_alpha) * loss + cfg.distill_alpha * distillation_loss(
+                    logits, soft, cfg.distill_temperature)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -276,6 +287,32 @@ def train(cfg: TrainConfig, resume: bool = False) -> Path:
     return best_path
 
 
+def teacher_targets(cfg: TrainConfig, faces: np.ndarray, out: Path) -> np.ndarray:
+    """The teacher's ten-crop probabilities for every training face, ``(N, K)`` float32.
+
+    Computed once and kept in ``OUT/teacher.npz`` (keyed by the teacher file's hash and the
+    faces), so a resumed run does not pay for them again: with a three-network teacher on
+    28,709 faces they cost more than an epoch of the student.
+    """
+    digest = hashlib.sha256(Path(cfg.teacher).read_bytes())
+    digest.update(faces.tobytes())
+    key, cache = digest.hexdigest(), out / "teacher.npz"
+    if cache.exists():
+        with np.load(cache) as saved:
+            if str(saved["key"]) == key:
+                return saved["probs"]
+    try:
+        members = load_models(cfg.teacher)
+    except ModelFileError as err:
+        raise TrainConfigError(f"--teacher: {err}") from None
+    print(f"computing the teacher's ten-crop probabilities for {len(faces)} faces (once)", flush=True)
+    probs = Classifier(members, tencrop=True, precision="auto").predict_proba(faces)
+    tmp = cache.with_name(cache.name + ".partial.npz")
+    np.savez(tmp, key=key, probs=probs)
+    tmp.replace(cache)
+    return probs
+
+
 def training_set(data: FERData, cfg: TrainConfig) -> tuple[np.ndarray, np.ndarray]:
     """The faces and labels a run with ``cfg`` trains on: Training, or its stratified ``cfg.subset``."""
     return stratified_subset(*data.split("Training"), cfg.subset, cfg.seed)
@@ -306,10 +343,12 @@ def _atomic_save(obj: dict, path: Path) -> None:
 
 
 def run_summary(history: list[dict], cfg: TrainConfig) -> dict[str, Any]:
-    """What a reader of a model's metrics wants to know about how it was trained."""
+    """What a reader of a model's metrics wants to know about how it was trained, with the
+    per-epoch history, so a model file can redraw its own learning curve."""
     best = max(history, key=lambda r: r["public_acc"])
     return {"epochs_done": len(history), "best_epoch": best["epoch"], "best_public_acc": best["public_acc"],
-            "minutes": round(sum(r["seconds"] for r in history) / 60, 1), "command": train_command(cfg)}
+            "minutes": round(sum(r["seconds"] for r in history) / 60, 1), "command": train_command(cfg),
+            "history": history}
 
 
 def train_command(cfg: TrainConfig) -> str:
@@ -336,12 +375,14 @@ def write_log(history: list[dict], cfg: TrainConfig, out: Path) -> None:
         writer = csv.DictWriter(f, fieldnames=list(history[0]))
         writer.writeheader()
         writer.writerows(history)
-    summary = {"config": asdict(cfg), **run_summary(history, cfg), "history": history}
+    summary = {"config": asdict(cfg), **run_summary(history, cfg)}
     (out / "log.json").write_text(json.dumps(summary, indent=2))
     plot_learning_curves(history, out / "curves.png")
 
 
-def plot_learning_curves(history: list[dict], path: Path) -> None:
+def plot_learning_curves(history: list[dict], path: Path, restarts: Sequence[int] = ()) -> None:
+    """Loss and accuracy per epoch, train and PublicTest; dotted lines mark the epochs after
+    which a new schedule (``fer train --init``) started."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -353,6 +394,8 @@ def plot_learning_curves(history: list[dict], path: Path) -> None:
     ax_acc.plot(epochs, [r["train_acc"] for r in history], label="train (augmented)")
     ax_acc.plot(epochs, [r["public_acc"] for r in history], label="PublicTest")
     for ax, name in ((ax_loss, "loss"), (ax_acc, "accuracy")):
+        for epoch in restarts:
+            ax.axvline(epoch + 0.5, color="grey", linestyle=":")
         ax.set_xlabel("epoch")
         ax.set_ylabel(name)
         ax.grid(alpha=0.3)

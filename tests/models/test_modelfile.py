@@ -1,6 +1,7 @@
 import json
 import warnings
 import zipfile
+from dataclasses import asdict, replace
 
 import numpy as np
 import pytest
@@ -8,21 +9,51 @@ import torch
 
 from fer.engine.classify import Classifier
 from fer.models import create_model
-from fer.models.modelfile import ModelFileError, ModelMeta, load_models, save_ensemble, save_model
+from fer.models.modelfile import FORMAT_VERSION, ModelFileError, ModelMeta, load_models, save_ensemble, save_model
 
 
 def test_round_trip_keeps_outputs_and_metadata(tmp_path):
     torch.manual_seed(0)
     model = create_model("resnet17", width_mult=0.25).eval()
     meta = ModelMeta(arch="resnet17", arch_kwargs={"width_mult": 0.25}, mean=0.4, std=0.3)
-    path = save_model(model, meta, tmp_path / "r.pt")
+    path = save_model(model, meta, tmp_path / "r.pt", weights_dtype="float32")
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # torch.jit's FutureWarning stays out of users' output
         (loaded,) = load_models(path)
-    assert loaded.meta == meta
+    assert loaded.meta == replace(meta, format_version=FORMAT_VERSION)
     x = torch.randn(3, 1, 40, 40)
     assert torch.allclose(loaded.module(x), model(x), atol=1e-5)
     assert not list(tmp_path.glob("*.partial"))
+
+
+def test_16_bit_storage_halves_the_file_and_loads_back_in_float32(tmp_path):
+    torch.manual_seed(0)
+    model = create_model("vgg10", width_mult=0.5).eval()
+    meta = ModelMeta(arch="vgg10", arch_kwargs={"width_mult": 0.5}, mean=0.5, std=0.25)
+    full = save_model(model, meta, tmp_path / "full.pt", weights_dtype="float32")
+    half = save_model(model, meta, tmp_path / "half.pt")
+    assert next(model.parameters()).dtype == torch.float32  # the caller's network is not converted
+    assert half.stat().st_size < 0.55 * full.stat().st_size
+    (loaded,) = load_models(half)
+    assert loaded.meta.weights_dtype == "float16"
+    assert all(p.dtype == torch.float32 for p in loaded.module.parameters())
+    faces = np.random.default_rng(0).integers(0, 256, (64, 48, 48), dtype=np.uint8)
+    p_full, p_half = Classifier.from_file(full).predict_proba(faces), Classifier.from_file(half).predict_proba(faces)
+    assert np.abs(p_full - p_half).max() < 5e-3
+    assert (p_full.argmax(1) == p_half.argmax(1)).mean() >= 0.98
+
+
+def test_files_of_format_1_still_load(tiny_model_file, tmp_path):
+    """Model files written before 16-bit storage (the shipped ones among them) stay readable."""
+    (loaded,) = load_models(tiny_model_file)
+    old = tmp_path / "old.pt"
+    meta = {k: v for k, v in asdict(loaded.meta).items() if k != "weights_dtype"} | {"format_version": 1}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        torch.jit.save(torch.jit.script(create_model("vgg10", width_mult=0.25).eval()), str(old),
+                       _extra_files={"fer_meta.json": json.dumps(meta)})
+    (legacy,) = load_models(old)
+    assert legacy.meta.weights_dtype == "float32" and legacy.meta.format_version == 1
 
 
 @pytest.mark.parametrize("damage, message", [

@@ -3,7 +3,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from fer.training.losses import LOSSES, AdaptiveLoss, build_loss, inverse_frequency_weights
+from fer.training.losses import LOSSES, AdaptiveLoss, build_loss, distillation_loss, inverse_frequency_weights
 
 
 def test_adaptive_loss_reduces_to_cross_entropy():
@@ -51,3 +51,15 @@ def test_every_loss_builds_and_is_finite(name):
 def test_unknown_loss_lists_the_choices():
     with pytest.raises(ValueError, match="adaptive, ce, weighted-ce, focal"):
         build_loss("hinge", np.zeros(3, int))
+
+
+def test_distillation_loss_is_zero_at_the_teacher_and_scales_with_temperature():
+    g = torch.Generator().manual_seed(2)
+    logits = torch.randn(16, 7, generator=g)
+    teacher = F.softmax(logits, 1)
+    for t in (1.0, 4.0):
+        assert distillation_loss(logits, teacher, t).abs() < 1e-5  # the student already is the teacher
+    other = F.softmax(torch.randn(16, 7, generator=g), 1)
+    # At T=1 it is the plain KL divergence between teacher and student.
+    kl = (other * (other.log() - F.log_softmax(logits, 1))).sum(1).mean()
+    assert torch.allclose(distillation_loss(logits, other, 1.0), kl, atol=1e-5)

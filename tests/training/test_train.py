@@ -5,8 +5,9 @@ import torch
 
 import fer.training.train as train_mod
 from fer.engine.classify import Classifier
-from fer.models.modelfile import load_models, save_model
+from fer.models.modelfile import ModelMeta, load_models, save_model
 from fer.training.losses import build_loss
+from fer.training.report import plot_training_curve
 from fer.training.train import TrainConfig, _optimizer, build_model, model_from_checkpoint, train, train_command
 
 
@@ -42,9 +43,9 @@ def test_train_writes_checkpoints_logs_and_plot(tmp_path, fer2013_path):
     log = json.loads((out / "log.json").read_text())
     assert [r["epoch"] for r in log["history"]] == [1, 2]
     assert log["command"] == train_command(cfg)
-    # The exported model reproduces the checkpoint's EMA model exactly.
+    # The exported model (stored in float32) reproduces the checkpoint's EMA model exactly.
     model, meta = model_from_checkpoint(best)
-    path = save_model(model, meta, tmp_path / "m.pt")
+    path = save_model(model, meta, tmp_path / "m.pt", weights_dtype="float32")
     faces = torch.randint(0, 256, (5, 48, 48), dtype=torch.uint8)
     loaded = load_models(path)
     assert loaded[0].meta.training["best_epoch"] == log["best_epoch"]
@@ -122,8 +123,45 @@ def test_init_starts_a_second_schedule_from_a_checkpoint(tmp_path, fer2013_path,
     assert weights and all(torch.equal(a[k], b[k]) for k in weights)
     model, meta = model_from_checkpoint(second)
     assert meta.training["init"]["epochs_done"] == 1
+    # The model file carries both schedules' histories and redraws their curve end to end.
+    assert [len(t["history"]) for t in (meta.training["init"], meta.training)] == [1, 1]
+    assert plot_training_curve(meta.training, tmp_path / "curves.png").stat().st_size > 0
+    assert plot_training_curve({"epochs_done": 40, "minutes": 1.0}, tmp_path / "none.png") is None
     from fer.cli import main
 
     assert main(["train", "--data", str(fer2013_path), "--width-mult", "0.5", "--init", str(first),
                  "--out", str(tmp_path / "third")]) == 2
     assert "do not fit vgg10 at width 0.5" in capsys.readouterr().err
+
+
+def test_distillation_pulls_the_student_towards_the_teacher(tmp_path, fer2013_path, monkeypatch):
+    # With all weight on the soft targets, training moves the student's predictions on the
+    # training faces towards the teacher's: a random network made confident by a scaled
+    # classifier, whose opinions nothing but distillation could teach.
+    torch.manual_seed(3)
+    net = build_model(TrainConfig(width_mult=0.25)).eval()
+    with torch.no_grad():
+        net.classifier.weight.mul_(40)
+    teacher_file = save_model(net, ModelMeta(arch="vgg10", arch_kwargs={"width_mult": 0.25}, mean=0.5, std=0.25),
+                              tmp_path / "teacher.pt", weights_dtype="float32")
+    cfg = _cfg(tmp_path, fer2013_path, epochs=2, lr=0.02, ema=0.0, teacher=str(teacher_file), distill_alpha=1.0,
+               distill_temperature=1.0)
+    data = train_mod.load_fer2013(cfg.data)
+    faces, _ = train_mod.training_set(data, cfg)
+    teacher = torch.from_numpy(Classifier(load_models(teacher_file), tencrop=True).predict_proba(faces))
+    assert float((teacher * (teacher * 7).log()).sum(1).mean()) > 0.1  # far from uniform: it has opinions
+
+    def distance(model_file_or_module) -> float:
+        student = torch.from_numpy(Classifier(load_models(model_file_or_module), tencrop=True).predict_proba(faces))
+        return float((teacher * (teacher.log() - student.clamp_min(1e-8).log())).sum(1).mean())
+
+    best = train(cfg)
+    model, meta = model_from_checkpoint(tmp_path / "run" / "last.pt")
+    after = distance(save_model(model, meta, tmp_path / "after.pt", weights_dtype="float32"))
+    torch.manual_seed(cfg.seed)  # the student as train() built it, before its first step
+    before = distance(save_model(build_model(cfg), meta, tmp_path / "start.pt", weights_dtype="float32"))
+    assert after < 0.75 * before  # 0.29 -> 0.17 here after two epochs
+    # The teacher's probabilities are computed once: a resumed run reads them back.
+    assert (tmp_path / "run" / "teacher.npz").exists() and best.exists()
+    monkeypatch.setattr(train_mod, "Classifier", None)  # would fail if called again
+    train(cfg, resume=True)
