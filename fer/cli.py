@@ -13,13 +13,14 @@ from pathlib import Path
 
 from fer.engine.settings import DISPLAY_HEIGHT_RANGE, DISPLAY_WIDTH_RANGE, Settings
 from fer.io.images import ImageError
+from fer.io.outputs import OutputError
 from fer.io.video import VideoError
 from fer.models.modelfile import ModelFileError
 from fer.training.data import DatasetError
 from fer.training.train import TrainConfigError
 
 USER_ERRORS: tuple[type[Exception], ...] = (DatasetError, ModelFileError, TrainConfigError, FileNotFoundError,
-                                            ImageError, VideoError)
+                                            ImageError, VideoError, OutputError)
 
 
 def _train(args: argparse.Namespace) -> None:
@@ -115,16 +116,22 @@ def _annotate(args: argparse.Namespace) -> int:
         return update
 
     failed = []
-    for result in annotate_files(args.inputs, rec, out=args.output, log=args.log, fit=args.fit, progress=progress):
+    for result in annotate_files(args.inputs, rec, out=args.output, log=args.log, fit=args.fit, progress=progress,
+                                 overwrite=args.overwrite):
         while bars:
             bars.pop().close()
         if result.error is not None:
             failed.append(result)
             print(f"fer annotate: error: {result.error}", file=sys.stderr)
+        elif result.skipped:
+            print(f"{result.source}: skipped, {result.skipped}")
         else:
             print(f"{result.source} -> {result.output}: {result.text}")
     if args.log and len(failed) < len(args.inputs):
         print(f"wrote {args.log}")
+    if failed and len(args.inputs) > 1:
+        print(f"fer annotate: {len(failed)} of {len(args.inputs)} inputs failed: "
+              + ", ".join(str(r.source) for r in failed), file=sys.stderr)
     return 2 if failed else 0
 
 
@@ -234,6 +241,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--size", help="fit outputs into WxH, e.g. 640x480, keeping the aspect ratio (width "
                                   "{}-{}, height {}-{}; default: the input's own size)".format(*DISPLAY_WIDTH_RANGE,
                                                                                               *DISPLAY_HEIGHT_RANGE))
+    p.add_argument("--overwrite", action="store_true", help="replace outputs left by an earlier run (default: "
+                                                                 "skip the inputs whose outputs exist)")
     p.add_argument("--weights", help="model or ensemble file (default: weights/vgg10.pt or $FER_WEIGHTS)")
     p.set_defaults(func=_annotate, validate=_check_annotate)
 

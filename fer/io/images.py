@@ -18,6 +18,8 @@ from typing import IO, Union
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from fer.io.outputs import written_together
+
 #: Largest image accepted, in pixels (a 48-megapixel phone photo fits).
 MAX_PIXELS = 50_000_000
 #: Smallest side accepted: the face detector's window is 24 pixels.
@@ -54,7 +56,11 @@ def read_image(src: ImageSource, name: str | None = None) -> np.ndarray:
             raise ImageError(f"{name} does not exist" if not path.exists() else f"{name} is not a file")
         if path.stat().st_size == 0:
             raise ImageError(f"{name} is empty (0 bytes)")
-        with open(path, "rb") as f:
+        try:
+            f = open(path, "rb")
+        except OSError as e:
+            raise ImageError(f"{name} cannot be read ({e.strerror or e})") from None
+        with f:
             return _decode(f, name)
     if isinstance(src, (bytes, bytearray, memoryview)):
         if len(src) == 0:
@@ -132,16 +138,13 @@ def _from_array(a: np.ndarray, name: str) -> np.ndarray:
 
 def save_image(rgb: np.ndarray, path: str | os.PathLike, quality: int = 92) -> Path:
     """Write an RGB uint8 image; the format follows the suffix (jpg, png, webp, bmp). The
-    file appears only when complete."""
+    file appears only when complete; raises :class:`fer.io.outputs.OutputError` when it
+    cannot be written."""
     path = Path(path)
     if path.suffix.lower() not in WRITE_FORMATS:
         raise ImageError(f"cannot write {path.name}: use one of {', '.join(sorted(WRITE_FORMATS))}")
-    tmp = path.with_name(path.name + ".partial")
-    try:
-        tmp.write_bytes(encode_image(rgb, path.suffix, quality))
-        tmp.replace(path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    with written_together(path) as (partial,):
+        partial.write_bytes(encode_image(rgb, path.suffix, quality))
     return path
 
 

@@ -29,6 +29,7 @@ import numpy as np
 
 from fer.engine.pipeline import FramePipeline
 from fer.io.facelog import LOG_FORMATS, FaceLog
+from fer.io.outputs import make_folder, written_together
 
 #: Audio codecs copied into the mp4 unchanged; any other is re-encoded to AAC.
 COPY_AUDIO = ("aac", "mp3")
@@ -151,42 +152,36 @@ def annotate_video(src: str | os.PathLike, dst: str | os.PathLike, pipeline: Fra
     logs = log_paths(dst, log)
     if any(p.resolve() == src.resolve() for p in logs if p.exists() and src.exists()):
         raise VideoError("a log file would overwrite the input video")
-    dst.parent.mkdir(parents=True, exist_ok=True)
+    make_folder(dst.parent)
     started = time.perf_counter()
-    partial = [p.with_name(p.name + ".partial") for p in [dst, *logs]]
     is_cancelled = _cancel_check(cancel)
-    try:
-        with open_video(src) as container, FaceLog(list(zip(partial[1:], logs))) as face_log:
-            info = VideoInfo.of(container)
-            reader = _Reader(container)
-            encoder = _Encoder(partial[0], reader)
-            encoder.start()
-            items = Prefetch(reader.items())  # decoding overlaps analysis, as encoding does
-            try:
-                pipeline.reset()
-                total = info.expected_frames()
-                report = _Reporter(progress, total)
-                for kind, item, pts, index in items:
-                    if kind == "audio":
-                        encoder.put(kind, item)
-                        continue
-                    if is_cancelled():
-                        raise VideoCancelled(f"cancelled after {index} of {total or '?'} frames; nothing was written")
-                    faces = pipeline.analyze(item)
-                    encoder.put(kind, pipeline.draw(item, faces, fit=fit), pts)
-                    face_log.add(index, reader.seconds(pts), faces)
-                    report(index + 1)
-                encoder.finish()
-            finally:
-                items.close()
-                encoder.abort()
-            _check_complete(src, info, reader.frames_read)
-            report(reader.frames_read, final=True)
-        for p, final in zip(partial, [dst, *logs]):
-            p.replace(final)
-    finally:
-        for p in partial:
-            p.unlink(missing_ok=True)
+    with written_together(dst, *logs) as partial, open_video(src) as container, \
+            FaceLog(list(zip(partial[1:], logs))) as face_log:
+        info = VideoInfo.of(container)
+        reader = _Reader(container)
+        encoder = _Encoder(partial[0], reader)
+        encoder.start()
+        items = Prefetch(reader.items())  # decoding overlaps analysis, as encoding does
+        try:
+            pipeline.reset()
+            total = info.expected_frames()
+            report = _Reporter(progress, total)
+            for kind, item, pts, index in items:
+                if kind == "audio":
+                    encoder.put(kind, item)
+                    continue
+                if is_cancelled():
+                    raise VideoCancelled(f"cancelled after {index} of {total or '?'} frames; nothing was written")
+                faces = pipeline.analyze(item)
+                encoder.put(kind, pipeline.draw(item, faces, fit=fit), pts)
+                face_log.add(index, reader.seconds(pts), faces)
+                report(index + 1)
+            encoder.finish()
+        finally:
+            items.close()
+            encoder.abort()
+        _check_complete(src, info, reader.frames_read)
+        report(reader.frames_read, final=True)
     frames, duration = reader.frames_read, reader.duration
     return VideoSummary(dst, logs, frames, encoder.width, encoder.height, frames / duration if duration else 0.0,
                         duration, face_log.rows, encoder.audio_summary, time.perf_counter() - started,
