@@ -147,5 +147,6 @@ def _video(plan: Planned, rec: EmotionRecognizer, sink: FaceLog | None, fit: boo
         if sink is not None:
             for row in read_log_csv(log):
                 sink.add_row(row, source=str(plan.source))
-    return Result(plan.source, "video", plan.output, f"{summary.frames} frames, {summary.face_rows} face rows, "
+    skipped = f", {summary.skipped} damaged frames skipped" if summary.skipped else ""
+    return Result(plan.source, "video", plan.output, f"{summary.frames} frames{skipped}, {summary.face_rows} face rows, "
                                                      f"{summary.processing_fps:.0f} frames/s, audio {summary.audio}")
