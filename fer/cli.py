@@ -7,6 +7,7 @@ with exit status 2 and one line on stderr, never a traceback.
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -116,17 +117,21 @@ def _annotate(args: argparse.Namespace) -> int:
         return update
 
     failed = []
-    for result in annotate_files(args.inputs, rec, out=args.output, log=args.log, fit=args.fit, progress=progress,
-                                 overwrite=args.overwrite):
+    try:
+        for result in annotate_files(args.inputs, rec, out=args.output, log=args.log, fit=args.fit,
+                                     progress=progress, overwrite=args.overwrite):
+            while bars:
+                bars.pop().close()
+            if result.error is not None:
+                failed.append(result)
+                print(f"fer annotate: error: {result.error}", file=sys.stderr)
+            elif result.skipped:
+                print(f"{result.source}: skipped, {result.skipped}")
+            else:
+                print(f"{result.source} -> {result.output}: {result.text}")
+    finally:  # an error or a signal: clear the progress bar so the message gets its own line
         while bars:
             bars.pop().close()
-        if result.error is not None:
-            failed.append(result)
-            print(f"fer annotate: error: {result.error}", file=sys.stderr)
-        elif result.skipped:
-            print(f"{result.source}: skipped, {result.skipped}")
-        else:
-            print(f"{result.source} -> {result.output}: {result.text}")
     if args.log and len(failed) < len(args.inputs):
         print(f"wrote {args.log}")
     if failed and len(args.inputs) > 1:
@@ -256,11 +261,21 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class Terminated(BaseException):
+    """SIGTERM, raised in the main thread like Ctrl-C's KeyboardInterrupt, so that the same
+    ``finally`` blocks remove partial files and temporary folders."""
+
+
+def _terminate(signum: int, frame: object) -> None:
+    raise Terminated
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if getattr(args, "validate", None):
         args.validate(parser, args)
+    previous = signal.signal(signal.SIGTERM, _terminate)
     try:
         status = args.func(args)
     except USER_ERRORS as e:
@@ -269,4 +284,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"fer {args.command}: interrupted", file=sys.stderr)
         return 130
+    except Terminated:
+        print(f"fer {args.command}: terminated (SIGTERM)", file=sys.stderr)
+        return 143
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     return status or 0
