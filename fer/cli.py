@@ -153,22 +153,36 @@ def _bench(args: argparse.Namespace) -> None:
         print(f"wrote {write_json(report, args.json)}", file=sys.stderr)
 
 
+def size_option(text: str) -> tuple[int, int]:
+    """``--size WIDTHxHEIGHT``, e.g. ``640x480``."""
+    parts = text.lower().split("x")
+    if len(parts) != 2 or not all(p.strip().isdigit() for p in parts):
+        raise argparse.ArgumentTypeError(f"expected WIDTHxHEIGHT in pixels, e.g. 640x480, not {text!r}")
+    return int(parts[0]), int(parts[1])
+
+
+def color_option(text: str) -> tuple[int, int, int]:
+    """``--color R,G,B``, each 0-255, e.g. ``255,0,0``."""
+    parts = text.split(",")
+    if len(parts) != 3 or not all(p.strip().isdigit() and int(p) <= 255 for p in parts):
+        raise argparse.ArgumentTypeError(f"expected R,G,B with each 0-255, e.g. 255,0,0, not {text!r}")
+    return int(parts[0]), int(parts[1]), int(parts[2])
+
+
 def _check_annotate(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
     """Fold --tencrop, --smoothing, --color and --size into one validated Settings."""
     changes = {"tencrop": args.tencrop}
-    try:
-        if args.smoothing is not None:
-            changes["smoothing"] = args.smoothing
-        if args.color:
-            rgb = tuple(int(c) for c in args.color.split(","))
-            changes["box_color"] = changes["text_color"] = rgb
-        if args.size:
-            w, h = (int(v) for v in args.size.lower().split("x"))
-            changes["display_size"] = (w, h)
-        args.settings = Settings(**changes)
-    except ValueError as e:
-        parser.error(str(e) if "must" in str(e) or "outside" in str(e) else f"bad --color or --size: {e}")
-    args.fit = bool(args.size)
+    for option, value, names in (("--smoothing", args.smoothing, ("smoothing",)),
+                                 ("--color", args.color, ("box_color", "text_color")),
+                                 ("--size", args.size, ("display_size",))):
+        if value is not None:
+            try:  # one option at a time, so that the error names it
+                Settings(**{name: value for name in names})
+            except ValueError as e:
+                parser.error(f"argument {option}: {e}")
+            changes.update({name: value for name in names})
+    args.settings = Settings(**changes)
+    args.fit = args.size is not None
     if args.log and not args.log.lower().endswith((".csv", ".json")):
         parser.error(f"--log {args.log}: the log must be a .csv or .json file")
     if len(args.inputs) > 1 and args.output and Path(args.output).suffix and not Path(args.output).is_dir():
@@ -242,14 +256,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tencrop", action="store_true", help="average ten crops per face (default: centre crop)")
     p.add_argument("--smoothing", type=float, help="weight of the past in each face's moving average, 0 = off, "
                                                    f"below 1 (default: {defaults.smoothing})")
-    p.add_argument("--color", help="box and text colour as R,G,B (default: {},{},{})".format(*defaults.box_color))
-    p.add_argument("--size", help="fit outputs into WxH, e.g. 640x480, keeping the aspect ratio (width "
+    p.add_argument("--color", type=color_option, metavar="R,G,B",
+                   help="box and text colour as R,G,B (default: {},{},{})".format(*defaults.box_color))
+    p.add_argument("--size", type=size_option, metavar="WIDTHxHEIGHT", help="fit outputs into WxH, e.g. 640x480, keeping the aspect ratio (width "
                                   "{}-{}, height {}-{}; default: the input's own size)".format(*DISPLAY_WIDTH_RANGE,
                                                                                               *DISPLAY_HEIGHT_RANGE))
     p.add_argument("--overwrite", action="store_true", help="replace outputs left by an earlier run (default: "
                                                                  "skip the inputs whose outputs exist)")
     p.add_argument("--weights", help="model or ensemble file (default: weights/vgg10.pt or $FER_WEIGHTS)")
-    p.set_defaults(func=_annotate, validate=_check_annotate)
+    p.set_defaults(func=_annotate, validate=_check_annotate, parser=p)  # errors show this command's usage
 
     p = sub.add_parser("bench", help="measure live latency and video throughput; print JSON")
     p.add_argument("--json", help="also write the results to this file")
@@ -274,7 +289,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if getattr(args, "validate", None):
-        args.validate(parser, args)
+        args.validate(args.parser, args)
     previous = signal.signal(signal.SIGTERM, _terminate)
     try:
         status = args.func(args)
