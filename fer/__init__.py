@@ -17,12 +17,13 @@ __version__ = "0.1.0"
 
 _EXPORTS = {
     "EmotionRecognizer": "fer.recognizer",
-    "Settings": "fer.settings",
+    "Settings": "fer.engine.settings",
     "Faces": "fer.engine.faces",
     "FramePipeline": "fer.engine.pipeline",
     "ImageError": "fer.io.images",
-    "VideoError": "fer.video",
-    "VideoCancelled": "fer.video",
+    "VideoError": "fer.io.video",
+    "VideoCancelled": "fer.io.video",
+    "OutputError": "fer.io.outputs",
     "ModelFileError": "fer.models.modelfile",
 }
 __all__ = [*_EXPORTS, "__version__"]
@@ -32,6 +33,7 @@ if TYPE_CHECKING:
     from fer.engine.pipeline import FramePipeline
     from fer.engine.settings import Settings
     from fer.io.images import ImageError
+    from fer.io.outputs import OutputError
     from fer.io.video import VideoCancelled, VideoError
     from fer.models.modelfile import ModelFileError
     from fer.recognizer import EmotionRecognizer

@@ -7,19 +7,21 @@ with exit status 2 and one line on stderr, never a traceback.
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 from fer.engine.settings import DISPLAY_HEIGHT_RANGE, DISPLAY_WIDTH_RANGE, Settings
 from fer.io.images import ImageError
+from fer.io.outputs import OutputError
 from fer.io.video import VideoError
 from fer.models.modelfile import ModelFileError
 from fer.training.data import DatasetError
 from fer.training.train import TrainConfigError
 
 USER_ERRORS: tuple[type[Exception], ...] = (DatasetError, ModelFileError, TrainConfigError, FileNotFoundError,
-                                            ImageError, VideoError)
+                                            ImageError, VideoError, OutputError)
 
 
 def _train(args: argparse.Namespace) -> None:
@@ -117,16 +119,26 @@ def _annotate(args: argparse.Namespace) -> int:
         return update
 
     failed = []
-    for result in annotate_files(args.inputs, rec, out=args.output, log=args.log, fit=args.fit, progress=progress):
+    try:
+        for result in annotate_files(args.inputs, rec, out=args.output, log=args.log, fit=args.fit,
+                                     progress=progress, overwrite=args.overwrite):
+            while bars:
+                bars.pop().close()
+            if result.error is not None:
+                failed.append(result)
+                print(f"fer annotate: error: {result.error}", file=sys.stderr)
+            elif result.skipped:
+                print(f"{result.source}: skipped, {result.skipped}")
+            else:
+                print(f"{result.source} -> {result.output}: {result.text}")
+    finally:  # an error or a signal: clear the progress bar so the message gets its own line
         while bars:
             bars.pop().close()
-        if result.error is not None:
-            failed.append(result)
-            print(f"fer annotate: error: {result.error}", file=sys.stderr)
-        else:
-            print(f"{result.source} -> {result.output}: {result.text}")
     if args.log and len(failed) < len(args.inputs):
         print(f"wrote {args.log}")
+    if failed and len(args.inputs) > 1:
+        print(f"fer annotate: {len(failed)} of {len(args.inputs)} inputs failed: "
+              + ", ".join(str(r.source) for r in failed), file=sys.stderr)
     return 2 if failed else 0
 
 
@@ -143,22 +155,36 @@ def _bench(args: argparse.Namespace) -> None:
         print(f"wrote {write_json(report, args.json)}", file=sys.stderr)
 
 
+def size_option(text: str) -> tuple[int, int]:
+    """``--size WIDTHxHEIGHT``, e.g. ``640x480``."""
+    parts = text.lower().split("x")
+    if len(parts) != 2 or not all(p.strip().isdigit() for p in parts):
+        raise argparse.ArgumentTypeError(f"expected WIDTHxHEIGHT in pixels, e.g. 640x480, not {text!r}")
+    return int(parts[0]), int(parts[1])
+
+
+def color_option(text: str) -> tuple[int, int, int]:
+    """``--color R,G,B``, each 0-255, e.g. ``255,0,0``."""
+    parts = text.split(",")
+    if len(parts) != 3 or not all(p.strip().isdigit() and int(p) <= 255 for p in parts):
+        raise argparse.ArgumentTypeError(f"expected R,G,B with each 0-255, e.g. 255,0,0, not {text!r}")
+    return int(parts[0]), int(parts[1]), int(parts[2])
+
+
 def _check_annotate(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
     """Fold --tencrop, --smoothing, --color and --size into one validated Settings."""
     changes = {"tencrop": args.tencrop}
-    try:
-        if args.smoothing is not None:
-            changes["smoothing"] = args.smoothing
-        if args.color:
-            rgb = tuple(int(c) for c in args.color.split(","))
-            changes["box_color"] = changes["text_color"] = rgb
-        if args.size:
-            w, h = (int(v) for v in args.size.lower().split("x"))
-            changes["display_size"] = (w, h)
-        args.settings = Settings(**changes)
-    except ValueError as e:
-        parser.error(str(e) if "must" in str(e) or "outside" in str(e) else f"bad --color or --size: {e}")
-    args.fit = bool(args.size)
+    for option, value, names in (("--smoothing", args.smoothing, ("smoothing",)),
+                                 ("--color", args.color, ("box_color", "text_color")),
+                                 ("--size", args.size, ("display_size",))):
+        if value is not None:
+            try:  # one option at a time, so that the error names it
+                Settings(**{name: value for name in names})
+            except ValueError as e:
+                parser.error(f"argument {option}: {e}")
+            changes.update({name: value for name in names})
+    args.settings = Settings(**changes)
+    args.fit = args.size is not None
     if args.log and not args.log.lower().endswith((".csv", ".json")):
         parser.error(f"--log {args.log}: the log must be a .csv or .json file")
     if len(args.inputs) > 1 and args.output and Path(args.output).suffix and not Path(args.output).is_dir():
@@ -244,12 +270,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tencrop", action="store_true", help="average ten crops per face (default: centre crop)")
     p.add_argument("--smoothing", type=float, help="weight of the past in each face's moving average, 0 = off, "
                                                    f"below 1 (default: {defaults.smoothing})")
-    p.add_argument("--color", help="box and text colour as R,G,B (default: {},{},{})".format(*defaults.box_color))
-    p.add_argument("--size", help="fit outputs into WxH, e.g. 640x480, keeping the aspect ratio (width "
+    p.add_argument("--color", type=color_option, metavar="R,G,B",
+                   help="box and text colour as R,G,B (default: {},{},{})".format(*defaults.box_color))
+    p.add_argument("--size", type=size_option, metavar="WIDTHxHEIGHT", help="fit outputs into WxH, e.g. 640x480, keeping the aspect ratio (width "
                                   "{}-{}, height {}-{}; default: the input's own size)".format(*DISPLAY_WIDTH_RANGE,
                                                                                               *DISPLAY_HEIGHT_RANGE))
+    p.add_argument("--overwrite", action="store_true", help="replace outputs left by an earlier run (default: "
+                                                                 "skip the inputs whose outputs exist)")
     p.add_argument("--weights", help="model or ensemble file (default: weights/vgg10.pt or $FER_WEIGHTS)")
-    p.set_defaults(func=_annotate, validate=_check_annotate)
+    p.set_defaults(func=_annotate, validate=_check_annotate, parser=p)  # errors show this command's usage
 
     p = sub.add_parser("bench", help="measure live latency and video throughput; print JSON")
     p.add_argument("--json", help="also write the results to this file")
@@ -261,11 +290,21 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class Terminated(BaseException):
+    """SIGTERM, raised in the main thread like Ctrl-C's KeyboardInterrupt, so that the same
+    ``finally`` blocks remove partial files and temporary folders."""
+
+
+def _terminate(signum: int, frame: object) -> None:
+    raise Terminated
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if getattr(args, "validate", None):
-        args.validate(parser, args)
+        args.validate(args.parser, args)
+    previous = signal.signal(signal.SIGTERM, _terminate)
     try:
         status = args.func(args)
     except USER_ERRORS as e:
@@ -274,4 +313,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"fer {args.command}: interrupted", file=sys.stderr)
         return 130
+    except Terminated:
+        print(f"fer {args.command}: terminated (SIGTERM)", file=sys.stderr)
+        return 143
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     return status or 0

@@ -20,7 +20,7 @@ import numpy as np
 
 from fer.engine.classify import Classifier
 from fer.engine.faces import Faces
-from fer.engine.pipeline import FramePipeline
+from fer.engine.pipeline import FramePipeline, check_settings
 from fer.engine.settings import Settings
 from fer.io.images import ImageSource, read_image
 from fer.io.video import Cancel, LogSpec, Progress, VideoSummary, annotate_video
@@ -50,7 +50,7 @@ class EmotionRecognizer:
                  threads: int | None = THREADS, precision: str = "auto"):
         self.weights = weights or default_weights()
         self.classifier = Classifier.from_file(self.weights, threads=threads, precision=precision)
-        self.settings = settings or Settings()
+        self.settings = check_settings(settings) if settings is not None else Settings()
         # The first batch of each new size is slow (oneDNN builds its kernels: 40-400 ms);
         # pay for the common ones here rather than on a live frame.
         size = self.classifier.face_size

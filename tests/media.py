@@ -126,3 +126,25 @@ def decode_all(path: Path) -> dict:
                 "size": (v.codec_context.width, v.codec_context.height), "rate": v.average_rate, "times": times,
                 "duration": float(v.duration * v.time_base) if v.duration else None,
                 "audio": [s.codec_context.name for s in c.streams.audio]}
+
+
+def damage(src: Path, dst: Path, start: float, end: float, seed: int = 0) -> Path:
+    """A copy of ``src`` with the bytes from ``start`` to ``end`` (fractions of its length)
+    replaced by noise: frames there no longer decode, the container stays readable."""
+    data = bytearray(src.read_bytes())
+    a, b = int(len(data) * start), int(len(data) * end)
+    data[a:b] = np.random.default_rng(seed).integers(0, 256, b - a, dtype=np.uint8).tobytes()
+    dst.write_bytes(bytes(data))
+    return dst
+
+
+def decodable_frame_times(path: Path) -> list[float]:
+    """The times of the frames that decode, skipping the damaged ones as FFmpeg does."""
+    times = []
+    with av.open(str(path)) as c:
+        for packet in c.demux(c.streams.video[0]):
+            try:
+                times += [float(f.time) for f in packet.decode()]
+            except av.FFmpegError:
+                pass
+    return times

@@ -100,3 +100,16 @@ def test_bench_prints_and_writes_json(capsys, tiny_model_file, tmp_path):
     assert live["4_faces_tencrop_off"]["faces_found_per_frame"] > 2
     video = report["video_640x480_30fps"]["0.5s"]
     assert video["frames"] == 15 and video["peak_rss_mb"] > 0
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--size", "640x480x3"], "argument --size: expected WIDTHxHEIGHT in pixels, e.g. 640x480, not '640x480x3'"),
+    (["--size", "2000x100"], "argument --size: display size 2000x100 is outside"),
+    (["--color="], "argument --color: expected R,G,B with each 0-255, e.g. 255,0,0, not ''"),
+    (["--color", "0,300,0"], "argument --color: expected R,G,B with each 0-255"),
+    (["--smoothing", "1.5"], "argument --smoothing: smoothing must be in [0, 1)")])
+def test_option_errors_name_the_option_and_the_expected_form(capsys, inputs, args, message):
+    with pytest.raises(SystemExit) as e:
+        main(["annotate", str(inputs / "astronaut.jpg"), *args])
+    err = capsys.readouterr().err
+    assert e.value.code == 2 and err.startswith("usage: fer annotate ") and f"fer annotate: error: {message}" in err

@@ -41,3 +41,8 @@ def test_shipped_model_sees_the_astronaut_smile():
     _, faces = fer.EmotionRecognizer().annotate_image(astronaut())
     assert faces.labels == ["happy"] and faces.confidences[0] > 0.6
     assert np.isclose(faces.probs.sum(), 1, atol=1e-3)
+
+
+def test_settings_of_the_wrong_type_are_refused_at_once(tiny_model_file):
+    with pytest.raises(TypeError, match=r"fer.Settings, e.g. Settings\(smoothing=0.8\), not dict"):
+        fer.EmotionRecognizer(tiny_model_file, settings={"smoothing": 0.5})

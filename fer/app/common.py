@@ -76,9 +76,10 @@ def recognizer():
 def user_errors() -> tuple[type[Exception], ...]:
     """Exceptions whose message tells a user what is wrong with their input."""
     from fer.io.images import ImageError
+    from fer.io.outputs import OutputError
     from fer.io.video import VideoError
 
-    return ImageError, VideoError, ModelFileError
+    return ImageError, VideoError, OutputError, ModelFileError
 
 
 @contextmanager

@@ -32,6 +32,14 @@ class Progress:
         return f"{self.done} / {self.total} frames{eta}"
 
 
+def detached(error: Exception) -> Exception:
+    """``error`` without its traceback and chained exceptions: they hold the frames of the
+    failed run (decoder, pipeline, queued frames), and so FFmpeg's threads and the
+    frames' memory, for as long as the page keeps the error to show it."""
+    error.__traceback__ = error.__context__ = error.__cause__ = None
+    return error
+
+
 class VideoJob:
     """``recognizer.annotate_video(src, dst, log=log, settings=settings)`` on a background thread.
 
@@ -58,7 +66,7 @@ class VideoJob:
             self.summary = self.recognizer.annotate_video(self.src, self.dst, progress=self._report,
                                                           cancel=self._cancel.is_set, log=self.log, settings=self.settings)
         except Exception as e:  # noqa: BLE001 - handed to the page thread, which decides what to show
-            self.error = e
+            self.error = detached(e)
 
     def _report(self, done: int, total: int, eta_seconds: float | None = None) -> None:
         with self._lock:

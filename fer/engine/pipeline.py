@@ -31,18 +31,20 @@ class FramePipeline:
 
     :meth:`update_settings` and :meth:`reset` may be called from any thread while another
     thread processes frames; they take effect at the start of the next frame.
-    ``timings`` holds the last frame's stage times in milliseconds.
+    ``timings`` holds the last frame's stage times in milliseconds. :meth:`process` and
+    :meth:`analyze` called from several threads at once are served one at a time.
     """
 
     def __init__(self, classifier: Classifier, settings: Settings | None = None):
         self.classifier = classifier
-        self.settings = settings or Settings()
+        self.settings = check_settings(settings) if settings is not None else Settings()
         self.detector = FaceDetector()
         self.annotator = FaceAnnotator()
         self.tracker = Tracker()
         self.frame_index = 0
         self.timings: dict[str, float] = {}
         self._lock = threading.Lock()
+        self._frame_lock = threading.RLock()  # one frame at a time: OpenCV's cascades are not thread-safe
         self._pending: Settings | None = None
         self._reset_pending = False
         # Full scans of a tracked stream: one worker thread and its own detector (an
@@ -54,8 +56,7 @@ class FramePipeline:
 
     def update_settings(self, settings: Settings) -> None:
         """Use ``settings`` from the next frame on (thread-safe)."""
-        if not isinstance(settings, Settings):
-            raise TypeError(f"expected fer.Settings, got {type(settings).__name__}")
+        check_settings(settings)
         with self._lock:
             self._pending = settings
 
@@ -71,16 +72,22 @@ class FramePipeline:
         smoothing, and the stream's state is left untouched. Returns the annotated frame
         (a new array) and the faces, with boxes in ``frame``'s pixels.
         """
-        faces = self.analyze(frame, still=still)
-        t = time.perf_counter()
-        annotated = self.draw(frame, faces)
-        self.timings["draw"] = (time.perf_counter() - t) * 1000
-        self.timings["total"] += self.timings["draw"]
-        return annotated, faces
+        with self._frame_lock:
+            faces = self.analyze(frame, still=still)
+            t = time.perf_counter()
+            annotated = self.draw(frame, faces)
+            self.timings["draw"] = (time.perf_counter() - t) * 1000
+            self.timings["total"] += self.timings["draw"]
+            return annotated, faces
 
     def analyze(self, frame: np.ndarray, still: bool = False) -> Faces:
-        """Detect, classify and (unless ``still``) track the faces of one RGB frame."""
+        """Detect, classify and (unless ``still``) track the faces of one RGB frame. Calls
+        from several threads are served one at a time."""
         check_frame(frame)
+        with self._frame_lock:
+            return self._analyze(frame, still)
+
+    def _analyze(self, frame: np.ndarray, still: bool) -> Faces:
         self._sync()
         s = self.settings
         start = time.perf_counter()
@@ -174,3 +181,12 @@ def check_frame(frame: np.ndarray) -> None:
         shape = getattr(frame, "shape", None)
         dtype = getattr(frame, "dtype", type(frame).__name__)
         raise ValueError(f"frames must be RGB uint8 arrays of shape (H, W, 3), got {dtype} {shape}")
+    if not frame.size:
+        raise ValueError(f"frames must have at least one pixel, got shape {frame.shape}")
+
+
+def check_settings(settings: Settings) -> Settings:
+    """``settings`` if it is a :class:`Settings`, else a TypeError saying how to make one."""
+    if not isinstance(settings, Settings):
+        raise TypeError(f"settings must be a fer.Settings, e.g. Settings(smoothing=0.8), not {type(settings).__name__}")
+    return settings

@@ -11,28 +11,35 @@ from __future__ import annotations
 import os
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
 from PIL import Image, UnidentifiedImageError
 
 from fer.io.facelog import FaceLog, read_log_csv
-from fer.io.images import WRITE_FORMATS, ImageError, read_image, save_image
+from fer.io.images import ImageError, encode_image, read_image
+from fer.io.output_names import Planned, plan_outputs
+from fer.io.outputs import OutputError, make_folder, written_together
 from fer.io.video import Progress, VideoError, open_video
 from fer.recognizer import EmotionRecognizer
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff")
+#: What is wrong with an input: it is skipped with its error and the others still run.
+INPUT_ERRORS = (ImageError, VideoError, FileNotFoundError)
 
 
 @dataclass
 class Result:
-    """One input's outcome: what was written and a one-line description, or the error."""
+    """One input's outcome: what was written and a one-line description, or the error,
+    or why it was skipped."""
 
     source: Path
     kind: str  # "image" or "video"
     output: Path | None = None
     text: str = ""
     error: Exception | None = None
+    skipped: str = ""  # why nothing was done (an output from an earlier run is in the way)
 
 
 def kind_of(path: Path) -> str:
@@ -42,7 +49,9 @@ def kind_of(path: Path) -> str:
     try:
         with Image.open(path):
             return "image"
-    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError):
+    except Image.DecompressionBombError:  # an image, and a huge one: the reader says how huge
+        read_image(path)
+    except (UnidentifiedImageError, OSError, ValueError):
         pass
     if path.suffix.lower() in IMAGE_SUFFIXES:
         read_image(path)  # raises the image reader's own explanation
@@ -50,87 +59,94 @@ def kind_of(path: Path) -> str:
     return "video"
 
 
-def output_path(src: Path, kind: str, out: Path | None, many: bool) -> Path:
-    """Where ``src``'s annotated copy goes: ``out`` itself for one input and a file name,
-    else ``NAME.annotated.EXT`` in ``out`` (a folder) or beside ``src``."""
-    if out is not None and not many and not out.is_dir() and out.suffix:
-        return out
-    suffix = ".mp4" if kind == "video" else (src.suffix.lower() if src.suffix.lower() in WRITE_FORMATS else ".png")
-    folder = out if out is not None else src.parent
-    return folder / f"{src.stem}.annotated{suffix}"
-
-
 def annotate_files(inputs: Sequence[str | os.PathLike], recognizer: EmotionRecognizer, out: str | os.PathLike | None = None,
                    log: str | os.PathLike | None = None, fit: bool = False,
-                   progress: Callable[[Path], Progress | None] | None = None) -> Iterator[Result]:
+                   progress: Callable[[Path], Progress | None] | None = None, overwrite: bool = False) -> Iterator[Result]:
     """Annotate each input, yielding a :class:`Result` per input as it finishes; a bad
-    input yields its error and the others still run.
+    input, or an output that cannot be written, yields its error and the others still run.
 
     ``out``: an output file (one input) or folder (created when missing); default: beside
-    each input. ``log``: one ``.csv`` or ``.json`` file for all inputs (with a ``source``
-    column) instead of per-input results. ``fit``: fit outputs into the recognizer's
-    display size. ``progress(src)`` may return a progress callback for a video.
+    each input. Names never clash within a run (see :mod:`fer.io.output_names`). ``log``:
+    one ``.csv`` or ``.json`` file for all inputs (with a ``source`` column) instead of
+    per-input results. ``fit``: fit outputs into the recognizer's display size.
+    ``progress(src)`` may return a progress callback for a video. ``overwrite``: replace
+    outputs left by an earlier run; else an input whose outputs exist is skipped.
+    Raises :class:`OutputError` when the output folder or the combined log cannot be written.
     """
     paths = [Path(p) for p in inputs]
     out_path = Path(out) if out is not None else None
-    many = len(paths) > 1
-    if out_path is not None and (many or str(out).endswith(os.sep)):
-        if out_path.suffix and not out_path.is_dir():
+    out_is_file = (out_path is not None and len(paths) == 1 and bool(out_path.suffix) and not out_path.is_dir()
+                   and not str(out).endswith(os.sep))
+    if out_path is not None and not out_is_file:
+        if len(paths) > 1 and out_path.suffix and not out_path.is_dir():
             raise ValueError(f"with several inputs, -o must be a folder, not {out_path.name}")
-        out_path.mkdir(parents=True, exist_ok=True)
+        make_folder(out_path)
     combined = Path(log) if log is not None else None
     if combined is not None and combined.suffix.lower() not in (".csv", ".json"):
         raise ValueError(f"--log {combined.name}: the log must be a .csv or .json file")
-    partial = combined.with_name(combined.name + ".partial") if combined else None
+    if combined is not None and combined.exists() and not overwrite:
+        raise OutputError(f"{combined} exists (from an earlier run?); add --overwrite to replace it")
+
+    kinds: list[str | Exception] = []
+    for src in paths:
+        try:
+            kinds.append(kind_of(src))
+        except INPUT_ERRORS as e:
+            kinds.append(e)
+    usable = [(src, kind) for src, kind in zip(paths, kinds) if isinstance(kind, str)]
+    plans = iter(plan_outputs(usable, out_path, out_is_file, combined))
+    with ExitStack() as stack:
+        sink = None
+        if combined is not None:
+            partial, = stack.enter_context(written_together(combined))
+            sink = stack.enter_context(FaceLog([(partial, combined)], source=True))
+        for src, kind in zip(paths, kinds):
+            if isinstance(kind, Exception):
+                yield Result(src, "image", error=kind)
+            else:
+                yield _annotate_one(next(plans), recognizer, sink, fit, progress, overwrite)
+
+
+def _annotate_one(plan: Planned, rec: EmotionRecognizer, sink: FaceLog | None, fit: bool, progress,
+                  overwrite: bool) -> Result:
+    existing = [p for p in plan.files if p.exists()]
+    if existing and not overwrite:
+        return Result(plan.source, plan.kind, skipped=f"{existing[0]} exists (from an earlier run?); "
+                                                      "add --overwrite to replace it")
     try:
-        with FaceLog([(partial, combined)] if combined else [], source=True) as sink:
-            for src in paths:
-                result = _annotate_one(src, recognizer, out_path, many, sink if combined else None, fit, progress)
-                yield result
-        if partial is not None:
-            partial.replace(combined)
-    finally:
-        if partial is not None:
-            partial.unlink(missing_ok=True)
+        make_folder(plan.output.parent)
+        if plan.kind == "image":
+            result = _image(plan, rec, sink, fit)
+        else:
+            result = _video(plan, rec, sink, fit, progress(plan.source) if progress else None)
+    except (*INPUT_ERRORS, OutputError) as e:
+        return Result(plan.source, plan.kind, error=e)
+    if plan.usual is not None:
+        result.text += f" (not {plan.usual.name}: another input of this run, or an input, has that name)"
+    return result
 
 
-def _annotate_one(src: Path, rec: EmotionRecognizer, out: Path | None, many: bool, sink: FaceLog | None, fit: bool,
-                  progress) -> Result:
-    kind = "image"
-    try:
-        kind = kind_of(src)
-        dst = output_path(src, kind, out, many)
-        if dst.resolve() == src.resolve():
-            raise (VideoError if kind == "video" else ImageError)(f"{dst} is the input itself; choose another output")
-        dst.parent.mkdir(parents=True, exist_ok=True)
-        if kind == "image":
-            return _image(src, dst, rec, sink, fit)
-        return _video(src, dst, rec, sink, fit, progress(src) if progress else None)
-    except (ImageError, VideoError, FileNotFoundError) as e:
-        return Result(src, kind, error=e)
-
-
-def _image(src: Path, dst: Path, rec: EmotionRecognizer, sink: FaceLog | None, fit: bool) -> Result:
-    annotated, faces = rec.annotate_image(read_image(src), fit=fit)
-    save_image(annotated, dst)
+def _image(plan: Planned, rec: EmotionRecognizer, sink: FaceLog | None, fit: bool) -> Result:
+    annotated, faces = rec.annotate_image(read_image(plan.source), fit=fit)
+    with written_together(plan.output, *plan.results) as (image, *results):
+        image.write_bytes(encode_image(annotated, plan.output.suffix))
+        if results:
+            with FaceLog([(results[0], plan.results[0])]) as face_log:
+                face_log.add(0, 0.0, faces)
     if sink is not None:
-        sink.add(0, 0.0, faces, source=str(src))
-    else:
-        partial, final = dst.with_name(dst.name + ".json.partial"), dst.with_suffix(".json")
-        with FaceLog([(partial, final)]) as face_log:
-            face_log.add(0, 0.0, faces)
-        partial.replace(final)
+        sink.add(0, 0.0, faces, source=str(plan.source))
     labels = ", ".join(f"{r['label']} {r['confidence']:.0%}" for r in faces.to_records())
-    return Result(src, "image", dst, f"{len(faces)} face{'s' if len(faces) != 1 else ''}" + (f" ({labels})" if labels else ""))
+    return Result(plan.source, "image", plan.output,
+                  f"{len(faces)} face{'s' if len(faces) != 1 else ''}" + (f" ({labels})" if labels else ""))
 
 
-def _video(src: Path, dst: Path, rec: EmotionRecognizer, sink: FaceLog | None, fit: bool, progress) -> Result:
+def _video(plan: Planned, rec: EmotionRecognizer, sink: FaceLog | None, fit: bool, progress) -> Result:
     with tempfile.TemporaryDirectory(prefix="fer-") as tmp:
-        log = Path(tmp) / "faces.csv" if sink is not None else None
-        summary = rec.annotate_video(src, dst, progress=progress, log=log, fit=fit)
+        log = Path(tmp) / "faces.csv" if sink is not None else list(plan.results)
+        summary = rec.annotate_video(plan.source, plan.output, progress=progress, log=log, fit=fit)
         if sink is not None:
             for row in read_log_csv(log):
-                sink.add_row(row, source=str(src))
-    return Result(src, "video", dst, f"{summary.frames} frames, {summary.face_rows} face rows, "
-                                     f"{summary.processing_fps:.0f} frames/s, audio {summary.audio}")
-
+                sink.add_row(row, source=str(plan.source))
+    skipped = f", {summary.skipped} damaged frames skipped" if summary.skipped else ""
+    return Result(plan.source, "video", plan.output, f"{summary.frames} frames{skipped}, {summary.face_rows} face rows, "
+                                                     f"{summary.processing_fps:.0f} frames/s, audio {summary.audio}")

@@ -18,6 +18,8 @@ from typing import IO, Union
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from fer.io.outputs import written_together
+
 #: Largest image accepted, in pixels (a 48-megapixel phone photo fits).
 MAX_PIXELS = 50_000_000
 #: Smallest side accepted: the face detector's window is 24 pixels.
@@ -54,7 +56,11 @@ def read_image(src: ImageSource, name: str | None = None) -> np.ndarray:
             raise ImageError(f"{name} does not exist" if not path.exists() else f"{name} is not a file")
         if path.stat().st_size == 0:
             raise ImageError(f"{name} is empty (0 bytes)")
-        with open(path, "rb") as f:
+        try:
+            f = open(path, "rb")
+        except OSError as e:
+            raise ImageError(f"{name} cannot be read ({e.strerror or e})") from None
+        with f:
             return _decode(f, name)
     if isinstance(src, (bytes, bytearray, memoryview)):
         if len(src) == 0:
@@ -112,16 +118,24 @@ def _from_pil(im: Image.Image, name: str) -> np.ndarray:
 
 
 def _from_array(a: np.ndarray, name: str) -> np.ndarray:
-    """uint8 or 16-bit gray, gray+alpha-less, RGB or RGBA array -> RGB uint8."""
+    """uint8 or 16-bit gray, gray+alpha-less, RGB or RGBA array -> RGB uint8. Other
+    integer types are read as 8-bit when their values fit 0-255, else as 16-bit (a
+    16-bit image darker than 1/256 of full scale is read as 8-bit: rare, and visible)."""
     if a.ndim == 3 and a.shape[2] == 1:
         a = a[..., 0]
     if a.ndim not in (2, 3) or (a.ndim == 3 and a.shape[2] not in (3, 4)):
         raise ImageError(f"{name} has shape {a.shape}; expected (H, W), (H, W, 3) or (H, W, 4)")
     check_size(a.shape[1], a.shape[0], name)
-    if a.dtype == np.uint16 or (a.dtype.kind in "iu" and a.dtype.itemsize > 1):
-        a = (np.clip(a, 0, 65535) >> 8).astype(np.uint8)
+    if a.dtype == np.uint16:
+        a = (a >> 8).astype(np.uint8)
+    elif a.dtype.kind in "iu" and a.dtype != np.uint8:  # int32 from Pillow's mode "I", int64 from numpy
+        low, high = int(a.min()), int(a.max())
+        if low < 0 or high > 65535:
+            raise ImageError(f"{name} has {a.dtype} values {low}-{high}; expected 0-255 (8-bit) or 0-65535 "
+                             "(16-bit) integers")
+        a = a.astype(np.uint8) if high <= 255 else (a >> 8).astype(np.uint8)
     elif a.dtype != np.uint8:
-        raise ImageError(f"{name} has pixel type {a.dtype}; expected 8- or 16-bit integers")
+        raise ImageError(f"{name} has pixel type {a.dtype}; expected integers 0-255 (uint8) or 0-65535 (uint16)")
     if a.ndim == 2:
         return np.ascontiguousarray(np.repeat(a[..., None], 3, axis=2))
     if a.shape[2] == 4:
@@ -132,16 +146,13 @@ def _from_array(a: np.ndarray, name: str) -> np.ndarray:
 
 def save_image(rgb: np.ndarray, path: str | os.PathLike, quality: int = 92) -> Path:
     """Write an RGB uint8 image; the format follows the suffix (jpg, png, webp, bmp). The
-    file appears only when complete."""
+    file appears only when complete; raises :class:`fer.io.outputs.OutputError` when it
+    cannot be written."""
     path = Path(path)
     if path.suffix.lower() not in WRITE_FORMATS:
         raise ImageError(f"cannot write {path.name}: use one of {', '.join(sorted(WRITE_FORMATS))}")
-    tmp = path.with_name(path.name + ".partial")
-    try:
-        tmp.write_bytes(encode_image(rgb, path.suffix, quality))
-        tmp.replace(path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    with written_together(path) as (partial,):
+        partial.write_bytes(encode_image(rgb, path.suffix, quality))
     return path
 
 

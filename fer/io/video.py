@@ -7,6 +7,10 @@ variable frame rate included), is turned upright when the input carries a rotati
 its odd width or height padded by one pixel (yuv420p needs even sides), and keeps the
 audio: copied when mp4 players take it as is (AAC, MP3), re-encoded to AAC otherwise.
 
+Damaged frames are skipped and counted, as FFmpeg does: the output keeps the timestamps
+of the frames that decode, so its timing stays right; only a video where no frame
+decodes is refused.
+
 Everything is written to ``*.partial`` files renamed only when complete: a failure or a
 cancel leaves no partial output behind.
 """
@@ -29,11 +33,18 @@ import numpy as np
 
 from fer.engine.pipeline import FramePipeline
 from fer.io.facelog import LOG_FORMATS, FaceLog
+from fer.io.outputs import make_folder, written_together
 
 #: Audio codecs copied into the mp4 unchanged; any other is re-encoded to AAC.
 COPY_AUDIO = ("aac", "mp3")
 #: x264 settings: "veryfast" keeps encoding a small share of the frame budget at 640x480.
 X264_OPTIONS = {"preset": "veryfast", "crf": "23"}
+#: Largest video frame accepted, in pixels (DCI 4K, 4096x2160, in either orientation).
+#: A 4-frame 8K clip took 2.1 GB; see :func:`queue_sizes` for 4K.
+MAX_VIDEO_PIXELS = 4096 * 2160
+#: Memory for decoded frames waiting for analysis, and for annotated frames waiting for
+#: the encoder: the queues hold fewer frames when frames are large.
+PREFETCH_BYTES, ENCODE_QUEUE_BYTES = 32 << 20, 64 << 20
 
 Progress = Callable[[int, "int | None", "float | None"], None]
 Cancel = Union[Callable[[], bool], threading.Event, None]
@@ -102,6 +113,7 @@ class VideoSummary:
     audio: str  # "none", "copied (aac)" or "re-encoded to AAC (from pcm_s16le)"
     seconds: float  # wall-clock processing time
     labels: dict[str, int] = field(default_factory=dict)  # label -> face rows
+    skipped: int = 0  # damaged frames that could not be decoded; the frame before each is shown longer
 
     @property
     def processing_fps(self) -> float:
@@ -151,46 +163,58 @@ def annotate_video(src: str | os.PathLike, dst: str | os.PathLike, pipeline: Fra
     logs = log_paths(dst, log)
     if any(p.resolve() == src.resolve() for p in logs if p.exists() and src.exists()):
         raise VideoError("a log file would overwrite the input video")
-    dst.parent.mkdir(parents=True, exist_ok=True)
+    make_folder(dst.parent)
     started = time.perf_counter()
-    partial = [p.with_name(p.name + ".partial") for p in [dst, *logs]]
     is_cancelled = _cancel_check(cancel)
-    try:
-        with open_video(src) as container, FaceLog(list(zip(partial[1:], logs))) as face_log:
-            info = VideoInfo.of(container)
-            reader = _Reader(container)
-            encoder = _Encoder(partial[0], reader)
-            encoder.start()
-            items = Prefetch(reader.items())  # decoding overlaps analysis, as encoding does
-            try:
-                pipeline.reset()
-                total = info.expected_frames()
-                report = _Reporter(progress, total)
-                for kind, item, pts, index in items:
-                    if kind == "audio":
-                        encoder.put(kind, item)
-                        continue
-                    if is_cancelled():
-                        raise VideoCancelled(f"cancelled after {index} of {total or '?'} frames; nothing was written")
-                    faces = pipeline.analyze(item)
-                    encoder.put(kind, pipeline.draw(item, faces, fit=fit), pts)
-                    face_log.add(index, reader.seconds(pts), faces)
-                    report(index + 1)
-                encoder.finish()
-            finally:
-                items.close()
-                encoder.abort()
-            _check_complete(src, info, reader.frames_read)
-            report(reader.frames_read, final=True)
-        for p, final in zip(partial, [dst, *logs]):
-            p.replace(final)
-    finally:
-        for p in partial:
-            p.unlink(missing_ok=True)
+    with written_together(dst, *logs) as partial, open_video(src) as container, \
+            FaceLog(list(zip(partial[1:], logs))) as face_log:
+        info = VideoInfo.of(container)
+        check_frame_size(info.width, info.height, src)
+        reader = _Reader(container)
+        ahead, behind = queue_sizes(info.width, info.height)
+        encoder = _Encoder(partial[0], reader, queue_size=behind)
+        encoder.start()
+        items = Prefetch(reader.items(), size=ahead)  # decoding overlaps analysis, as encoding does
+        try:
+            pipeline.reset()
+            total = info.expected_frames()
+            report = _Reporter(progress, total)
+            for kind, item, pts, index in items:
+                if kind == "audio":
+                    encoder.put(kind, item)
+                    continue
+                if is_cancelled():
+                    raise VideoCancelled(f"cancelled after {index} of {total or '?'} frames; nothing was written")
+                faces = pipeline.analyze(item)
+                encoder.put(kind, pipeline.draw(item, faces, fit=fit), pts)
+                face_log.add(index, reader.seconds(pts), faces)
+                report(index + 1)
+            encoder.finish()
+        finally:
+            items.close()
+            encoder.abort()
+        _check_complete(src, info, reader.packets_read)
+        report(reader.frames_read, final=True)
     frames, duration = reader.frames_read, reader.duration
     return VideoSummary(dst, logs, frames, encoder.width, encoder.height, frames / duration if duration else 0.0,
                         duration, face_log.rows, encoder.audio_summary, time.perf_counter() - started,
-                        dict(face_log.labels))
+                        dict(face_log.labels), reader.skipped)
+
+
+def queue_sizes(width: int, height: int) -> tuple[int, int]:
+    """Frames decoded ahead of the analysis, and annotated frames queued for the encoder:
+    4 and 8 up to 1080p, 1 and 2 at 4K (where a 40-frame clip then peaks at 1.4 GB
+    instead of 1.8 GB, imports included)."""
+    frame_bytes = max(1, width * height * 3)
+    return (max(1, min(4, PREFETCH_BYTES // frame_bytes)), max(2, min(8, ENCODE_QUEUE_BYTES // frame_bytes)))
+
+
+def check_frame_size(width: int, height: int, name: str | os.PathLike) -> None:
+    """Refuse frames over :data:`MAX_VIDEO_PIXELS`, from the header before any decoding."""
+    if width * height > MAX_VIDEO_PIXELS:
+        raise VideoError(f"{name} has {width}x{height} frames, too large to process (videos up to 4K, "
+                         f"{MAX_VIDEO_PIXELS:,} pixels a frame, e.g. 4096x2160); scale it down first, "
+                         "e.g. ffmpeg -i IN -vf scale=-2:2160 OUT.mp4")
 
 
 def log_paths(dst: Path, log: LogSpec) -> list[Path]:
@@ -215,6 +239,7 @@ class _Reader:
         self.video.thread_type = "AUTO"
         self.audio = container.streams.audio[0] if container.streams.audio else None
         self.frames_read = 0
+        self.packets_read = 0  # compressed video frames read from the file, decodable or not
         self.first_pts: int | None = None
         self.last_pts: int | None = None
         self.last_duration = 0
@@ -228,13 +253,25 @@ class _Reader:
                 if packet.stream is self.audio:
                     yield "audio", packet, 0, -1
                     continue
-                for frame in packet.decode():
+                if packet.size:
+                    self.packets_read += 1
+                try:
+                    frames = packet.decode()
+                except av.FFmpegError:  # a damaged frame: skipped, as FFmpeg does; counted by `skipped`
+                    continue
+                for frame in frames:
+                    check_frame_size(frame.width, frame.height, self.input.name)  # a size change mid-stream
                     pts = self._timestamp(frame)
                     self.frames_read += 1
                     yield "video", upright(frame.to_ndarray(format="rgb24"), frame.rotation), pts, self.frames_read - 1
         except av.FFmpegError as e:
             raise VideoError(f"{self.input.name} is damaged or truncated: decoding stopped after "
                              f"{self.frames_read} frames ({_reason(e)})") from None
+
+    @property
+    def skipped(self) -> int:
+        """Frames in the file that could not be decoded (damaged), so far."""
+        return max(0, self.packets_read - self.frames_read)
 
     def seconds(self, pts: int) -> float:
         """Time of a frame from the first frame, in seconds."""
@@ -339,7 +376,7 @@ class _Encoder(threading.Thread):
         v = self.output.add_stream("libx264", rate=frame_rate(source))
         v.width, v.height, v.pix_fmt = self.width, self.height, "yuv420p"
         v.codec_context.time_base = v.time_base = source.time_base  # every input timestamp kept
-        v.codec_context.options = dict(X264_OPTIONS)
+        v.codec_context.options = dict(X264_OPTIONS, **x264_memory_options(self.width, self.height))
         self.video = v
         source_audio = self.reader.audio
         if source_audio is not None:
@@ -373,6 +410,12 @@ class _Encoder(threading.Thread):
         self.output.mux(self.video.encode(None))
         if self.audio_decoder is not None:
             self.output.mux(self.audio.encode(None))
+
+
+def x264_memory_options(width: int, height: int) -> dict[str, str]:
+    """Above 1080p, x264 looks 3 frames ahead instead of 10: each frame held there is
+    12 MB at 4K."""
+    return {"rc-lookahead": "3"} if width * height > 1920 * 1088 else {}
 
 
 class Prefetch:
@@ -464,11 +507,12 @@ def _cancel_check(cancel: Cancel) -> Callable[[], bool]:
 
 
 def _check_complete(src: Path, info: VideoInfo, frames: int) -> None:
-    """A container whose header promises many more frames than could be decoded was cut
-    short (a truncated download); a few frames' difference is normal (edit lists)."""
+    """A container whose header promises many more frames than the file holds was cut
+    short (a truncated download); a few frames' difference is normal (edit lists).
+    ``frames``: the frames read from the file, decodable or damaged."""
     if info.frames and frames < info.frames - max(2, info.frames // 50):
         raise VideoError(f"{src} is truncated or damaged: its header lists {info.frames} frames "
-                         f"but only {frames} could be decoded")
+                         f"but only {frames} are in the file")
 
 
 def _reason(e: Exception) -> str:

@@ -96,6 +96,12 @@ class Namespace:
         remove_stale_namespaces()
         subprocess.run(["ip", "netns", "add", self.name], check=True, capture_output=True)
         try:
+            # No IPv6: the veth pair's link-local addresses would finish duplicate-address
+            # detection a second or two after the links come up, which Chromium takes for a
+            # network change, aborting every request in flight (ERR_NETWORK_CHANGED): a
+            # first page loading then stays blank (../shared/TESTING-WEBRTC.md).
+            subprocess.run(self.prefix() + ["sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1",
+                                            "net.ipv6.conf.default.disable_ipv6=1"], check=True, capture_output=True)
             for cmd in ("link set lo up", "link add veth0 type veth peer name veth1",
                         "addr add 10.77.0.1/24 dev veth0", "addr add 10.77.0.2/24 dev veth1",
                         "link set veth0 up", "link set veth1 up"):

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import subprocess
 import time
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -109,11 +110,10 @@ def new_page(request, workdir, requested_urls):
         page.on("request", lambda r: requested_urls.append(r.url))
         opened.append(page)
         page.goto(URL + path, timeout=PAGE_MS)
-        try:  # the app's shell; on a loaded machine a fresh browser's first page can stay blank
-            page.locator("[data-testid=stSidebarNav]").wait_for(timeout=45_000)
-        except PlaywrightTimeout:
-            page.reload(timeout=PAGE_MS)
+        try:  # the app's shell, without a reload: a page that stays blank fails the test
             page.locator("[data-testid=stSidebarNav]").wait_for(timeout=PAGE_MS)
+        except PlaywrightTimeout:
+            raise AssertionError(f"{URL + path} stayed blank: the app's navigation never appeared") from None
         return page
 
     yield open_page
@@ -256,6 +256,16 @@ def test_pages_ask_for_nothing_outside_the_server(server, browser, new_page, req
     outside = [url for url in requested_urls
                if urlsplit(url).scheme in ("http", "https", "ws", "wss") and urlsplit(url).hostname != "localhost"]
     assert requested_urls and outside == []
+
+
+def test_the_namespace_has_no_ipv6(namespace):
+    """IPv6 address changes in the namespace would make Chromium abort page loads."""
+    sysctl = namespace.prefix() + ["sysctl", "-n", "net.ipv6.conf.all.disable_ipv6", "net.ipv6.conf.default.disable_ipv6"]
+    assert subprocess.run(sysctl, capture_output=True, text=True, check=True).stdout.split() == ["1", "1"]
+    namespace.set_links(up=False)
+    namespace.set_links(up=True)
+    addresses = subprocess.run(namespace.prefix() + ["ip", "-6", "addr", "show"], capture_output=True, text=True)
+    assert addresses.stdout.strip() == ""
 
 
 def test_live_page_says_when_the_browser_cannot_connect_and_offers_snapshots(server, browser, new_page, namespace):

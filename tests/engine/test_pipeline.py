@@ -144,3 +144,31 @@ def test_faces_validate_and_select():
     assert len(faces[np.array([False, True])]) == 1 and faces[[1]].labels == ["disgust"]
     with pytest.raises(ValueError, match="disagree"):
         Faces(np.zeros((2, 4)), [1], np.zeros((2, 7)), np.zeros((2, 7)), ["a", "b"], [0, 0])
+
+
+def test_one_stream_used_from_two_threads_is_served_one_frame_at_a_time(stream):
+    frames = [face_frame(640, 480, x=x) for x in range(40, 280, 8)]
+    errors, found = [], []
+
+    def work():
+        try:
+            for frame in frames:
+                found.append(len(stream.process(frame)[1]))
+        except Exception as e:  # noqa: BLE001 - collected for the assertion below
+            errors.append(e)
+
+    threads = [threading.Thread(target=work) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == [] and len(found) == 2 * len(frames) and sum(found) > len(frames)
+
+
+def test_unusable_frames_and_settings_say_what_was_expected(stream, tiny_recognizer):
+    with pytest.raises(ValueError, match="at least one pixel"):
+        stream.process(np.zeros((0, 0, 3), np.uint8))
+    with pytest.raises(ValueError, match=r"RGB uint8 arrays of shape \(H, W, 3\)"):
+        stream.process(np.zeros((48, 48), np.uint8))
+    with pytest.raises(TypeError, match="settings must be a fer.Settings"):
+        tiny_recognizer.new_stream({"smoothing": 0.5})

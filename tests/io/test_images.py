@@ -109,3 +109,16 @@ def test_save_image_is_atomic_and_checks_the_suffix(tmp_path, face):
         save_image(face, tmp_path / "face.tga")
     save_image(face, tmp_path / "face.png")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["face.png"]
+
+
+def test_integer_arrays_with_8_bit_values_are_read_as_8_bit(face):
+    for dtype in (np.int32, np.int64, np.uint32, np.int16):
+        assert np.array_equal(read_image(face.astype(dtype)), face)
+    gray = cv2.cvtColor(face, cv2.COLOR_RGB2GRAY)
+    mode_i = Image.fromarray(gray.astype(np.int32))  # Pillow's 32-bit integer mode "I"
+    assert mode_i.mode == "I" and np.array_equal(read_image(mode_i), np.repeat(gray[..., None], 3, axis=2))
+    assert np.array_equal(read_image(face.astype(np.int64) * 257), face)  # 16-bit values still read as 16-bit
+    with pytest.raises(ImageError, match="expected 0-255 .8-bit. or 0-65535"):
+        read_image(face.astype(np.int32) - 1)
+    with pytest.raises(ImageError, match="expected integers 0-255"):
+        read_image(face.astype(np.float32))

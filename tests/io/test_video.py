@@ -5,7 +5,7 @@ import threading
 import av
 import numpy as np
 import pytest
-from media import decode_all, make_clip
+from media import damage, decodable_frame_times, decode_all, make_clip
 
 from fer.io.video import VideoCancelled, VideoError, VideoInfo
 
@@ -163,3 +163,24 @@ def test_video_info(clip_with_audio):
     info = VideoInfo.read(clip_with_audio)
     assert (info.width, info.height, info.frames, info.audio) == (320, 240, 12, "aac")
     assert info.fps == 15 and info.duration == pytest.approx(0.8, abs=0.01)
+
+
+def test_damaged_frames_are_skipped_counted_and_timing_is_kept(tiny_recognizer, tmp_path):
+    clip = make_clip(tmp_path / "clip.mp4", frames=150, fps=30)
+    src = damage(clip, tmp_path / "damaged.mp4", 0.35, 0.40)
+    expected = decodable_frame_times(src)
+    assert 100 < len(expected) < 150  # the damage is real, and most of the clip decodes
+    summary = annotate(tiny_recognizer, src, tmp_path / "out.mp4")
+    assert summary.frames == len(expected) and summary.skipped == 150 - len(expected)
+    out = decode_all(tmp_path / "out.mp4")
+    assert out["frames"] == len(expected)
+    assert out["times"] == pytest.approx([t - expected[0] for t in expected], abs=1e-3)  # each frame at its time
+    assert summary.duration == pytest.approx(150 / 30, abs=0.04)
+
+
+def test_a_video_where_nothing_decodes_is_refused(tiny_recognizer, tmp_path):
+    clip = make_clip(tmp_path / "clip.mp4", frames=30, fps=30)
+    src = damage(clip, tmp_path / "damaged.mp4", 0.02, 0.9)  # the index at the end stays
+    with pytest.raises(VideoError, match="no frame could be decoded"):
+        annotate(tiny_recognizer, src, tmp_path / "out.mp4")
+    assert outputs(tmp_path) == ["clip.mp4", "damaged.mp4"]

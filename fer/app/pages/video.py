@@ -64,7 +64,8 @@ summary = job.summary
 log = pd.read_csv(job.log)
 st.success(f"Annotated {summary.frames} frames ({summary.duration:.1f} s of video, {summary.fps:.3g} fps) in "
            f"{summary.seconds:.1f} s; {summary.face_rows} faces labelled; "
-           + ("no audio." if summary.audio == "none" else f"audio {summary.audio}."))
+           + ("no audio." if summary.audio == "none" else f"audio {summary.audio}.")
+           + (f" {summary.skipped} damaged frames could not be decoded and were skipped." if summary.skipped else ""))
 left, right = st.columns([3, 2], gap="large")
 with left:
     st.video(str(job.dst))

@@ -1,0 +1,86 @@
+"""Writing outputs safely: every file appears whole or not at all, and a failed write
+(read-only folder, missing folder, a file in the way, a full disk) becomes one
+:class:`OutputError` that names the path and the reason.
+
+Files are written under a ``.partial`` name and renamed into place once all of an
+input's outputs are complete; on any failure, or an interruption, the partial files are
+removed, and removing them never hides the first error.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager, suppress
+from pathlib import Path
+
+
+class OutputError(OSError):
+    """An output that cannot be written: its folder is read-only or missing, a file is in
+    the way, the disk is full, or it would replace a file it must not."""
+
+
+def partial_name(path: Path) -> Path:
+    """Where ``path`` is written until it is complete."""
+    return path.with_name(path.name + ".partial")
+
+
+@contextmanager
+def written_together(*paths: str | os.PathLike) -> Iterator[list[Path]]:
+    """Yield a partial name for each of ``paths`` to write; when the block ends without an
+    error, rename them all into place. Any :class:`OSError` on the way becomes an
+    :class:`OutputError`; the partial files are removed whatever happens.
+
+    >>> with written_together("out.png", "out.json") as (png, js):   # doctest: +SKIP
+    ...     png.write_bytes(data); js.write_text("[]")
+    """
+    finals = [Path(p) for p in paths]
+    partials = [partial_name(p) for p in finals]
+    try:
+        yield partials
+        for partial, final in zip(partials, finals):
+            partial.replace(final)
+    except OutputError:
+        raise
+    except OSError as e:
+        raise output_error(e, finals, partials) from None
+    finally:
+        discard(partials)
+
+
+def output_error(e: OSError, finals: Sequence[Path], partials: Sequence[Path] = ()) -> OutputError:
+    """``e`` as an :class:`OutputError` naming the output concerned (its final name, not
+    the partial one) and the system's reason."""
+    path = finals[0] if finals else None
+    if e.filename is not None:
+        named = Path(os.fsdecode(e.filename))
+        path = dict(zip(partials, finals)).get(named, named)
+    reason = e.strerror or str(e)
+    if e.errno == errno.ENOSPC:
+        reason = "no space left on the device"
+    return OutputError(f"cannot write {path}: {reason}" if path else f"cannot write the output: {reason}")
+
+
+def make_folder(folder: str | os.PathLike) -> Path:
+    """Create ``folder`` (and its parents) unless it exists, or raise :class:`OutputError`
+    saying why not: a file in the way, a read-only parent."""
+    folder = Path(folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        blocking = next((p for p in [folder, *folder.parents] if p.exists() and not p.is_dir()), folder)
+        raise OutputError(f"cannot create the folder {folder}: {blocking} is a file") from None
+    except OSError as e:
+        raise OutputError(f"cannot create the folder {folder}: {e.strerror or e}") from None
+    return folder
+
+
+def discard(paths: Iterable[Path]) -> None:
+    """Remove leftover partial files. A file that cannot be removed could not have been
+    written either (read-only folder), so failures here are ignored: they must never hide
+    the error that made the cleanup necessary."""
+    for path in paths:
+        with suppress(OSError):
+            if path.exists():
+                path.unlink()

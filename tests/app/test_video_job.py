@@ -1,0 +1,33 @@
+"""The Video page's background job: a failed job lets go of its threads and memory at
+once (the error it keeps for the page holds no frames, decoder or pipeline)."""
+
+import os
+
+import pytest
+from media import make_clip
+
+from fer.app.video_job import VideoJob
+from fer.io.video import VideoError
+
+
+def os_threads() -> int:
+    """Threads of this process, FFmpeg's decoder and encoder threads included."""
+    return len(os.listdir("/proc/self/task"))
+
+
+def test_a_failed_job_releases_its_threads_at_once(tiny_recognizer, tmp_path):
+    clip = make_clip(tmp_path / "clip.mp4", frames=30)
+    fast = tmp_path / "fast.mp4"
+    tiny_recognizer.annotate_video(clip, fast, log=False)  # our output has its index first
+    (tmp_path / "cut.mp4").write_bytes(fast.read_bytes()[: fast.stat().st_size // 2])  # decodes, then fails
+
+    job = VideoJob(tiny_recognizer, tiny_recognizer.settings, clip, tmp_path / "ok.mp4", tmp_path / "ok.csv").start()
+    assert job.wait(120) and job.succeeded  # pools that live for the process are started by now
+    before = os_threads()
+    job = VideoJob(tiny_recognizer, tiny_recognizer.settings, tmp_path / "cut.mp4", tmp_path / "out.mp4",
+                   tmp_path / "out.csv").start()
+    assert job.wait(120) and isinstance(job.error, VideoError) and "truncated" in str(job.error)
+    assert job.error.__traceback__ is None
+    assert os_threads() <= before, (os_threads(), before)
+    with pytest.raises(VideoError):
+        raise job.error  # still usable by the page

@@ -1,0 +1,148 @@
+"""``fer annotate``'s outputs: write failures (read-only folder, full disk, a file in the
+way) are one line, exit status 2, leave nothing behind and let the other inputs run;
+names never clash within a run; outputs of an earlier run are replaced only on request.
+
+The fault-injection tests mount small ``tmpfs`` file systems, so they need root."""
+
+import json
+import os
+import shutil
+import subprocess
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+from media import astronaut, decode_all, make_clip
+
+from fer.cli import main
+from fer.io.images import save_image
+
+
+@pytest.fixture(scope="module")
+def inputs(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("inputs")
+    save_image(astronaut(), folder / "face.jpg")
+    make_clip(folder / "clip.mp4", frames=8)
+    return folder
+
+
+def run(capsys, *argv):
+    code = main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@contextmanager
+def tmpfs(path: Path, size: str, files: list[Path] = (), read_only: bool = False):
+    """A small tmpfs at ``path`` holding copies of ``files``, remounted read-only if asked."""
+    if os.geteuid() != 0 or not shutil.which("mount"):
+        pytest.skip("mounting a tmpfs needs root and mount(8)")
+    path.mkdir()
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)], capture_output=True)
+    if done.returncode:
+        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.decode().strip()}")
+    try:
+        for f in files:
+            shutil.copy(f, path)
+        if read_only:
+            subprocess.run(["mount", "-o", "remount,ro", str(path)], check=True)
+        yield path
+    finally:
+        subprocess.run(["umount", str(path)], check=True)
+
+
+def shown(err: str) -> list[str]:
+    """The lines a terminal shows: a progress bar cleared with a carriage return is gone."""
+    return [line.split("\r")[-1] for line in err.split("\n") if line.split("\r")[-1].strip()]
+
+
+def one_error_line(err: str) -> str:
+    lines = shown(err)
+    assert len(lines) == 1 and lines[0].startswith("fer annotate: error: "), err
+    return lines[0]
+
+
+def test_read_only_folder(capsys, inputs, tiny_model_file, tmp_path):
+    with tmpfs(tmp_path / "ro", "1m", read_only=True) as ro:
+        for name in ("face.jpg", "clip.mp4"):
+            code, out, err = run(capsys, "annotate", inputs / name, "-o", f"{ro}/", "--weights", tiny_model_file)
+            line = one_error_line(err)
+            assert code == 2 and out == "" and f"cannot write {ro}/" in line and "Read-only file system" in line
+        code, out, err = run(capsys, "annotate", inputs / "face.jpg", "-o", tmp_path / "out",
+                             "--log", ro / "log.csv", "--weights", tiny_model_file)
+        assert code == 2 and f"{ro}/log.csv" in one_error_line(err) and "Read-only" in err
+        assert list(ro.iterdir()) == []
+
+
+def test_full_disk_leaves_no_partial_files(capsys, inputs, tiny_model_file, tmp_path):
+    with tmpfs(tmp_path / "full", "16k") as full:
+        for name in ("face.jpg", "clip.mp4"):
+            code, out, err = run(capsys, "annotate", inputs / name, "-o", full, "--weights", tiny_model_file)
+            assert code == 2 and "no space left" in one_error_line(err) and str(full) in err
+            assert list(full.iterdir()) == []
+        (full / "filler").write_bytes(bytes(16 * 1024))  # the combined log is small: leave it no room at all
+        code, out, err = run(capsys, "annotate", inputs / "clip.mp4", "-o", tmp_path / "out", "--log",
+                             full / "all.json", "--weights", tiny_model_file)
+        assert code == 2 and "no space left" in one_error_line(err) and f"{full}/all.json" in err
+        assert [p.name for p in full.iterdir()] == ["filler"]
+
+
+def test_a_file_in_the_way(capsys, inputs, tiny_model_file, tmp_path):
+    (tmp_path / "face.jpg").write_text("a file, not a folder")
+    code, out, err = run(capsys, "annotate", inputs / "face.jpg", "-o", tmp_path / "face.jpg" / "out.jpg",
+                         "--weights", tiny_model_file)
+    assert code == 2 and f"{tmp_path / 'face.jpg'} is a file" in one_error_line(err)
+
+
+def test_the_rest_of_the_batch_still_runs(capsys, inputs, tiny_model_file, tmp_path):
+    with tmpfs(tmp_path / "locked", "1m", files=[inputs / "face.jpg"], read_only=True) as locked:
+        shutil.copy(inputs / "face.jpg", tmp_path / "face2.jpg")
+        code, out, err = run(capsys, "annotate", locked / "face.jpg", tmp_path / "face2.jpg", inputs / "clip.mp4",
+                             "-o", tmp_path / "out", "--weights", tiny_model_file)  # -o: the clip's folder is shared
+        code2, out2, err2 = run(capsys, "annotate", locked / "face.jpg", tmp_path / "face2.jpg", "--weights",
+                                tiny_model_file)
+    assert code == 0 and "face2.annotated.jpg" in out  # with -o, the locked input's folder is not written to
+    assert code2 == 2 and (tmp_path / "face2.annotated.jpg").is_file() and "face2.annotated.jpg" in out2
+    errors = shown(err2)
+    assert len(errors) == 2 and "Read-only file system" in errors[0]
+    assert errors[1] == f"fer annotate: 1 of 2 inputs failed: {locked / 'face.jpg'}"
+
+
+def test_outputs_never_overwrite_each_other(capsys, inputs, tiny_model_file, tmp_path):
+    for folder in ("a", "b"):
+        (tmp_path / folder).mkdir()
+        shutil.copy(inputs / "face.jpg", tmp_path / folder / "face.jpg")
+    shutil.copy(inputs / "clip.mp4", tmp_path / "a" / "face.mp4")
+    code, out, err = run(capsys, "annotate", tmp_path / "a" / "face.jpg", tmp_path / "b" / "face.jpg",
+                         tmp_path / "a" / "face.mp4", "-o", tmp_path / "out", "--weights", tiny_model_file)
+    assert code == 0, err
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
+        "a-face.jpg.annotated.jpg", "a-face.jpg.annotated.json", "b-face.jpg.annotated.jpg",
+        "b-face.jpg.annotated.json", "face.mp4.annotated.csv", "face.mp4.annotated.json", "face.mp4.annotated.mp4"]
+    assert out.count("(not face.annotated.jpg: another input") == 2  # the user is told
+    assert json.loads((tmp_path / "out" / "a-face.jpg.annotated.json").read_text())[0]["frame"] == 0
+    assert len(json.loads((tmp_path / "out" / "face.mp4.annotated.json").read_text())) >= 7
+    assert decode_all(tmp_path / "out" / "face.mp4.annotated.mp4")["frames"] == 8
+
+    shutil.copy(inputs / "clip.mp4", tmp_path / "x.mp4")
+    make_clip(tmp_path / "x.mov", frames=5)
+    code, out, _ = run(capsys, "annotate", tmp_path / "x.mp4", tmp_path / "x.mov", "--weights", tiny_model_file)
+    assert code == 0
+    assert decode_all(tmp_path / "x.mp4.annotated.mp4")["frames"] == 8
+    assert decode_all(tmp_path / "x.mov.annotated.mp4")["frames"] == 5
+
+
+def test_outputs_of_an_earlier_run_are_replaced_only_on_request(capsys, inputs, tiny_model_file, tmp_path):
+    args = ["annotate", inputs / "face.jpg", "-o", tmp_path / "out.jpg", "--weights", tiny_model_file]
+    assert run(capsys, *args)[0] == 0
+    (tmp_path / "out.jpg").write_bytes(b"earlier")
+    code, out, err = run(capsys, *args)
+    assert code == 0 and err == "" and "skipped" in out and "--overwrite" in out
+    assert (tmp_path / "out.jpg").read_bytes() == b"earlier"
+    code, out, _ = run(capsys, *args, "--overwrite")
+    assert code == 0 and (tmp_path / "out.jpg").read_bytes() != b"earlier"
+
+    (tmp_path / "all.csv").write_text("earlier")
+    code, _, err = run(capsys, "annotate", inputs / "face.jpg", "-o", tmp_path / "new", "--log", tmp_path / "all.csv",
+                       "--weights", tiny_model_file)
+    assert code == 2 and "--overwrite" in one_error_line(err) and (tmp_path / "all.csv").read_text() == "earlier"
