@@ -11,15 +11,23 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from fer.engine.settings import DISPLAY_HEIGHT_RANGE, DISPLAY_WIDTH_RANGE, Settings
+from fer import __version__
+from fer.engine.classify import DEVICES, DeviceError
 from fer.io.images import ImageError
 from fer.io.video import VideoError
 from fer.models.modelfile import ModelFileError
+from fer.settings_cli import add_settings_arguments, fits_display, settings_from_args
 from fer.training.data import DatasetError
 from fer.training.train import TrainConfigError
 
 USER_ERRORS: tuple[type[Exception], ...] = (DatasetError, ModelFileError, TrainConfigError, FileNotFoundError,
-                                            ImageError, VideoError)
+                                            ImageError, VideoError, DeviceError)
+
+
+def _app(args: argparse.Namespace) -> int:
+    from fer.app.launch import run_app
+
+    return run_app(args.streamlit_args)
 
 
 def _train(args: argparse.Namespace) -> None:
@@ -102,7 +110,7 @@ def _annotate(args: argparse.Namespace) -> int:
     from fer.io.batch import annotate_files
     from fer.recognizer import EmotionRecognizer
 
-    rec = EmotionRecognizer(args.weights, settings=args.settings)
+    rec = EmotionRecognizer(args.weights, settings=args.settings, device=args.device)
     bars: list[tqdm] = []
 
     def progress(src):
@@ -142,21 +150,12 @@ def _bench(args: argparse.Namespace) -> None:
 
 
 def _check_annotate(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
-    """Fold --tencrop, --smoothing, --color and --size into one validated Settings."""
-    changes = {"tencrop": args.tencrop}
+    """Fold the settings options into one validated Settings."""
     try:
-        if args.smoothing is not None:
-            changes["smoothing"] = args.smoothing
-        if args.color:
-            rgb = tuple(int(c) for c in args.color.split(","))
-            changes["box_color"] = changes["text_color"] = rgb
-        if args.size:
-            w, h = (int(v) for v in args.size.lower().split("x"))
-            changes["display_size"] = (w, h)
-        args.settings = Settings(**changes)
+        args.settings = settings_from_args(args)
     except ValueError as e:
-        parser.error(str(e) if "must" in str(e) or "outside" in str(e) else f"bad --color or --size: {e}")
-    args.fit = bool(args.size)
+        parser.error(str(e))
+    args.fit = fits_display(args)
     if args.log and not args.log.lower().endswith((".csv", ".json")):
         parser.error(f"--log {args.log}: the log must be a .csv or .json file")
     if len(args.inputs) > 1 and args.output and Path(args.output).suffix and not Path(args.output).is_dir():
@@ -167,7 +166,13 @@ def build_parser() -> argparse.ArgumentParser:
     from fer.training.train import add_config_arguments
 
     parser = argparse.ArgumentParser(prog="fer", description="Facial expression recognition on FER2013.")
+    parser.add_argument("--version", action="version", version=f"fer {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("app", help="start the web app (other arguments go to `streamlit run`)",
+                       description="Start the web app with the project's Streamlit options. Other arguments go to "
+                                   "`streamlit run`, e.g. fer app --server.port 8502 --server.address 0.0.0.0")
+    p.set_defaults(func=_app)
 
     p = sub.add_parser("train", help="train a model on FER2013")
     add_config_arguments(p)
@@ -220,21 +225,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-tencrop", action="store_true", help="search and report with centre crops only")
     p.set_defaults(func=_ensemble)
 
-    defaults = Settings()
     p = sub.add_parser("annotate", help="label the faces in images and videos (told apart by content)")
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="image (jpg, png, webp, bmp, ...) or video (mp4, mov, ...)")
     p.add_argument("-o", "--output", help="output file (one input) or folder (default: NAME.annotated.EXT beside "
                                           "each input; videos are written as .mp4)")
     p.add_argument("--log", help="one results file for all inputs, .csv or .json (default: results beside each "
                                  "output: NAME.annotated.json for images, .csv and .json for videos)")
-    p.add_argument("--tencrop", action="store_true", help="average ten crops per face (default: centre crop)")
-    p.add_argument("--smoothing", type=float, help="weight of the past in each face's moving average, 0 = off, "
-                                                   f"below 1 (default: {defaults.smoothing})")
-    p.add_argument("--color", help="box and text colour as R,G,B (default: {},{},{})".format(*defaults.box_color))
-    p.add_argument("--size", help="fit outputs into WxH, e.g. 640x480, keeping the aspect ratio (width "
-                                  "{}-{}, height {}-{}; default: the input's own size)".format(*DISPLAY_WIDTH_RANGE,
-                                                                                              *DISPLAY_HEIGHT_RANGE))
     p.add_argument("--weights", help="model or ensemble file (default: weights/vgg10.pt or $FER_WEIGHTS)")
+    p.add_argument("--device", default="auto", choices=DEVICES,
+                   help="where the classifier runs: auto = CUDA when present, else the CPU (default: auto)")
+    add_settings_arguments(p)
     p.set_defaults(func=_annotate, validate=_check_annotate)
 
     p = sub.add_parser("bench", help="measure live latency and video throughput; print JSON")
@@ -249,7 +249,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    if args.command == "app":
+        args.streamlit_args = extra
+    elif extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
     if getattr(args, "validate", None):
         args.validate(parser, args)
     try:

@@ -16,8 +16,9 @@ from pathlib import Path
 
 from PIL import Image, UnidentifiedImageError
 
-from fer.io.facelog import FaceLog, read_log_csv
+from fer.io.facelog import FaceLog, read_log_csv, read_provenance
 from fer.io.images import WRITE_FORMATS, ImageError, read_image, save_image
+from fer.io.provenance import image_input, provenance
 from fer.io.video import Progress, VideoError, open_video
 from fer.recognizer import EmotionRecognizer
 
@@ -83,7 +84,8 @@ def annotate_files(inputs: Sequence[str | os.PathLike], recognizer: EmotionRecog
         raise ValueError(f"--log {combined.name}: the log must be a .csv or .json file")
     partial = combined.with_name(combined.name + ".partial") if combined else None
     try:
-        with FaceLog([(partial, combined)] if combined else [], source=True) as sink:
+        with FaceLog([(partial, combined)] if combined else [], source=True,
+                     provenance=provenance(recognizer.classifier, recognizer.settings)) as sink:
             for src in paths:
                 result = _annotate_one(src, recognizer, out_path, many, sink if combined else None, fit, progress)
                 yield result
@@ -111,13 +113,16 @@ def _annotate_one(src: Path, rec: EmotionRecognizer, out: Path | None, many: boo
 
 
 def _image(src: Path, dst: Path, rec: EmotionRecognizer, sink: FaceLog | None, fit: bool) -> Result:
-    annotated, faces = rec.annotate_image(read_image(src), fit=fit)
+    image = read_image(src)
+    annotated, faces = rec.annotate_image(image, fit=fit)
     save_image(annotated, dst)
+    picture = image_input(src, image.shape[1], image.shape[0])
     if sink is not None:
-        sink.add(0, 0.0, faces, source=str(src))
+        sink.add(0, 0.0, faces, source=str(src))  # a picture without a face gets its "no face" row
+        sink.provenance["inputs"].append(picture)
     else:
         partial, final = dst.with_name(dst.name + ".json.partial"), dst.with_suffix(".json")
-        with FaceLog([(partial, final)]) as face_log:
+        with FaceLog([(partial, final)], provenance=provenance(rec.classifier, rec.settings, [picture])) as face_log:
             face_log.add(0, 0.0, faces)
         partial.replace(final)
     labels = ", ".join(f"{r['label']} {r['confidence']:.0%}" for r in faces.to_records())
@@ -131,6 +136,8 @@ def _video(src: Path, dst: Path, rec: EmotionRecognizer, sink: FaceLog | None, f
         if sink is not None:
             for row in read_log_csv(log):
                 sink.add_row(row, source=str(src))
+            sink.provenance["inputs"] += read_provenance(log)["inputs"]
     return Result(src, "video", dst, f"{summary.frames} frames, {summary.face_rows} face rows, "
+                                     f"{summary.frames_without_face} frames without a face, "
                                      f"{summary.processing_fps:.0f} frames/s, audio {summary.audio}")
 

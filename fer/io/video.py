@@ -29,6 +29,7 @@ import numpy as np
 
 from fer.engine.pipeline import FramePipeline
 from fer.io.facelog import LOG_FORMATS, FaceLog
+from fer.io.provenance import provenance, video_input
 
 #: Audio codecs copied into the mp4 unchanged; any other is re-encoded to AAC.
 COPY_AUDIO = ("aac", "mp3")
@@ -102,6 +103,7 @@ class VideoSummary:
     audio: str  # "none", "copied (aac)" or "re-encoded to AAC (from pcm_s16le)"
     seconds: float  # wall-clock processing time
     labels: dict[str, int] = field(default_factory=dict)  # label -> face rows
+    frames_without_face: int = 0  # frames with a "no face" row in the log
 
     @property
     def processing_fps(self) -> float:
@@ -156,7 +158,8 @@ def annotate_video(src: str | os.PathLike, dst: str | os.PathLike, pipeline: Fra
     partial = [p.with_name(p.name + ".partial") for p in [dst, *logs]]
     is_cancelled = _cancel_check(cancel)
     try:
-        with open_video(src) as container, FaceLog(list(zip(partial[1:], logs))) as face_log:
+        with open_video(src) as container, FaceLog(list(zip(partial[1:], logs)),
+                                                   provenance=provenance(pipeline.classifier, pipeline.settings)) as face_log:
             info = VideoInfo.of(container)
             reader = _Reader(container)
             encoder = _Encoder(partial[0], reader)
@@ -182,6 +185,8 @@ def annotate_video(src: str | os.PathLike, dst: str | os.PathLike, pipeline: Fra
                 encoder.abort()
             _check_complete(src, info, reader.frames_read)
             report(reader.frames_read, final=True)
+            face_log.provenance["inputs"] = [video_input(src, *reader.size, info.fps, reader.frames_read,
+                                                         reader.duration, info.codec)]
         for p, final in zip(partial, [dst, *logs]):
             p.replace(final)
     finally:
@@ -190,7 +195,7 @@ def annotate_video(src: str | os.PathLike, dst: str | os.PathLike, pipeline: Fra
     frames, duration = reader.frames_read, reader.duration
     return VideoSummary(dst, logs, frames, encoder.width, encoder.height, frames / duration if duration else 0.0,
                         duration, face_log.rows, encoder.audio_summary, time.perf_counter() - started,
-                        dict(face_log.labels))
+                        dict(face_log.labels), face_log.frames_without_face)
 
 
 def log_paths(dst: Path, log: LogSpec) -> list[Path]:
@@ -218,6 +223,7 @@ class _Reader:
         self.first_pts: int | None = None
         self.last_pts: int | None = None
         self.last_duration = 0
+        self.size = (0, 0)  # width, height of the upright frames (the log's boxes are in these pixels)
 
     def items(self) -> Iterator[tuple[str, Any, int, int]]:
         """``("video", rgb, pts, index)`` and ``("audio", packet, 0, -1)`` in file order;
@@ -231,7 +237,9 @@ class _Reader:
                 for frame in packet.decode():
                     pts = self._timestamp(frame)
                     self.frames_read += 1
-                    yield "video", upright(frame.to_ndarray(format="rgb24"), frame.rotation), pts, self.frames_read - 1
+                    rgb = upright(frame.to_ndarray(format="rgb24"), frame.rotation)
+                    self.size = rgb.shape[1], rgb.shape[0]
+                    yield "video", rgb, pts, self.frames_read - 1
         except av.FFmpegError as e:
             raise VideoError(f"{self.input.name} is damaged or truncated: decoding stopped after "
                              f"{self.frames_read} frames ({_reason(e)})") from None
