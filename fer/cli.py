@@ -123,7 +123,8 @@ def _annotate(args: argparse.Namespace) -> int:
         return update
 
     failed = []
-    for result in annotate_files(args.inputs, rec, out=args.output, log=args.log, fit=args.fit, progress=progress):
+    for result in annotate_files(args.inputs, rec, out=args.output, log=args.log, fit=args.fit, progress=progress,
+                                 summary=args.summary):
         while bars:
             bars.pop().close()
         if result.error is not None:
@@ -232,6 +233,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--log", help="one results file for all inputs, .csv or .json (default: results beside each "
                                  "output: NAME.annotated.json for images, .csv and .json for videos)")
     p.add_argument("--weights", help="model or ensemble file (default: weights/vgg10.pt or $FER_WEIGHTS)")
+    p.add_argument("--summary", action="store_true",
+                   help="per video, also write NAME.annotated.faces.csv (per face: first and last time, seconds per "
+                        "emotion, dominant emotion) and NAME.annotated.timeline.png (one line per face)")
     p.add_argument("--device", default="auto", choices=DEVICES,
                    help="where the classifier runs: auto = CUDA when present, else the CPU (default: auto)")
     add_settings_arguments(p)

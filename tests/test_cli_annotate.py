@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 from media import astronaut, decode_all, make_clip
 
+from fer.classes import CLASS_NAMES
 from fer.cli import main
 from fer.io.facelog import read_provenance
 from fer.io.images import save_image
@@ -116,3 +117,32 @@ def test_bench_prints_and_writes_json(capsys, tiny_model_file, tmp_path):
     assert live["4_faces_tencrop_off"]["faces_found_per_frame"] > 2
     video = report["video_640x480_30fps"]["0.5s"]
     assert video["frames"] == 15 and video["peak_rss_mb"] > 0
+
+
+def test_summary_writes_a_per_face_table_and_a_timeline(capsys, inputs, tiny_model_file, tmp_path):
+    import cv2
+
+    code, out, _ = run(capsys, "annotate", inputs / "clip.mov", "-o", tmp_path, "--weights", tiny_model_file,
+                       "--summary")
+    assert code == 0 and "clip.annotated.timeline.png" in out
+    table = pd.read_csv(tmp_path / "clip.annotated.faces.csv")
+    assert list(table.columns[:4]) == ["track_id", "first", "last", "seconds"] and len(table) >= 1
+    per_emotion = table.filter(like="seconds_").sum(axis=1)
+    assert np.allclose(per_emotion, table.seconds) and table.seconds.sum() == pytest.approx(8 / 15, abs=0.07)
+    assert set(table.dominant) <= set(CLASS_NAMES)
+    assert cv2.imread(str(tmp_path / "clip.annotated.timeline.png")).shape == (360, 1000, 3)
+
+
+def test_device_choice(capsys, inputs, tiny_model_file, tmp_path):
+    import torch
+
+    code, _, err = run(capsys, "annotate", inputs / "astronaut.jpg", "-o", tmp_path / "a.png", "--weights",
+                       tiny_model_file, "--device", "cuda")
+    if torch.cuda.is_available():
+        assert code == 0 and read_provenance(tmp_path / "a.json")["model"]["device"].startswith("cuda")
+    else:
+        assert code == 2 and err.strip() == ("fer annotate: error: CUDA was asked for but PyTorch sees no GPU here; "
+                                             "use --device cpu or auto")
+    code, _, _ = run(capsys, "annotate", inputs / "astronaut.jpg", "-o", tmp_path / "b.png", "--weights",
+                     tiny_model_file, "--device", "cpu")
+    assert code == 0 and read_provenance(tmp_path / "b.json")["model"]["device"] == "cpu"

@@ -235,3 +235,17 @@ def emotion_timeline(data, class_names: list[str], x_title: str, x_domain: tuple
         color=alt.Color("emotion:N", sort=class_names, legend=alt.Legend(orient="bottom", columns=4, title=None)),
         tooltip=["emotion", alt.Tooltip("seconds:Q", format=".1f"), alt.Tooltip("probability:Q", format=".1%")],
     ).properties(height=230)
+
+
+def face_timeline(data, levels: list[str]):
+    """One line per face: its label over time. ``data`` has the columns of
+    :func:`fer.io.summary.timeline` (``seconds``, ``face``, ``label``)."""
+    import altair as alt
+
+    order = [*levels, "uncertain"]
+    return alt.Chart(data).mark_line(interpolate="step-after", point=alt.OverlayMarkDef(size=12)).encode(
+        x=alt.X("seconds:Q", title="seconds"),
+        y=alt.Y("label:N", sort=order[::-1], scale=alt.Scale(domain=order[::-1]), title=None),
+        color=alt.Color("face:N", legend=alt.Legend(orient="bottom", title=None)),
+        tooltip=["face", "label", alt.Tooltip("seconds:Q", format=".2f")],
+    ).properties(height=260)

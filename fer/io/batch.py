@@ -14,11 +14,13 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import pandas as pd
 from PIL import Image, UnidentifiedImageError
 
 from fer.io.facelog import FaceLog, read_log_csv, read_provenance
 from fer.io.images import WRITE_FORMATS, ImageError, read_image, save_image
 from fer.io.provenance import image_input, provenance
+from fer.io.summary import write_summary
 from fer.io.video import Progress, VideoError, open_video
 from fer.recognizer import EmotionRecognizer
 
@@ -63,7 +65,7 @@ def output_path(src: Path, kind: str, out: Path | None, many: bool) -> Path:
 
 def annotate_files(inputs: Sequence[str | os.PathLike], recognizer: EmotionRecognizer, out: str | os.PathLike | None = None,
                    log: str | os.PathLike | None = None, fit: bool = False,
-                   progress: Callable[[Path], Progress | None] | None = None) -> Iterator[Result]:
+                   progress: Callable[[Path], Progress | None] | None = None, summary: bool = False) -> Iterator[Result]:
     """Annotate each input, yielding a :class:`Result` per input as it finishes; a bad
     input yields its error and the others still run.
 
@@ -71,6 +73,8 @@ def annotate_files(inputs: Sequence[str | os.PathLike], recognizer: EmotionRecog
     each input. ``log``: one ``.csv`` or ``.json`` file for all inputs (with a ``source``
     column) instead of per-input results. ``fit``: fit outputs into the recognizer's
     display size. ``progress(src)`` may return a progress callback for a video.
+    ``summary``: also write each video's per-face table and timeline plot beside it
+    (see :mod:`fer.io.summary`).
     """
     paths = [Path(p) for p in inputs]
     out_path = Path(out) if out is not None else None
@@ -87,7 +91,8 @@ def annotate_files(inputs: Sequence[str | os.PathLike], recognizer: EmotionRecog
         with FaceLog([(partial, combined)] if combined else [], source=True,
                      provenance=provenance(recognizer.classifier, recognizer.settings)) as sink:
             for src in paths:
-                result = _annotate_one(src, recognizer, out_path, many, sink if combined else None, fit, progress)
+                result = _annotate_one(src, recognizer, out_path, many, sink if combined else None, fit, progress,
+                                       summary)
                 yield result
         if partial is not None:
             partial.replace(combined)
@@ -97,7 +102,7 @@ def annotate_files(inputs: Sequence[str | os.PathLike], recognizer: EmotionRecog
 
 
 def _annotate_one(src: Path, rec: EmotionRecognizer, out: Path | None, many: bool, sink: FaceLog | None, fit: bool,
-                  progress) -> Result:
+                  progress, summary: bool) -> Result:
     kind = "image"
     try:
         kind = kind_of(src)
@@ -107,7 +112,7 @@ def _annotate_one(src: Path, rec: EmotionRecognizer, out: Path | None, many: boo
         dst.parent.mkdir(parents=True, exist_ok=True)
         if kind == "image":
             return _image(src, dst, rec, sink, fit)
-        return _video(src, dst, rec, sink, fit, progress(src) if progress else None)
+        return _video(src, dst, rec, sink, fit, progress(src) if progress else None, summary)
     except (ImageError, VideoError, FileNotFoundError) as e:
         return Result(src, kind, error=e)
 
@@ -129,15 +134,18 @@ def _image(src: Path, dst: Path, rec: EmotionRecognizer, sink: FaceLog | None, f
     return Result(src, "image", dst, f"{len(faces)} face{'s' if len(faces) != 1 else ''}" + (f" ({labels})" if labels else ""))
 
 
-def _video(src: Path, dst: Path, rec: EmotionRecognizer, sink: FaceLog | None, fit: bool, progress) -> Result:
+def _video(src: Path, dst: Path, rec: EmotionRecognizer, sink: FaceLog | None, fit: bool, progress,
+           summary: bool) -> Result:
     with tempfile.TemporaryDirectory(prefix="fer-") as tmp:
         log = Path(tmp) / "faces.csv" if sink is not None else None
-        summary = rec.annotate_video(src, dst, progress=progress, log=log, fit=fit)
+        result = rec.annotate_video(src, dst, progress=progress, log=log, fit=fit)
+        log = log or dst.with_suffix(".csv")
         if sink is not None:
             for row in read_log_csv(log):
                 sink.add_row(row, source=str(src))
             sink.provenance["inputs"] += read_provenance(log)["inputs"]
-    return Result(src, "video", dst, f"{summary.frames} frames, {summary.face_rows} face rows, "
-                                     f"{summary.frames_without_face} frames without a face, "
-                                     f"{summary.processing_fps:.0f} frames/s, audio {summary.audio}")
-
+        written = write_summary(pd.read_csv(log, comment="#"), rec.class_names, dst.with_suffix("")) if summary else []
+    return Result(src, "video", dst, f"{result.frames} frames, {result.face_rows} face rows, "
+                                     f"{result.frames_without_face} frames without a face, "
+                                     f"{result.processing_fps:.0f} frames/s, audio {result.audio}"
+                                     + "".join(f"; wrote {p}" for p in written))
