@@ -51,9 +51,9 @@ def _kind(f: Field, hint: Any) -> dict[str, Any]:
         return {"action": argparse.BooleanOptionalAction}
     if hint in (int, float):
         return {"type": hint, "metavar": "N" if hint is int else "X"}
-    if f.name.endswith("color"):
+    if typing.get_origin(hint) is tuple and len(typing.get_args(hint)) == 3:
         return {"type": parse_rgb, "metavar": "R,G,B"}
-    if f.name.endswith("size"):
+    if typing.get_origin(hint) is tuple and len(typing.get_args(hint)) == 2:
         return {"type": parse_size, "metavar": "WxH"}
     if typing.get_origin(hint) is typing.Literal:
         return {"choices": typing.get_args(hint)}
