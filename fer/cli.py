@@ -12,16 +12,24 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from fer.engine.settings import DISPLAY_HEIGHT_RANGE, DISPLAY_WIDTH_RANGE, Settings
+from fer import __version__
+from fer.engine.classify import DEVICES, DeviceError
 from fer.io.images import ImageError
 from fer.io.outputs import OutputError
 from fer.io.video import VideoError
 from fer.models.modelfile import ModelFileError
+from fer.settings_cli import add_settings_arguments, fits_display, settings_from_args
 from fer.training.data import DatasetError
 from fer.training.train import TrainConfigError
 
 USER_ERRORS: tuple[type[Exception], ...] = (DatasetError, ModelFileError, TrainConfigError, FileNotFoundError,
-                                            ImageError, VideoError, OutputError)
+                                            ImageError, VideoError, OutputError, DeviceError)
+
+
+def _app(args: argparse.Namespace) -> int:
+    from fer.app.launch import run_app
+
+    return run_app(args.streamlit_args)
 
 
 def _train(args: argparse.Namespace) -> None:
@@ -106,7 +114,7 @@ def _annotate(args: argparse.Namespace) -> int:
     from fer.io.batch import annotate_files
     from fer.recognizer import EmotionRecognizer
 
-    rec = EmotionRecognizer(args.weights, settings=args.settings)
+    rec = EmotionRecognizer(args.weights, settings=args.settings, device=args.device)
     bars: list[tqdm] = []
 
     def progress(src):
@@ -121,7 +129,8 @@ def _annotate(args: argparse.Namespace) -> int:
     failed = []
     try:
         for result in annotate_files(args.inputs, rec, out=args.output, log=args.log, fit=args.fit,
-                                     progress=progress, overwrite=args.overwrite):
+                                     progress=progress, overwrite=args.overwrite,
+                                     summary=args.summary):
             while bars:
                 bars.pop().close()
             if result.error is not None:
@@ -155,36 +164,13 @@ def _bench(args: argparse.Namespace) -> None:
         print(f"wrote {write_json(report, args.json)}", file=sys.stderr)
 
 
-def size_option(text: str) -> tuple[int, int]:
-    """``--size WIDTHxHEIGHT``, e.g. ``640x480``."""
-    parts = text.lower().split("x")
-    if len(parts) != 2 or not all(p.strip().isdigit() for p in parts):
-        raise argparse.ArgumentTypeError(f"expected WIDTHxHEIGHT in pixels, e.g. 640x480, not {text!r}")
-    return int(parts[0]), int(parts[1])
-
-
-def color_option(text: str) -> tuple[int, int, int]:
-    """``--color R,G,B``, each 0-255, e.g. ``255,0,0``."""
-    parts = text.split(",")
-    if len(parts) != 3 or not all(p.strip().isdigit() and int(p) <= 255 for p in parts):
-        raise argparse.ArgumentTypeError(f"expected R,G,B with each 0-255, e.g. 255,0,0, not {text!r}")
-    return int(parts[0]), int(parts[1]), int(parts[2])
-
-
 def _check_annotate(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
-    """Fold --tencrop, --smoothing, --color and --size into one validated Settings."""
-    changes = {"tencrop": args.tencrop}
-    for option, value, names in (("--smoothing", args.smoothing, ("smoothing",)),
-                                 ("--color", args.color, ("box_color", "text_color")),
-                                 ("--size", args.size, ("display_size",))):
-        if value is not None:
-            try:  # one option at a time, so that the error names it
-                Settings(**{name: value for name in names})
-            except ValueError as e:
-                parser.error(f"argument {option}: {e}")
-            changes.update({name: value for name in names})
-    args.settings = Settings(**changes)
-    args.fit = args.size is not None
+    """Fold the settings options into one validated Settings."""
+    try:
+        args.settings = settings_from_args(args)
+    except ValueError as e:
+        parser.error(str(e))
+    args.fit = fits_display(args)
     if args.log and not args.log.lower().endswith((".csv", ".json")):
         parser.error(f"--log {args.log}: the log must be a .csv or .json file")
     if len(args.inputs) > 1 and args.output and Path(args.output).suffix and not Path(args.output).is_dir():
@@ -201,7 +187,13 @@ def build_parser() -> argparse.ArgumentParser:
     from fer.training.train import add_config_arguments
 
     parser = argparse.ArgumentParser(prog="fer", description="Facial expression recognition on FER2013.")
+    parser.add_argument("--version", action="version", version=f"fer {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("app", help="start the web app (other arguments go to `streamlit run`)",
+                       description="Start the web app with the project's Streamlit options. Other arguments go to "
+                                   "`streamlit run`, e.g. fer app --server.port 8502 --server.address 0.0.0.0")
+    p.set_defaults(func=_app)
 
     p = sub.add_parser("train", help="train a model on FER2013")
     add_config_arguments(p)
@@ -260,24 +252,21 @@ def build_parser() -> argparse.ArgumentParser:
     _precision_argument(p)
     p.set_defaults(func=_ensemble)
 
-    defaults = Settings()
     p = sub.add_parser("annotate", help="label the faces in images and videos (told apart by content)")
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="image (jpg, png, webp, bmp, ...) or video (mp4, mov, ...)")
     p.add_argument("-o", "--output", help="output file (one input) or folder (default: NAME.annotated.EXT beside "
                                           "each input; videos are written as .mp4)")
     p.add_argument("--log", help="one results file for all inputs, .csv or .json (default: results beside each "
                                  "output: NAME.annotated.json for images, .csv and .json for videos)")
-    p.add_argument("--tencrop", action="store_true", help="average ten crops per face (default: centre crop)")
-    p.add_argument("--smoothing", type=float, help="weight of the past in each face's moving average, 0 = off, "
-                                                   f"below 1 (default: {defaults.smoothing})")
-    p.add_argument("--color", type=color_option, metavar="R,G,B",
-                   help="box and text colour as R,G,B (default: {},{},{})".format(*defaults.box_color))
-    p.add_argument("--size", type=size_option, metavar="WIDTHxHEIGHT", help="fit outputs into WxH, e.g. 640x480, keeping the aspect ratio (width "
-                                  "{}-{}, height {}-{}; default: the input's own size)".format(*DISPLAY_WIDTH_RANGE,
-                                                                                              *DISPLAY_HEIGHT_RANGE))
+    p.add_argument("--weights", help="model or ensemble file (default: weights/vgg10.pt or $FER_WEIGHTS)")
+    p.add_argument("--summary", action="store_true",
+                   help="per video, also write NAME.annotated.faces.csv (per face: first and last time, seconds per "
+                        "emotion, dominant emotion) and NAME.annotated.timeline.png (one line per face)")
+    p.add_argument("--device", default="auto", choices=DEVICES,
+                   help="where the classifier runs: auto = CUDA when present, else the CPU (default: auto)")
     p.add_argument("--overwrite", action="store_true", help="replace outputs left by an earlier run (default: "
                                                                  "skip the inputs whose outputs exist)")
-    p.add_argument("--weights", help="model or ensemble file (default: weights/vgg10.pt or $FER_WEIGHTS)")
+    add_settings_arguments(p)
     p.set_defaults(func=_annotate, validate=_check_annotate, parser=p)  # errors show this command's usage
 
     p = sub.add_parser("bench", help="measure live latency and video throughput; print JSON")
@@ -301,7 +290,11 @@ def _terminate(signum: int, frame: object) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    if args.command == "app":
+        args.streamlit_args = extra
+    elif extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
     if getattr(args, "validate", None):
         args.validate(args.parser, args)
     previous = signal.signal(signal.SIGTERM, _terminate)

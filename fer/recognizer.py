@@ -42,14 +42,17 @@ class EmotionRecognizer:
     ``threads``: PyTorch's intra-op threads for the process (default 1, see
     :data:`THREADS`). ``precision``: ``"float32"``, ``"bfloat16"`` or ``"auto"``
     (default: bfloat16 where the CPU computes it natively; see
-    :func:`fer.engine.classify.resolve_precision`). Raises :class:`fer.models.modelfile.ModelFileError`
-    for a missing or damaged model file.
+    :func:`fer.engine.classify.resolve_precision`). ``device``: ``"auto"`` (CUDA when
+    PyTorch sees a GPU, else the CPU), ``"cpu"`` or ``"cuda"``; face detection and
+    drawing stay on the CPU. Raises :class:`fer.models.modelfile.ModelFileError` for a
+    missing or damaged model file, :class:`fer.engine.classify.DeviceError` for a device
+    that is not there.
     """
 
     def __init__(self, weights: str | os.PathLike | None = None, settings: Settings | None = None,
-                 threads: int | None = THREADS, precision: str = "auto"):
+                 threads: int | None = THREADS, precision: str = "auto", device: str = "auto"):
         self.weights = weights or default_weights()
-        self.classifier = Classifier.from_file(self.weights, threads=threads, precision=precision)
+        self.classifier = Classifier.from_file(self.weights, threads=threads, precision=precision, device=device)
         self.settings = check_settings(settings) if settings is not None else Settings()
         # The first batch of each new size is slow (oneDNN builds its kernels: 40-400 ms);
         # pay for the common ones here rather than on a live frame.

@@ -1,12 +1,15 @@
 """``fer annotate`` and ``fer bench`` end to end, through ``fer.cli.main``."""
 
-import csv
 import json
 
+import numpy as np
+import pandas as pd
 import pytest
 from media import astronaut, decode_all, make_clip
 
+from fer.classes import CLASS_NAMES
 from fer.cli import main
+from fer.io.facelog import read_provenance
 from fer.io.images import save_image
 
 
@@ -28,8 +31,12 @@ def test_image_round_trip(capsys, inputs, tiny_model_file, tmp_path):
     code, out, err = run(capsys, "annotate", inputs / "astronaut.jpg", "-o", tmp_path / "out.png",
                          "--weights", tiny_model_file, "--color", "255,0,0", "--tencrop")
     assert code == 0 and "1 face" in out
-    records = json.loads((tmp_path / "out.json").read_text())
-    assert len(records) == 1 and records[0]["frame"] == 0 and "happy" in records[0]
+    records = pd.read_json(tmp_path / "out.json", orient="table")
+    assert len(records) == 1 and records.frame[0] == 0 and records.box[0][2] > records.box[0][0]
+    assert records.happy[0] == records.raw_happy[0]  # a still picture is not smoothed
+    header = read_provenance(tmp_path / "out.json")
+    assert header["settings"]["tencrop"] is True and header["settings"]["box_color"] == [255, 0, 0]
+    assert header["inputs"] == [{"kind": "image", "path": str(inputs / "astronaut.jpg"), "width": 512, "height": 512}]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out.json", "out.png"]
 
 
@@ -39,18 +46,28 @@ def test_video_round_trip_into_a_folder(capsys, inputs, tiny_model_file, tmp_pat
     assert code == 0 and "8 frames" in out
     video = decode_all(tmp_path / "results" / "clip.annotated.mp4")
     assert video["frames"] == 8 and video["size"] == (160, 120) and video["audio"] == ["aac"]
-    rows = list(csv.DictReader(open(tmp_path / "results" / "clip.annotated.csv")))
-    assert len(rows) >= 7 and max(int(r["x2"]) for r in rows) > 160  # boxes stay in the input's pixels
+    rows = pd.read_csv(tmp_path / "results" / "clip.annotated.csv", comment="#")
+    assert len(rows) == 8 and rows.x2.max() > 160  # boxes stay in the input's pixels
+    assert np.allclose(rows.happy, rows.raw_happy, equal_nan=True)  # --smoothing 0
 
 
-def test_several_inputs_one_combined_log(capsys, inputs, tiny_model_file, tmp_path):
-    code, out, _ = run(capsys, "annotate", inputs / "astronaut.jpg", inputs / "clip.mov", "-o", tmp_path,
-                       "--log", tmp_path / "all.json", "--weights", tiny_model_file)
+@pytest.mark.parametrize("log", ["all.json", "all.csv"])
+def test_several_inputs_one_combined_log(capsys, inputs, tiny_model_file, tmp_path, log):
+    save_image(np.full((120, 160, 3), 90, np.uint8), tmp_path / "wall.png")  # a picture without a face
+    code, out, _ = run(capsys, "annotate", inputs / "astronaut.jpg", tmp_path / "wall.png", inputs / "clip.mov",
+                       "-o", tmp_path / "out", "--log", tmp_path / log, "--weights", tiny_model_file)
     assert code == 0
-    rows = json.loads((tmp_path / "all.json").read_text())
-    sources = [r["source"] for r in rows]
-    assert sources.count(str(inputs / "astronaut.jpg")) == 1 and sources.count(str(inputs / "clip.mov")) >= 7
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["all.json", "astronaut.annotated.jpg", "clip.annotated.mp4"]
+    rows = (pd.read_json(tmp_path / log, orient="table") if log.endswith(".json")
+            else pd.read_csv(tmp_path / log, comment="#"))
+    by_source = rows.groupby("source").size().to_dict()
+    assert by_source == {str(inputs / "astronaut.jpg"): 1, str(tmp_path / "wall.png"): 1, str(inputs / "clip.mov"): 8}
+    assert rows[rows.source == str(tmp_path / "wall.png")].label.tolist() == ["no face"]
+    header = read_provenance(tmp_path / log)
+    assert [(i["kind"], i["path"]) for i in header["inputs"]] == [
+        ("image", str(inputs / "astronaut.jpg")), ("image", str(tmp_path / "wall.png")), ("video", str(inputs / "clip.mov"))]
+    assert header["inputs"][2]["frames"] == 8
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
+        "astronaut.annotated.jpg", "clip.annotated.mp4", "wall.annotated.png"]
 
 
 def test_bad_inputs_fail_with_one_line_and_leave_nothing(capsys, inputs, tiny_model_file, tmp_path):
@@ -77,7 +94,7 @@ def test_missing_weights(capsys, inputs, tmp_path):
     assert code == 2 and "does not exist" in err and len(err.strip().splitlines()) == 1
 
 
-@pytest.mark.parametrize("args, message", [(["--size", "2000x100"], "outside"), (["--color", "red"], "--color"),
+@pytest.mark.parametrize("args, message", [(["--size", "9000x100"], "outside"), (["--color", "red"], "--color"),
                                            (["--smoothing", "1.5"], "smoothing"), (["--log", "x.txt"], ".csv or .json")])
 def test_bad_options(capsys, inputs, args, message):
     with pytest.raises(SystemExit) as e:
@@ -103,13 +120,42 @@ def test_bench_prints_and_writes_json(capsys, tiny_model_file, tmp_path):
 
 
 @pytest.mark.parametrize("args, message", [
-    (["--size", "640x480x3"], "argument --size: expected WIDTHxHEIGHT in pixels, e.g. 640x480, not '640x480x3'"),
-    (["--size", "2000x100"], "argument --size: display size 2000x100 is outside"),
+    (["--size", "640x480x3"], "argument --display-size/--size: expected WIDTHxHEIGHT in pixels, e.g. 640x480, not '640x480x3'"),
+    (["--size", "9000x100"], "argument --display-size/--size: display size 9000x100 is outside"),
     (["--color="], "argument --color: expected R,G,B with each 0-255, e.g. 255,0,0, not ''"),
     (["--color", "0,300,0"], "argument --color: expected R,G,B with each 0-255"),
-    (["--smoothing", "1.5"], "argument --smoothing: smoothing must be in [0, 1)")])
+    (["--smoothing", "1.5"], "argument --smoothing: smoothing must be in [0.0, 0.95], got 1.5")])
 def test_option_errors_name_the_option_and_the_expected_form(capsys, inputs, args, message):
     with pytest.raises(SystemExit) as e:
         main(["annotate", str(inputs / "astronaut.jpg"), *args])
     err = capsys.readouterr().err
     assert e.value.code == 2 and err.startswith("usage: fer annotate ") and f"fer annotate: error: {message}" in err
+
+
+def test_summary_writes_a_per_face_table_and_a_timeline(capsys, inputs, tiny_model_file, tmp_path):
+    import cv2
+
+    code, out, _ = run(capsys, "annotate", inputs / "clip.mov", "-o", tmp_path, "--weights", tiny_model_file,
+                       "--summary")
+    assert code == 0 and "clip.annotated.timeline.png" in out
+    table = pd.read_csv(tmp_path / "clip.annotated.faces.csv")
+    assert list(table.columns[:4]) == ["track_id", "first", "last", "seconds"] and len(table) >= 1
+    per_emotion = table.filter(like="seconds_").sum(axis=1)
+    assert np.allclose(per_emotion, table.seconds) and table.seconds.sum() == pytest.approx(8 / 15, abs=0.07)
+    assert set(table.dominant) <= set(CLASS_NAMES)
+    assert cv2.imread(str(tmp_path / "clip.annotated.timeline.png")).shape == (360, 1000, 3)
+
+
+def test_device_choice(capsys, inputs, tiny_model_file, tmp_path):
+    import torch
+
+    code, _, err = run(capsys, "annotate", inputs / "astronaut.jpg", "-o", tmp_path / "a.png", "--weights",
+                       tiny_model_file, "--device", "cuda")
+    if torch.cuda.is_available():
+        assert code == 0 and read_provenance(tmp_path / "a.json")["model"]["device"].startswith("cuda")
+    else:
+        assert code == 2 and err.strip() == ("fer annotate: error: CUDA was asked for but PyTorch sees no GPU here; "
+                                             "use --device cpu or auto")
+    code, _, _ = run(capsys, "annotate", inputs / "astronaut.jpg", "-o", tmp_path / "b.png", "--weights",
+                     tiny_model_file, "--device", "cpu")
+    assert code == 0 and read_provenance(tmp_path / "b.json")["model"]["device"] == "cpu"

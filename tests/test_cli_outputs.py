@@ -120,8 +120,8 @@ def test_outputs_never_overwrite_each_other(capsys, inputs, tiny_model_file, tmp
         "a-face.jpg.annotated.jpg", "a-face.jpg.annotated.json", "b-face.jpg.annotated.jpg",
         "b-face.jpg.annotated.json", "face.mp4.annotated.csv", "face.mp4.annotated.json", "face.mp4.annotated.mp4"]
     assert out.count("(not face.annotated.jpg: another input") == 2  # the user is told
-    assert json.loads((tmp_path / "out" / "a-face.jpg.annotated.json").read_text())[0]["frame"] == 0
-    assert len(json.loads((tmp_path / "out" / "face.mp4.annotated.json").read_text())) >= 7
+    assert json.loads((tmp_path / "out" / "a-face.jpg.annotated.json").read_text())["data"][0]["frame"] == 0
+    assert len(json.loads((tmp_path / "out" / "face.mp4.annotated.json").read_text())["data"]) >= 7
     assert decode_all(tmp_path / "out" / "face.mp4.annotated.mp4")["frames"] == 8
 
     shutil.copy(inputs / "clip.mp4", tmp_path / "x.mp4")

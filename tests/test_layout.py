@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-RUNTIME = ("fer.engine", "fer.io", "fer.models", "fer.app", "fer.recognizer", "fer.classes")
+RUNTIME = ("fer.engine", "fer.io", "fer.models", "fer.app", "fer.recognizer", "fer.classes", "fer.__version__")
 RUNTIME_FILES = sorted(
     [p for pkg in ("engine", "io", "models", "app") for p in (REPO / "fer" / pkg).rglob("*.py")]
     + [REPO / "fer" / "recognizer.py", REPO / "fer" / "__init__.py", REPO / "streamlit_app.py"])

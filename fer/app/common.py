@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
@@ -102,24 +103,44 @@ def _rgb(hex_color: str) -> tuple[int, int, int]:
     return int(h[0:2], 16), int(h[2:4], 16), int(h[4:6], 16)
 
 
+#: Settings fields whose widgets show them in another form (colour pickers, two sliders).
+_SPECIAL = ("box_color", "text_color", "display_size")
+
+
 def _widget_values(s: Settings) -> dict[str, Any]:
-    return {"box_color": _hex(s.box_color), "text_color": _hex(s.text_color),
-            "width": s.display_size[0], "height": s.display_size[1], "tencrop": s.tencrop,
-            "smoothing": s.smoothing, "min_face": s.min_face, "min_neighbors": s.min_neighbors,
-            "show_bars": s.show_bars, "show_track_id": s.show_track_id, "uncertain_below": s.uncertain_below,
-            "equalize": s.equalize, "scale_factor": s.scale_factor, "full_scan_every": s.full_scan_every,
-            "model": str(current_model())}
+    values = {name: value for name, value in s.as_dict().items() if name not in _SPECIAL}
+    values.update(box_color=_hex(s.box_color), text_color=_hex(s.text_color), width=s.display_size[0],
+                  height=s.display_size[1], model=str(current_model()))
+    return values
 
 
 def _settings_fields(v: dict[str, Any]) -> dict[str, Any]:
     """The widgets' values as :class:`Settings` fields (the inverse of :func:`_widget_values`)."""
-    return {"box_color": _rgb(v["box_color"]), "text_color": _rgb(v["text_color"]),
-            "display_size": (int(v["width"]), int(v["height"])), "tencrop": bool(v["tencrop"]),
-            "smoothing": float(v["smoothing"]), "min_face": float(v["min_face"]),
-            "min_neighbors": int(v["min_neighbors"]), "show_bars": bool(v["show_bars"]),
-            "show_track_id": bool(v["show_track_id"]), "uncertain_below": float(v["uncertain_below"]),
-            "equalize": bool(v["equalize"]), "scale_factor": float(v["scale_factor"]),
-            "full_scan_every": int(v["full_scan_every"])}
+    values = {f.name: type(f.default)(v[f.name]) for f in fields(Settings) if f.name not in _SPECIAL}
+    values.update(box_color=_rgb(v["box_color"]), text_color=_rgb(v["text_color"]),
+                  display_size=(int(v["width"]), int(v["height"])))
+    return values
+
+
+def _meta(name: str) -> Any:
+    """A Settings field's label, help and range (see :func:`fer.engine.settings.option`)."""
+    return Settings.__dataclass_fields__[name].metadata
+
+
+def _help(name: str) -> str:
+    text = _meta(name)["help"]
+    return text[0].upper() + text[1:] + "."
+
+
+def _slider(name: str, key: str) -> None:
+    """A Settings field's slider: label, range, step and help from the field's metadata
+    (the same that ``fer annotate``'s options show)."""
+    meta = _meta(name)
+    st.slider(meta["label"], *meta["range"], step=meta["step"], key=key, help=_help(name))
+
+
+def _toggle(name: str, key: str) -> None:
+    st.toggle(_meta(name)["label"], key=key, help=_help(name))
 
 
 def _reset() -> None:
@@ -141,25 +162,16 @@ def settings_controls(compact: bool = False) -> Settings:
     left, right = (st.container(), st.container()) if compact else st.columns(2, gap="large")
     with left:
         st.markdown("**Recognition**")
-        st.toggle("Ten-crop (slower, a little more accurate)", key=k["tencrop"],
-                  help="Average the model over ten shifted and mirrored crops of each face.")
-        st.slider("Smoothing", 0.0, 0.95, step=0.05, key=k["smoothing"],
-                  help="How much each face's label keeps of its past (0 = none): higher is steadier but slower "
-                       "to follow a change of expression.")
-        st.slider("Show 'uncertain' below this confidence", 0.0, 0.9, step=0.05, key=k["uncertain_below"],
-                  help="0 = always show the most likely emotion.")
+        _toggle("tencrop", k["tencrop"])
+        _slider("smoothing", k["smoothing"])
+        _slider("uncertain_below", k["uncertain_below"])
         st.markdown("**Face detection**")
-        st.slider("Minimum face size (fraction of the frame's shorter side)", 0.05, 0.5, step=0.01,
-                  key=k["min_face"], help="Smaller finds faces further away, at some cost in speed.")
-        st.slider("Detector strictness", 1, 12, key=k["min_neighbors"],
-                  help="Haar min neighbours: lower is more sensitive, finding more faces and more false ones.")
-        st.toggle("Equalise lighting before detection", key=k["equalize"], help="Helps in dim or flat light.")
+        _slider("min_face", k["min_face"])
+        _slider("min_neighbors", k["min_neighbors"])
+        _toggle("equalize", k["equalize"])
         with st.expander("Detector speed"):
-            st.slider("Scale step between scans", 1.05, 1.5, step=0.05, key=k["scale_factor"],
-                      help="Higher is faster and misses more faces.")
-            st.slider("Scan the whole frame every N frames", 1, 15, key=k["full_scan_every"],
-                      help="Live and video: between full scans the detector looks only near known faces. "
-                           "Lower finds newcomers sooner, at some cost in speed.")
+            _slider("scale_factor", k["scale_factor"])
+            _slider("full_scan_every", k["full_scan_every"])
         models = model_files()
         if len(models) > 1:
             st.selectbox("Model", [str(p) for p in models], format_func=lambda p: Path(p).name, key=k["model"])
@@ -169,12 +181,12 @@ def settings_controls(compact: bool = False) -> Settings:
     with right:
         st.markdown("**Display**")
         c1, c2 = st.columns(2)
-        c1.color_picker("Box colour", key=k["box_color"])
-        c2.color_picker("Text colour", key=k["text_color"])
+        c1.color_picker(_meta("box_color")["label"], key=k["box_color"])
+        c2.color_picker(_meta("text_color")["label"], key=k["text_color"])
         st.slider("Display width", *DISPLAY_WIDTH_RANGE, step=10, key=k["width"])
         st.slider("Display height", *DISPLAY_HEIGHT_RANGE, step=10, key=k["height"])
-        st.toggle("Probability bars beside each face", key=k["show_bars"])
-        st.toggle("Show track ids", key=k["show_track_id"])
+        _toggle("show_bars", k["show_bars"])
+        _toggle("show_track_id", k["show_track_id"])
         st.button("Reset to defaults", on_click=_reset)
 
     try:
@@ -224,3 +236,17 @@ def emotion_timeline(data, class_names: list[str], x_title: str, x_domain: tuple
         color=alt.Color("emotion:N", sort=class_names, legend=alt.Legend(orient="bottom", columns=4, title=None)),
         tooltip=["emotion", alt.Tooltip("seconds:Q", format=".1f"), alt.Tooltip("probability:Q", format=".1%")],
     ).properties(height=230)
+
+
+def face_timeline(data, levels: list[str]):
+    """One line per face: its label over time. ``data`` has the columns of
+    :func:`fer.io.summary.timeline` (``seconds``, ``face``, ``label``)."""
+    import altair as alt
+
+    order = [*levels, "uncertain"]
+    return alt.Chart(data).mark_line(interpolate="step-after", point=alt.OverlayMarkDef(size=12)).encode(
+        x=alt.X("seconds:Q", title="seconds"),
+        y=alt.Y("label:N", sort=order[::-1], scale=alt.Scale(domain=order[::-1]), title=None),
+        color=alt.Color("face:N", legend=alt.Legend(orient="bottom", title=None)),
+        tooltip=["face", "label", alt.Tooltip("seconds:Q", format=".2f")],
+    ).properties(height=260)

@@ -8,8 +8,6 @@ fragment reads a consistent snapshot of them once a second.
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import os
 import threading
@@ -23,8 +21,9 @@ import av
 import numpy as np
 import pandas as pd
 
-from fer.io.facelog import flatten_row, log_columns
+from fer.io.facelog import csv_text, no_face_record
 from fer.io.images import encode_image
+from fer.io.provenance import provenance
 
 ICE_ENV = "FER_ICE_SERVERS"
 
@@ -100,6 +99,7 @@ class LiveSession:
             self._history: deque[tuple[float, list[float]]] = deque()
             self._log: deque[dict[str, Any]] = deque(maxlen=self.LOG_ROWS)
             self._last_frame: np.ndarray | None = None
+            self._size = (0, 0)  # width, height of the camera's frames
             self._error: str | None = None
 
     def callback(self, frame: av.VideoFrame) -> av.VideoFrame:
@@ -127,7 +127,9 @@ class LiveSession:
             self._records = records
             if records and self._first_label is None:
                 self._first_label = t
-            self._log.extend({"frame": self._frames - 1, "time": round(t, 4), **r} for r in records)
+            self._log.extend({"frame": self._frames - 1, "time": round(t, 4), **r}
+                             for r in records or [no_face_record(self.class_names)])
+            self._size = rgb.shape[1], rgb.shape[0]
             if records:
                 main = max(records, key=_area)  # the chart follows the largest face
                 self._history.append((t, [float(main[c]) for c in self.class_names]))
@@ -147,7 +149,8 @@ class LiveSession:
                 latency_ms=1000 * float(np.median(self._latency)) if self._latency else 0.0,
                 faces=len(self._records) if recent else 0,
                 labels=[f"{r['label']} {r['confidence']:.0%}" for r in self._records] if recent else [],
-                first_label_s=self._first_label, error=self._error, log_rows=len(self._log))
+                first_label_s=self._first_label, error=self._error,
+                log_rows=len(self._log))
 
     def history(self) -> pd.DataFrame:
         """The largest face's probabilities over the last seconds: columns seconds (0 = now,
@@ -159,14 +162,17 @@ class LiveSession:
                             columns=["seconds", "emotion", "probability"])
 
     def log_csv(self) -> bytes:
-        """The per-frame log in the columns of :mod:`fer.io.facelog` (as video logs have)."""
+        """The per-frame log, in the format of :mod:`fer.io.facelog` (as video logs have):
+        the provenance first (with the settings in use now), then a row per face per
+        frame and a "no face" row per frame without one."""
         with self._lock:
             rows = list(self._log)
-        out = io.StringIO()
-        writer = csv.DictWriter(out, fieldnames=log_columns(self.class_names))
-        writer.writeheader()
-        writer.writerows(flatten_row(r) for r in rows)
-        return out.getvalue().encode()
+            elapsed = self._times[-1] - self._t0 if self._times and self._t0 is not None else 0.0
+            camera = {"kind": "camera", "width": self._size[0], "height": self._size[1], "frames": self._frames,
+                      "fps": round((self._frames - 1) / elapsed, 2) if elapsed > 0 else None,
+                      "first_logged_frame": rows[0]["frame"] if rows else None}
+        header = provenance(self.pipeline.classifier, self.pipeline.settings, [camera])
+        return csv_text(rows, header, self.class_names).encode()
 
     def last_frame_png(self) -> bytes:
         with self._lock:

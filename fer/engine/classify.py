@@ -8,12 +8,39 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 import torch
 
 from fer.engine.crops import center_crop, normalize, ten_crop
 from fer.models.modelfile import LoadedModel, load_models
+
+#: Where the classifier may run; ``auto`` is CUDA when PyTorch sees a GPU, else the CPU.
+DEVICES = ("auto", "cpu", "cuda")
+
+
+class DeviceError(ValueError):
+    """The device asked for is not there (e.g. ``cuda`` on a machine without a GPU)."""
+
+
+def resolve_device(device: str | torch.device) -> torch.device:
+    """``"auto"``, ``"cpu"``, ``"cuda"`` (or ``"cuda:1"``, a torch.device) -> the device to use.
+
+    >>> resolve_device("cpu")
+    device(type='cpu')
+    """
+    if str(device) == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        resolved = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise DeviceError(f"unknown device {device!r}; choose one of {', '.join(DEVICES)}") from None
+    if resolved.type == "cuda" and not torch.cuda.is_available():
+        raise DeviceError("CUDA was asked for but PyTorch sees no GPU here; use --device cpu or auto")
+    if resolved.type not in ("cpu", "cuda"):
+        raise DeviceError(f"unsupported device {device!r}; choose one of {', '.join(DEVICES)}")
+    return resolved
 
 
 class Classifier:
@@ -25,13 +52,15 @@ class Classifier:
     """
 
     def __init__(self, members: Sequence[LoadedModel], tencrop: bool = False, crops_per_pass: int | None = None,
-                 threads: int | None = None, device: str | torch.device = "cpu", precision: str = "float32"):
+                 threads: int | None = None, device: str | torch.device = "cpu", precision: str = "float32",
+                 path: str | os.PathLike | None = None):
         if threads:
             torch.set_num_threads(threads)
         self.members = list(members)
+        self.path = Path(path) if path is not None else None  # the model or ensemble file, when loaded from one
         total = sum(m.weight for m in self.members)
         self.weights = [m.weight / total for m in self.members]
-        self.device = torch.device(device)
+        self.device = resolve_device(device)
         self.dtype = resolve_precision(precision, self.device)
         for m in self.members:
             # channels-last weights let oneDNN skip layout reorders between layers: about
@@ -48,7 +77,7 @@ class Classifier:
 
     @classmethod
     def from_file(cls, path: str | os.PathLike, **kwargs) -> Classifier:
-        return cls(load_models(path), **kwargs)
+        return cls(load_models(path), path=path, **kwargs)
 
     @torch.inference_mode()
     def predict_proba(self, faces: np.ndarray | torch.Tensor, tencrop: bool | None = None) -> np.ndarray:

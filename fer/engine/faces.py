@@ -17,6 +17,10 @@ from fer.classes import CLASS_NAMES
 #: Label shown instead of an emotion when the top probability is below
 #: :attr:`fer.engine.settings.Settings.uncertain_below`.
 UNCERTAIN = "uncertain"
+#: Label of a log row for a processed frame (or picture) in which no face was found.
+NO_FACE = "no face"
+#: Prefix of the keys holding the classifier's own output for one frame, before smoothing.
+RAW_PREFIX = "raw_"
 
 
 @dataclass
@@ -69,8 +73,9 @@ class Faces:
                      [self.labels[i] for i in idx], self.confidences[idx], self.class_names)
 
     def to_records(self) -> list[dict[str, Any]]:
-        """One JSON-able dict per face: ``box``, ``track_id``, ``label``, ``confidence`` and
-        one key per class name holding the (smoothed) probability behind the label.
+        """One JSON-able dict per face: ``box``, ``track_id``, ``label``, ``confidence``,
+        one key per class name holding the (smoothed) probability behind the label, and
+        ``raw_<class>`` per class holding the classifier's output for this frame alone.
 
         >>> import pandas as pd                                   # doctest: +SKIP
         >>> pd.DataFrame(faces.to_records())[list(faces.class_names)]  # doctest: +SKIP
@@ -84,5 +89,6 @@ class Faces:
                 "confidence": round(float(self.confidences[i]), 6),
             }
             record.update({name: round(float(p), 6) for name, p in zip(self.class_names, self.smoothed[i])})
+            record.update({RAW_PREFIX + name: round(float(p), 6) for name, p in zip(self.class_names, self.probs[i])})
             records.append(record)
         return records

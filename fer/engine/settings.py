@@ -6,56 +6,83 @@ definition, so a default or a bound is never written twice.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 RGB = tuple[int, int, int]
 
-#: Allowed display sizes (width, height), in pixels.
+#: Display sizes the app offers (its width and height sliders), in pixels.
 DISPLAY_WIDTH_RANGE = (120, 800)
 DISPLAY_HEIGHT_RANGE = (80, 600)
+#: Sides a picture or video may be fitted into (``fer annotate --size``, the API): files
+#: are not bound by what the app's display needs.
+FIT_SIDE_RANGE = (16, 7680)
+
+
+def option(label: str, help: str, range: tuple[float, float] | None = None, step: float | None = None,
+           aliases: tuple[str, ...] = ()) -> dict[str, Any]:
+    """A field's description for the command line and the app: ``label`` (the app's
+    control), ``help``, the allowed ``range`` (inclusive; it is what the app's slider
+    offers and what validation accepts), the slider's ``step``, and extra option
+    names for ``fer annotate``."""
+    return {"label": label, "help": help, "range": range, "step": step, "aliases": aliases}
 
 
 @dataclass(frozen=True)
 class Settings:
-    """How faces are found, labelled and drawn. Immutable: change with :meth:`replace`."""
+    """How faces are found, labelled and drawn. Immutable: change with :meth:`replace`.
 
-    box_color: RGB = (0, 255, 0)
-    text_color: RGB = (0, 255, 0)
-    display_size: tuple[int, int] = (640, 480)
-    tencrop: bool = False
-    smoothing: float = 0.6  # EMA weight of the past, 0 = off, < 1
-    min_face: float = 0.12  # smallest face, as a fraction of the frame's shorter side
-    min_neighbors: int = 5  # Haar detector: higher = fewer false faces, lower = more sensitive
-    show_bars: bool = False
-    show_track_id: bool = False
-    uncertain_below: float = 0.0  # show "uncertain" when the top probability is below this
-    scale_factor: float = 1.1  # Haar detector: size step between scans; higher = faster, misses more
-    full_scan_every: int = 5  # live/video: scan the whole frame every N frames, near known faces between
-    equalize: bool = False  # equalise the histogram before detection (helps in dim or flat light)
+    Each field's metadata (see :func:`option`) gives its label, help and range to the
+    ``fer annotate`` options (:mod:`fer.settings_cli`) and the app's controls.
+    """
+
+    box_color: RGB = field(default=(0, 255, 0), metadata=option("Box colour", "colour of the face boxes"))
+    text_color: RGB = field(default=(0, 255, 0), metadata=option("Text colour", "colour of the labels"))
+    display_size: tuple[int, int] = field(default=(640, 480), metadata=option(
+        "Display size", "fit the output into this width x height, keeping the aspect ratio", aliases=("--size",)))
+    tencrop: bool = field(default=False, metadata=option(
+        "Ten-crop (slower, a little more accurate)",
+        "average the model over ten shifted and mirrored crops of each face"))
+    smoothing: float = field(default=0.6, metadata=option(
+        "Smoothing", "how much each face's label keeps of its past (exponential moving average; 0 = none): "
+        "higher is steadier but slower to follow a change of expression", (0.0, 0.95), 0.05))
+    min_face: float = field(default=0.12, metadata=option(
+        "Minimum face size (fraction of the frame's shorter side)",
+        "smallest face to find, as a fraction of the frame's shorter side; smaller finds faces further away, "
+        "at some cost in speed", (0.05, 0.5), 0.01))
+    min_neighbors: int = field(default=5, metadata=option(
+        "Detector strictness", "Haar min neighbours: lower is more sensitive, finding more faces and more "
+        "false ones", (1, 12), 1))
+    show_bars: bool = field(default=False, metadata=option(
+        "Probability bars beside each face", "draw the seven probabilities beside each face"))
+    show_track_id: bool = field(default=False, metadata=option("Show track ids", "draw each face's track id"))
+    uncertain_below: float = field(default=0.0, metadata=option(
+        "Show 'uncertain' below this confidence",
+        "label a face 'uncertain' when its top probability is below this; 0 = always the most likely emotion",
+        (0.0, 0.99), 0.01))
+    scale_factor: float = field(default=1.1, metadata=option(
+        "Scale step between scans", "Haar detector: size step between scans; higher is faster and misses "
+        "more faces", (1.05, 1.5), 0.05))
+    full_scan_every: int = field(default=5, metadata=option(
+        "Scan the whole frame every N frames", "live and video: between full scans the detector looks only "
+        "near known faces; lower finds newcomers sooner, at some cost in speed", (1, 15), 1))
+    equalize: bool = field(default=False, metadata=option(
+        "Equalise lighting before detection", "equalise the histogram before detection (helps in dim or flat "
+        "light)"))
 
     def __post_init__(self) -> None:
         w, h = self.display_size
-        if not (DISPLAY_WIDTH_RANGE[0] <= w <= DISPLAY_WIDTH_RANGE[1]
-                and DISPLAY_HEIGHT_RANGE[0] <= h <= DISPLAY_HEIGHT_RANGE[1]):
-            raise ValueError(f"display size {w}x{h} is outside {DISPLAY_WIDTH_RANGE[0]}-{DISPLAY_WIDTH_RANGE[1]} "
-                             f"x {DISPLAY_HEIGHT_RANGE[0]}-{DISPLAY_HEIGHT_RANGE[1]}")
+        lo, hi = FIT_SIDE_RANGE
+        if not (lo <= w <= hi and lo <= h <= hi):
+            raise ValueError(f"display size {w}x{h} is outside {lo}-{hi} x {lo}-{hi}")
         for name in ("box_color", "text_color"):
             color = getattr(self, name)
             if len(color) != 3 or not all(0 <= int(c) <= 255 for c in color):
                 raise ValueError(f"{name} must be three integers 0-255, got {color}")
-        if not 0 <= self.smoothing < 1:
-            raise ValueError(f"smoothing must be in [0, 1), got {self.smoothing}")
-        if not 0 < self.min_face <= 1:
-            raise ValueError(f"min_face must be in (0, 1], got {self.min_face}")
-        if self.min_neighbors < 1:
-            raise ValueError(f"min_neighbors must be at least 1, got {self.min_neighbors}")
-        if not 0 <= self.uncertain_below < 1:
-            raise ValueError(f"uncertain_below must be in [0, 1), got {self.uncertain_below}")
-        if not 1 < self.scale_factor <= 2:
-            raise ValueError(f"scale_factor must be in (1, 2], got {self.scale_factor}")
-        if self.full_scan_every < 1:
-            raise ValueError(f"full_scan_every must be at least 1, got {self.full_scan_every}")
+        for f in fields(self):
+            bounds = f.metadata.get("range")
+            if bounds is not None and not bounds[0] <= getattr(self, f.name) <= bounds[1]:
+                raise ValueError(f"{f.name} must be in [{bounds[0]}, {bounds[1]}], got {getattr(self, f.name)}")
 
     def replace(self, **changes: Any) -> Settings:
         return replace(self, **changes)

@@ -15,12 +15,15 @@ from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
+import pandas as pd
 from PIL import Image, UnidentifiedImageError
 
-from fer.io.facelog import FaceLog, read_log_csv
+from fer.io.facelog import FaceLog, read_log_csv, read_provenance
 from fer.io.images import ImageError, encode_image, read_image
 from fer.io.output_names import Planned, plan_outputs
 from fer.io.outputs import OutputError, make_folder, written_together
+from fer.io.provenance import image_input, provenance
+from fer.io.summary import write_summary
 from fer.io.video import Progress, VideoError, open_video
 from fer.recognizer import EmotionRecognizer
 
@@ -61,7 +64,8 @@ def kind_of(path: Path) -> str:
 
 def annotate_files(inputs: Sequence[str | os.PathLike], recognizer: EmotionRecognizer, out: str | os.PathLike | None = None,
                    log: str | os.PathLike | None = None, fit: bool = False,
-                   progress: Callable[[Path], Progress | None] | None = None, overwrite: bool = False) -> Iterator[Result]:
+                   progress: Callable[[Path], Progress | None] | None = None, overwrite: bool = False,
+                   summary: bool = False) -> Iterator[Result]:
     """Annotate each input, yielding a :class:`Result` per input as it finishes; a bad
     input, or an output that cannot be written, yields its error and the others still run.
 
@@ -72,6 +76,8 @@ def annotate_files(inputs: Sequence[str | os.PathLike], recognizer: EmotionRecog
     ``progress(src)`` may return a progress callback for a video. ``overwrite``: replace
     outputs left by an earlier run; else an input whose outputs exist is skipped.
     Raises :class:`OutputError` when the output folder or the combined log cannot be written.
+    ``summary``: also write each video's per-face table and timeline plot beside it
+    (see :mod:`fer.io.summary`).
     """
     paths = [Path(p) for p in inputs]
     out_path = Path(out) if out is not None else None
@@ -99,16 +105,17 @@ def annotate_files(inputs: Sequence[str | os.PathLike], recognizer: EmotionRecog
         sink = None
         if combined is not None:
             partial, = stack.enter_context(written_together(combined))
-            sink = stack.enter_context(FaceLog([(partial, combined)], source=True))
+            sink = stack.enter_context(FaceLog([(partial, combined)], source=True,
+                                               provenance=provenance(recognizer.classifier, recognizer.settings)))
         for src, kind in zip(paths, kinds):
             if isinstance(kind, Exception):
                 yield Result(src, "image", error=kind)
             else:
-                yield _annotate_one(next(plans), recognizer, sink, fit, progress, overwrite)
+                yield _annotate_one(next(plans), recognizer, sink, fit, progress, overwrite, summary)
 
 
 def _annotate_one(plan: Planned, rec: EmotionRecognizer, sink: FaceLog | None, fit: bool, progress,
-                  overwrite: bool) -> Result:
+                  overwrite: bool, summary: bool) -> Result:
     existing = [p for p in plan.files if p.exists()]
     if existing and not overwrite:
         return Result(plan.source, plan.kind, skipped=f"{existing[0]} exists (from an earlier run?); "
@@ -118,7 +125,7 @@ def _annotate_one(plan: Planned, rec: EmotionRecognizer, sink: FaceLog | None, f
         if plan.kind == "image":
             result = _image(plan, rec, sink, fit)
         else:
-            result = _video(plan, rec, sink, fit, progress(plan.source) if progress else None)
+            result = _video(plan, rec, sink, fit, progress(plan.source) if progress else None, summary)
     except (*INPUT_ERRORS, OutputError) as e:
         return Result(plan.source, plan.kind, error=e)
     if plan.usual is not None:
@@ -127,26 +134,37 @@ def _annotate_one(plan: Planned, rec: EmotionRecognizer, sink: FaceLog | None, f
 
 
 def _image(plan: Planned, rec: EmotionRecognizer, sink: FaceLog | None, fit: bool) -> Result:
-    annotated, faces = rec.annotate_image(read_image(plan.source), fit=fit)
-    with written_together(plan.output, *plan.results) as (image, *results):
-        image.write_bytes(encode_image(annotated, plan.output.suffix))
+    image = read_image(plan.source)
+    annotated, faces = rec.annotate_image(image, fit=fit)
+    picture = image_input(plan.source, image.shape[1], image.shape[0])
+    with written_together(plan.output, *plan.results) as (written, *results):
+        written.write_bytes(encode_image(annotated, plan.output.suffix))
         if results:
-            with FaceLog([(results[0], plan.results[0])]) as face_log:
+            with FaceLog([(results[0], plan.results[0])],
+                         provenance=provenance(rec.classifier, rec.settings, [picture])) as face_log:
                 face_log.add(0, 0.0, faces)
     if sink is not None:
-        sink.add(0, 0.0, faces, source=str(plan.source))
+        sink.add(0, 0.0, faces, source=str(plan.source))  # a picture without a face gets its "no face" row
+        sink.provenance["inputs"].append(picture)
     labels = ", ".join(f"{r['label']} {r['confidence']:.0%}" for r in faces.to_records())
     return Result(plan.source, "image", plan.output,
                   f"{len(faces)} face{'s' if len(faces) != 1 else ''}" + (f" ({labels})" if labels else ""))
 
 
-def _video(plan: Planned, rec: EmotionRecognizer, sink: FaceLog | None, fit: bool, progress) -> Result:
+def _video(plan: Planned, rec: EmotionRecognizer, sink: FaceLog | None, fit: bool, progress,
+           summary: bool) -> Result:
     with tempfile.TemporaryDirectory(prefix="fer-") as tmp:
         log = Path(tmp) / "faces.csv" if sink is not None else list(plan.results)
-        summary = rec.annotate_video(plan.source, plan.output, progress=progress, log=log, fit=fit)
+        result = rec.annotate_video(plan.source, plan.output, progress=progress, log=log, fit=fit)
+        csv_log = log if sink is not None else next(p for p in plan.results if p.suffix == ".csv")
         if sink is not None:
-            for row in read_log_csv(log):
+            for row in read_log_csv(csv_log):
                 sink.add_row(row, source=str(plan.source))
-    skipped = f", {summary.skipped} damaged frames skipped" if summary.skipped else ""
-    return Result(plan.source, "video", plan.output, f"{summary.frames} frames{skipped}, {summary.face_rows} face rows, "
-                                                     f"{summary.processing_fps:.0f} frames/s, audio {summary.audio}")
+            sink.provenance["inputs"] += read_provenance(csv_log)["inputs"]
+        written = (write_summary(pd.read_csv(csv_log, comment="#"), rec.class_names, plan.output.with_suffix(""))
+                   if summary else [])
+    skipped = f", {result.skipped} damaged frames skipped" if result.skipped else ""
+    return Result(plan.source, "video", plan.output, f"{result.frames} frames{skipped}, {result.face_rows} face rows, "
+                                                     f"{result.frames_without_face} frames without a face, "
+                                                     f"{result.processing_fps:.0f} frames/s, audio {result.audio}"
+                                                     + "".join(f"; wrote {p}" for p in written))

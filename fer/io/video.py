@@ -34,6 +34,7 @@ import numpy as np
 from fer.engine.pipeline import FramePipeline
 from fer.io.facelog import LOG_FORMATS, FaceLog
 from fer.io.outputs import make_folder, written_together
+from fer.io.provenance import provenance, video_input
 
 #: Audio codecs copied into the mp4 unchanged; any other is re-encoded to AAC.
 COPY_AUDIO = ("aac", "mp3")
@@ -114,6 +115,7 @@ class VideoSummary:
     seconds: float  # wall-clock processing time
     labels: dict[str, int] = field(default_factory=dict)  # label -> face rows
     skipped: int = 0  # damaged frames that could not be decoded; the frame before each is shown longer
+    frames_without_face: int = 0  # frames with a "no face" row in the log
 
     @property
     def processing_fps(self) -> float:
@@ -167,7 +169,8 @@ def annotate_video(src: str | os.PathLike, dst: str | os.PathLike, pipeline: Fra
     started = time.perf_counter()
     is_cancelled = _cancel_check(cancel)
     with written_together(dst, *logs) as partial, open_video(src) as container, \
-            FaceLog(list(zip(partial[1:], logs))) as face_log:
+            FaceLog(list(zip(partial[1:], logs)), provenance=provenance(pipeline.classifier, pipeline.settings)) \
+            as face_log:
         info = VideoInfo.of(container)
         check_frame_size(info.width, info.height, src)
         reader = _Reader(container)
@@ -195,10 +198,13 @@ def annotate_video(src: str | os.PathLike, dst: str | os.PathLike, pipeline: Fra
             encoder.abort()
         _check_complete(src, info, reader.packets_read)
         report(reader.frames_read, final=True)
+        face_log.provenance["inputs"] = [video_input(src, *reader.size, info.fps, reader.frames_read,
+                                                     reader.duration, info.codec)]
     frames, duration = reader.frames_read, reader.duration
     return VideoSummary(dst, logs, frames, encoder.width, encoder.height, frames / duration if duration else 0.0,
                         duration, face_log.rows, encoder.audio_summary, time.perf_counter() - started,
-                        dict(face_log.labels), reader.skipped)
+                        dict(face_log.labels), skipped=reader.skipped,
+                        frames_without_face=face_log.frames_without_face)
 
 
 def queue_sizes(width: int, height: int) -> tuple[int, int]:
@@ -243,6 +249,7 @@ class _Reader:
         self.first_pts: int | None = None
         self.last_pts: int | None = None
         self.last_duration = 0
+        self.size = (0, 0)  # width, height of the upright frames (the log's boxes are in these pixels)
 
     def items(self) -> Iterator[tuple[str, Any, int, int]]:
         """``("video", rgb, pts, index)`` and ``("audio", packet, 0, -1)`` in file order;
@@ -263,7 +270,9 @@ class _Reader:
                     check_frame_size(frame.width, frame.height, self.input.name)  # a size change mid-stream
                     pts = self._timestamp(frame)
                     self.frames_read += 1
-                    yield "video", upright(frame.to_ndarray(format="rgb24"), frame.rotation), pts, self.frames_read - 1
+                    rgb = upright(frame.to_ndarray(format="rgb24"), frame.rotation)
+                    self.size = rgb.shape[1], rgb.shape[0]
+                    yield "video", rgb, pts, self.frames_read - 1
         except av.FFmpegError as e:
             raise VideoError(f"{self.input.name} is damaged or truncated: decoding stopped after "
                              f"{self.frames_read} frames ({_reason(e)})") from None

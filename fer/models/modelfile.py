@@ -32,7 +32,18 @@ ENSEMBLE_FORMAT = "fer-ensemble"
 #: precision; float16 halves the file (a full-width VGG10: 31 -> 16 MB) and keeps about
 #: three significant digits, far finer than what moves a prediction.
 WEIGHT_DTYPES = {"float32": torch.float32, "float16": torch.float16}
-BUNDLED_WEIGHTS = Path(__file__).resolve().parents[2] / "weights" / "vgg10.pt"  # the shipped default model
+
+
+def _bundled_weights() -> Path:
+    """The shipped default model. A wheel carries the top-level ``weights/`` folder inside
+    the package as ``fer/weights`` (see pyproject.toml); a checkout or an editable install
+    reads ``weights/`` beside the package."""
+    package = Path(__file__).resolve().parents[1]
+    installed = package / "weights" / "vgg10.pt"
+    return installed if installed.is_file() else package.parent / "weights" / "vgg10.pt"
+
+
+BUNDLED_WEIGHTS = _bundled_weights()
 
 
 class ModelFileError(ValueError):
@@ -149,6 +160,15 @@ def _load_ensemble(path: Path) -> list[LoadedModel]:
 
 def _missing(member: Path, ensemble: Path):
     raise ModelFileError(f"ensemble {ensemble} names {member}, which does not exist")
+
+
+def metrics_path(weights: str | os.PathLike) -> Path:
+    """The metrics file ``fer metrics`` writes beside a model: ``weights/vgg10.pt`` ->
+    ``weights/vgg10.json``; ``x.ens.json`` -> ``x.metrics.json``."""
+    weights = Path(weights)
+    if weights.suffix == ".json":
+        return weights.with_name(weights.name.removesuffix(".json") + ".metrics.json")
+    return weights.with_suffix(".json")
 
 
 def default_weights() -> Path:

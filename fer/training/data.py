@@ -26,6 +26,7 @@ from pathlib import Path, PurePosixPath
 
 import cv2
 import numpy as np
+from tqdm import tqdm
 
 from fer.classes import CLASS_NAMES, FACE_SIZE, SPLITS
 
@@ -192,7 +193,7 @@ def _split_of(parts: tuple[str, ...]) -> str | None:
 def _from_files(members: Iterator, fingerprint: str, where: str) -> FERData:
     images, labels, splits = [], [], []
     problems: Counter[str] = Counter()
-    for member_name, read in members:
+    for member_name, read in tqdm(members, desc=f"decoding {Path(where).name}", unit="file", leave=False):
         parts = PurePosixPath(member_name.replace("\\", "/")).parts
         if not parts[-1].lower().endswith(IMAGE_SUFFIXES) or parts[-1].startswith("."):
             continue
@@ -224,7 +225,7 @@ def _from_csv(f: io.TextIOBase, fingerprint: str) -> FERData:
         raise DatasetError(f"CSV header is {reader.fieldnames}; {_LAYOUT_HELP}")
     images, labels, splits = [], [], []
     problems: Counter[str] = Counter()
-    for row in reader:
+    for row in tqdm(reader, desc="decoding fer2013.csv", unit="row", leave=False):
         try:
             pixels = np.array(row["pixels"].split(), dtype=np.float64)
             label = int(row["emotion"])

@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 from sklearn import metrics as skm
+from tqdm import tqdm
 
 from fer.engine.classify import Classifier
 from fer.models.modelfile import LoadedModel, load_models
@@ -59,11 +60,26 @@ def split_faces(data_path: str | os.PathLike, split: str, subset: int = 0) -> tu
     return stratified_subset(*load_fer2013(data_path).split(SPLIT_NAMES[split]), subset)
 
 
+#: Faces per progress-bar step (a multiple of the classifier's own CPU batch, so the
+#: batches, and the numbers, are those of one call).
+PROGRESS_CHUNK = 512
+
+
 def member_probs(members: Sequence[LoadedModel], faces: np.ndarray, tencrop: bool,
                  precision: str = "auto") -> list[np.ndarray]:
     """Each member's probabilities on ``faces``, computed once so ensemble weights can be
-    searched without re-running the networks."""
-    return [Classifier([m], tencrop=tencrop, precision=precision).predict_proba(faces) for m in members]
+    searched without re-running the networks; a progress bar per member on stderr."""
+    out = []
+    for m in members:
+        clf = Classifier([m], tencrop=tencrop, precision=precision)
+        with tqdm(total=len(faces), desc=f"{m.path.name} {'ten-crop' if tencrop else 'centre crop'}", unit="face",
+                  leave=False) as bar:
+            chunks = []
+            for i in range(0, len(faces), PROGRESS_CHUNK):
+                chunks.append(clf.predict_proba(faces[i:i + PROGRESS_CHUNK]))
+                bar.update(len(chunks[-1]))
+        out.append(np.concatenate(chunks) if chunks else clf.predict_proba(faces))
+    return out
 
 
 def evaluate(weights: Sequence[str | os.PathLike], data: str | os.PathLike, split: str,

@@ -28,3 +28,34 @@ def test_bad_ice_configuration_says_what_is_expected(monkeypatch, raw):
     monkeypatch.setenv(ICE_ENV, raw)
     with pytest.raises(ValueError, match="ICE|JSON"):
         rtc_configuration()
+
+
+def test_live_log_download_carries_provenance_raw_probabilities_and_no_face_rows(tiny_recognizer, tiny_model_file,
+                                                                                  tmp_path):
+    import hashlib
+    import io
+
+    import numpy as np
+    import pandas as pd
+    from media import face_frame
+
+    from fer.app.live import LiveSession
+    from fer.engine.settings import Settings
+    from fer.io.facelog import read_provenance
+
+    session = LiveSession(tiny_recognizer.new_stream(Settings(smoothing=0.5)), tiny_recognizer.class_names)
+    for frame in [face_frame(320, 240)] * 3 + [np.full((240, 320, 3), 90, np.uint8)]:
+        session.process(frame)
+    data = session.log_csv()
+    rows = pd.read_csv(io.BytesIO(data), comment="#")
+    assert rows.frame.tolist() == [0, 1, 2, 3] and rows.label.tolist()[3] == "no face"
+    classes = tiny_recognizer.class_names
+    assert rows[[f"raw_{c}" for c in classes]].iloc[:3].sum(axis=1).round(3).tolist() == [1, 1, 1]
+    assert not np.allclose(rows[classes].iloc[1:3], rows[[f"raw_{c}" for c in classes]].iloc[1:3])  # smoothed
+    (tmp_path / "live.csv").write_bytes(data)
+    found = read_provenance(tmp_path / "live.csv")
+    assert set(found) == {"fer_version", "model", "settings", "inputs"}
+    assert found["model"]["sha256"] == hashlib.sha256(tiny_model_file.read_bytes()).hexdigest()
+    assert found["settings"]["smoothing"] == 0.5
+    assert found["inputs"] == [{"kind": "camera", "width": 320, "height": 240, "frames": 4,
+                                "fps": found["inputs"][0]["fps"], "first_logged_frame": 0}]

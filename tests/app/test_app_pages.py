@@ -6,9 +6,11 @@ import json
 
 import pytest
 from appdata import REPO
+import pandas as pd
 from streamlit.testing.v1 import AppTest
 
 from fer.engine.settings import Settings
+from fer.io.facelog import read_provenance
 
 TIMEOUT = 60
 
@@ -131,6 +133,8 @@ def test_image_page_annotates_faces_and_offers_downloads(app, media_files, face_
     assert png is not None and png.shape[2] == 3
     results = json.loads(download(app, media_files, "Download results (JSON)"))
     assert results["file"] == "astronaut.jpg" and len(results["faces"]) == 1
+    assert results["provenance"]["inputs"] == [{"kind": "image", "path": "astronaut.jpg", "width": 512, "height": 512}]
+    assert results["provenance"]["model"]["file"] == "vgg10.pt"
     face = results["faces"][0]
     assert face["label"] in CLASS_NAMES
     assert sum(face[c] for c in CLASS_NAMES) == pytest.approx(1, abs=1e-3)
@@ -167,9 +171,13 @@ def test_video_page_annotates_once_and_keeps_the_frame_count(app, face_mp4):
     job = app.session_state["fer.video"]["job"]
     assert decoded_frames(job.dst) == 30
     labels = {b.label for b in app.get("download_button")}
-    assert labels == {"Download annotated MP4", "Download per-frame CSV"}
-    assert len(job.log.read_text().splitlines()) > 1  # the face is logged
-    assert len(app.get("vega_lite_chart")) == 2  # timeline and label counts
+    assert labels == {"Download annotated MP4", "Download per-frame CSV", "Download per-face CSV"}
+    log = pd.read_csv(job.log, comment="#")
+    assert len(log) >= 30 and set(log.frame) == set(range(30))  # a row for every frame, face or not
+    assert read_provenance(job.log)["inputs"][0]["frames"] == 30
+    assert len(app.get("vega_lite_chart")) == 1  # one line per face
+    faces = app.dataframe[0].value
+    assert list(faces.columns[:4]) == ["track_id", "first", "last", "seconds"] and len(faces) >= 1
 
     app.run()  # a rerun shows the same result without processing again
     assert app.session_state["fer.video"]["job"] is job

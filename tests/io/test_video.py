@@ -1,12 +1,16 @@
-import csv
+import hashlib
 import json
 import threading
 
 import av
 import numpy as np
+import pandas as pd
 import pytest
 from media import damage, decodable_frame_times, decode_all, make_clip
 
+import fer
+from fer.engine.settings import Settings
+from fer.io.facelog import read_provenance
 from fer.io.video import VideoCancelled, VideoError, VideoInfo
 
 
@@ -42,16 +46,36 @@ def test_annotated_video_plays_everywhere_and_keeps_frames_timing_and_audio(tiny
 
 def test_log_has_one_row_per_face_per_frame(tiny_recognizer, clip_with_audio, tmp_path):
     summary = annotate(tiny_recognizer, clip_with_audio, tmp_path / "out.mp4")
-    rows = list(csv.DictReader(open(tmp_path / "out.csv")))
-    records = json.loads((tmp_path / "out.json").read_text())
-    assert len(rows) == len(records) == summary.face_rows >= 10  # the face is found in (nearly) every frame
-    frames = [int(r["frame"]) for r in rows]
-    assert len(set(frames)) == len(frames) and max(frames) <= 11  # one face: one row per frame it was seen in
-    first = records[0]
-    assert set(first) == {"frame", "time", "track_id", "box", "label", "confidence", *tiny_recognizer.class_names}
-    assert float(rows[-1]["time"]) == pytest.approx(frames[-1] / 15, abs=1e-3)
-    assert sum(float(rows[0][c]) for c in tiny_recognizer.class_names) == pytest.approx(1, abs=1e-3)
+    rows = pd.read_csv(tmp_path / "out.csv", comment="#")
+    records = pd.read_json(tmp_path / "out.json", orient="table")
+    classes = tiny_recognizer.class_names
+    assert len(rows) == len(records) == summary.face_rows + summary.frames_without_face
+    assert summary.face_rows >= 10  # the face is found in (nearly) every frame
+    assert sorted(rows.frame) == list(range(12))  # one face: one row per frame, with or without it
+    assert list(records.columns) == ["frame", "time", "track_id", "box", "label", "confidence", *classes,
+                                     *(f"raw_{c}" for c in classes)]
+    assert rows.time.iloc[-1] == pytest.approx(11 / 15, abs=1e-3)
+    faces = rows[rows.label != "no face"]
+    assert np.allclose(faces[classes].sum(axis=1), 1, atol=1e-3)
+    assert np.allclose(faces[[f"raw_{c}" for c in classes]].sum(axis=1), 1, atol=1e-3)
+    # smoothing 0.6 by default: after the first frame the label's probabilities are not the raw ones
+    assert not np.allclose(faces[classes].to_numpy()[1:], faces[[f"raw_{c}" for c in classes]].to_numpy()[1:])
     assert sum(summary.labels.values()) == summary.face_rows
+
+
+def test_log_carries_its_provenance(tiny_recognizer, tiny_model_file, clip_with_audio, tmp_path):
+    annotate(tiny_recognizer, clip_with_audio, tmp_path / "out.mp4", settings=Settings(smoothing=0.3))
+    csv_header = read_provenance(tmp_path / "out.csv")
+    assert csv_header == read_provenance(tmp_path / "out.json") == json.loads((tmp_path / "out.json").read_text())[
+        "provenance"]
+    assert csv_header["fer_version"] == fer.__version__
+    model = csv_header["model"]
+    assert model["file"] == "tiny.pt" and model["sha256"] == hashlib.sha256(tiny_model_file.read_bytes()).hexdigest()
+    assert model["device"] == "cpu" and model["private_test_accuracy"] is None  # no metrics file beside it
+    assert csv_header["settings"]["smoothing"] == 0.3 and csv_header["settings"]["display_size"] == [640, 480]
+    (source,) = csv_header["inputs"]
+    assert source == {"kind": "video", "path": str(clip_with_audio), "width": 320, "height": 240, "fps": 15.0,
+                      "frames": 12, "duration": pytest.approx(0.8), "codec": "h264"}
 
 
 def test_results_do_not_depend_on_timing(tiny_recognizer, clip_with_audio, tmp_path):
@@ -90,13 +114,14 @@ def test_odd_width_and_height(tiny_recognizer, tmp_path):
     assert (summary.width, summary.height) == (322, 242)
 
 
-def test_video_without_faces_is_still_written_with_an_empty_log(tiny_recognizer, tmp_path):
+def test_video_without_faces_has_a_no_face_row_per_frame(tiny_recognizer, tmp_path):
     src = make_clip(tmp_path / "empty.mp4", frames=6, face=False)
     summary = annotate(tiny_recognizer, src, tmp_path / "out.mp4")
     assert decode_all(tmp_path / "out.mp4")["frames"] == 6 and summary.face_rows == 0
-    assert (tmp_path / "out.csv").read_text().splitlines()[0].startswith("frame,time,track_id")
-    assert len((tmp_path / "out.csv").read_text().splitlines()) == 1
-    assert json.loads((tmp_path / "out.json").read_text()) == []
+    assert summary.frames_without_face == 6
+    for rows in (pd.read_csv(tmp_path / "out.csv", comment="#"), pd.read_json(tmp_path / "out.json", orient="table")):
+        assert list(rows.frame) == list(range(6)) and set(rows.label) == {"no face"}
+        assert rows.track_id.isna().all() and rows.happy.isna().all()
 
 
 def test_mp4_without_video_stream(tiny_recognizer, tmp_path):

@@ -66,6 +66,17 @@ def test_member_probs_are_distributions(tiny_model_file):
         assert p.shape == (6, 7) and np.allclose(p.sum(1), 1, atol=1e-5)
 
 
+def test_member_probs_show_progress_and_match_one_call(tiny_model_file, capsys):
+    from fer.engine.classify import Classifier
+    from fer.models.modelfile import load_models
+    from fer.training.evaluate import PROGRESS_CHUNK
+
+    faces = np.random.default_rng(0).integers(0, 256, (PROGRESS_CHUNK + 40, 48, 48), dtype=np.uint8)
+    (p,) = member_probs(load_models(tiny_model_file), faces, False)
+    assert f"{PROGRESS_CHUNK}/{len(faces)}" in capsys.readouterr().err  # the bar, on stderr
+    assert np.array_equal(p, Classifier(load_models(tiny_model_file)).predict_proba(faces))
+
+
 def test_evaluate_cli_writes_json(tiny_model_file, fer2013_path, tmp_path, capsys):
     out = tmp_path / "m.json"
     assert main(["evaluate", "--data", str(fer2013_path), "--weights", str(tiny_model_file),

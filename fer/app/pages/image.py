@@ -5,6 +5,7 @@ import streamlit as st
 
 from fer.app import common
 from fer.io.images import encode_image
+from fer.io.provenance import image_input, provenance
 
 st.title("Image")
 st.caption("Upload one or more pictures (JPG, PNG, WebP or BMP). Each face is boxed and labelled with the "
@@ -33,8 +34,10 @@ for upload in files:
             picture.download_button("Download annotated image", encode_image(full, "png"),
                                     file_name=f"{stem}-fer.png", mime="image/png", on_click="ignore",
                                     key=f"png-{upload.file_id}", icon=":material/download:")
-        results.download_button("Download results (JSON)", json.dumps({"file": upload.name, "faces": records},
-                                                                      indent=2),
+        # ``full`` is annotated at the picture's own size, so its shape is the picture's.
+        header = provenance(common.recognizer().classifier, settings, [image_input(upload.name, *full.shape[1::-1])])
+        results.download_button("Download results (JSON)",
+                                json.dumps({"file": upload.name, "provenance": header, "faces": records}, indent=2),
                                 file_name=f"{stem}-fer.json", mime="application/json", on_click="ignore",
                                 key=f"json-{upload.file_id}", icon=":material/data_object:")
         for i, r in enumerate(records, 1):

@@ -7,6 +7,7 @@ import streamlit as st
 
 from fer.app import common
 from fer.app.video_job import VideoJob
+from fer.io.summary import face_summary, timeline
 from fer.io.video import VideoCancelled
 
 STATE_KEY = "fer.video"  # {"key": ..., "job": VideoJob} of the latest upload
@@ -61,7 +62,7 @@ if job.error is not None:
     st.stop()
 
 summary = job.summary
-log = pd.read_csv(job.log)
+log = pd.read_csv(job.log, comment="#")  # the provenance lines are comments
 st.success(f"Annotated {summary.frames} frames ({summary.duration:.1f} s of video, {summary.fps:.3g} fps) in "
            f"{summary.seconds:.1f} s; {summary.face_rows} faces labelled; "
            + ("no audio." if summary.audio == "none" else f"audio {summary.audio}.")
@@ -75,13 +76,15 @@ with left:
     c2.download_button("Download per-frame CSV", job.log.read_bytes, file_name=f"{Path(upload.name).stem}-fer.csv",
                        mime="text/csv", on_click="ignore", icon=":material/table:")
 with right:
-    st.markdown("**Emotions over the video** (mean probability over the faces in each frame)")
-    classes = [c for c in rec.class_names if c in log.columns]
-    if log.empty:
+    classes = rec.class_names
+    summary_table = face_summary(log, classes)
+    if summary_table.empty:
         st.info("No face was found in this video. The annotated copy is still available.")
     else:
-        timeline = log.groupby("time")[classes].mean().reset_index().melt(
-            id_vars="time", var_name="emotion", value_name="probability").rename(columns={"time": "seconds"})
-        st.altair_chart(common.emotion_timeline(timeline, classes, "seconds"), width="stretch")
-        st.markdown("**Most frequent labels**")
-        st.bar_chart(pd.Series(summary.labels, name="faces"), horizontal=True, height=200)
+        st.markdown("**Each face over the video** (its label in each frame)")
+        st.altair_chart(common.face_timeline(timeline(log, classes), classes), width="stretch")
+        st.markdown("**Per face** (seconds with each label)")
+        st.dataframe(summary_table, hide_index=True)
+        st.download_button("Download per-face CSV", summary_table.to_csv(index=False),
+                           file_name=f"{Path(upload.name).stem}-fer-faces.csv", mime="text/csv", on_click="ignore",
+                           icon=":material/table:")

@@ -1,0 +1,85 @@
+"""Every Settings field is a ``fer annotate`` option with the app's range and default;
+``fer app`` and ``fer --version``."""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import fields
+from pathlib import Path
+
+import pytest
+
+from fer import __version__
+from fer.app.launch import config_file, streamlit_args
+from fer.cli import build_parser, main
+from fer.engine.settings import Settings
+from fer.settings_cli import add_settings_arguments, option_name, settings_from_args
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def parse(*argv: str) -> Settings:
+    parser = argparse.ArgumentParser()
+    add_settings_arguments(parser)
+    return settings_from_args(parser.parse_args(list(argv)))
+
+
+def test_no_option_means_the_defaults():
+    assert parse() == Settings()
+
+
+@pytest.mark.parametrize("field", fields(Settings), ids=lambda f: f.name)
+def test_every_field_is_an_option_reaching_settings(field):
+    default, bounds = getattr(Settings(), field.name), field.metadata.get("range")
+    if isinstance(default, bool):
+        argv, expected = [option_name(field)], True
+    elif bounds is not None:
+        argv, expected = [option_name(field), str(bounds[1])], bounds[1]
+    elif field.name.endswith("color"):
+        argv, expected = [option_name(field), "1,2,3"], (1, 2, 3)
+    else:
+        argv, expected = [option_name(field), "1920x1080"], (1920, 1080)  # files are not bound by the display
+    assert getattr(parse(*argv), field.name) == expected
+
+
+@pytest.mark.parametrize("field", [f for f in fields(Settings) if f.metadata.get("range")], ids=lambda f: f.name)
+def test_out_of_range_values_are_refused_with_the_apps_range(field, capsys):
+    lo, hi = field.metadata["range"]
+    too_big = hi + 1 if isinstance(hi, int) else hi + 0.01
+    with pytest.raises(SystemExit) as e:
+        main(["annotate", "x.jpg", option_name(field), str(too_big)])
+    err = capsys.readouterr().err
+    assert e.value.code == 2
+    assert err.strip().splitlines()[-1].endswith(f"{field.name} must be in [{lo}, {hi}], got {too_big}")
+
+
+def test_help_shows_each_fields_range_and_default():
+    text = build_parser()._subparsers._group_actions[0].choices["annotate"].format_help()
+    assert "0.0-0.95 (default: 0.6)" in " ".join(text.split())  # --smoothing, as the app's slider
+    assert "--size WxH" in text and "--min-neighbors N" in text
+
+
+def test_color_sets_both_colours_and_the_specific_options_win():
+    s = parse("--color", "255,0,0", "--text-color", "0,0,255")
+    assert s.box_color == (255, 0, 0) and s.text_color == (0, 0, 255)
+
+
+def test_version(capsys):
+    with pytest.raises(SystemExit) as e:
+        main(["--version"])
+    assert e.value.code == 0 and capsys.readouterr().out.strip() == f"fer {__version__}"
+
+
+def test_fer_app_passes_the_project_config_and_lets_flags_win():
+    assert config_file() == REPO / ".streamlit" / "config.toml"  # in a checkout; the wheel test covers the package
+    args = streamlit_args(["--server.port", "8502", "--server.maxUploadSize=50"])
+    assert args[:2] == ["run", str(REPO / "fer" / "app" / "router.py")]
+    assert "--server.fileWatcherType=none" in args and "--theme.base=light" in args
+    assert "--server.maxUploadSize=200" not in args
+    assert args[-3:] == ["--server.port", "8502", "--server.maxUploadSize=50"]
+
+
+def test_unknown_options_are_refused_outside_fer_app(capsys):
+    with pytest.raises(SystemExit) as e:
+        main(["annotate", "x.jpg", "--no-such-option"])
+    assert e.value.code == 2 and "--no-such-option" in capsys.readouterr().err
