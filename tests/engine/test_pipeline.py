@@ -23,7 +23,9 @@ def test_process_returns_the_annotated_frame_fitted_and_the_faces(stream):
     assert faces.probs.sum() == pytest.approx(1, abs=1e-4)
     assert faces.boxes[0, 0] == pytest.approx(ASTRONAUT_FACE[0], abs=15)  # in the input's pixels
     record = faces.to_records()[0]
-    assert set(record) == {"box", "track_id", "label", "confidence", *faces.class_names}
+    assert set(record) == {"box", "track_id", "label", "confidence", *faces.class_names,
+                           *(f"raw_{c}" for c in faces.class_names)}
+    assert [record[f"raw_{c}"] for c in faces.class_names] == pytest.approx(faces.probs[0].tolist(), abs=1e-6)
     assert record["label"] in faces.class_names and record["confidence"] == max(record[c] for c in faces.class_names)
     assert not np.array_equal(annotated, fit_to_display(frame, (640, 480)))  # something was drawn
     assert np.array_equal(frame, astronaut())  # the input is left alone
