@@ -11,6 +11,11 @@ from typing import Any
 
 RGB = tuple[int, int, int]
 
+#: Face detectors (see :mod:`fer.engine.detect`): OpenCV's Haar cascade, BlazeFace's
+#: short-range model run at the resolution ``min_face`` asks for, and BlazeFace's
+#: full-range model (one fixed 192x192 pass; measured weaker, kept for comparison).
+DETECTORS = ("haar", "blazeface", "blazeface-full")
+
 #: Allowed display sizes (width, height), in pixels.
 DISPLAY_WIDTH_RANGE = (120, 800)
 DISPLAY_HEIGHT_RANGE = (80, 600)
@@ -33,6 +38,8 @@ class Settings:
     scale_factor: float = 1.1  # Haar detector: size step between scans; higher = faster, misses more
     full_scan_every: int = 5  # live/video: scan the whole frame every N frames, near known faces between
     equalize: bool = False  # equalise the histogram before detection (helps in dim or flat light)
+    detector: str = "haar"  # one of DETECTORS
+    align: bool = True  # BlazeFace: turn each face upright by its eyes before classifying it
 
     def __post_init__(self) -> None:
         w, h = self.display_size
@@ -54,6 +61,8 @@ class Settings:
             raise ValueError(f"uncertain_below must be in [0, 1), got {self.uncertain_below}")
         if not 1 < self.scale_factor <= 2:
             raise ValueError(f"scale_factor must be in (1, 2], got {self.scale_factor}")
+        if self.detector not in DETECTORS:
+            raise ValueError(f"detector must be one of {', '.join(DETECTORS)}, got {self.detector!r}")
         if self.full_scan_every < 1:
             raise ValueError(f"full_scan_every must be at least 1, got {self.full_scan_every}")
 
