@@ -16,7 +16,7 @@ from typing import Any
 
 import streamlit as st
 
-from fer.engine.settings import DISPLAY_HEIGHT_RANGE, DISPLAY_WIDTH_RANGE, Settings
+from fer.engine.settings import DETECTORS, DISPLAY_HEIGHT_RANGE, DISPLAY_WIDTH_RANGE, Settings
 from fer.models.modelfile import ModelFileError, default_weights
 
 REPO = Path(__file__).resolve().parents[2]
@@ -24,6 +24,9 @@ IMBALANCE_FILE = REPO / "docs" / "imbalance.json"  # the class-imbalance study (
 SETTINGS_KEY = "fer.settings"
 MODEL_KEY = "fer.model"
 _WIDGET = "fer.widget."  # prefix of the settings widgets' keys
+DETECTOR_NAMES = {"haar": "Haar cascade (fast; upright, frontal faces)",
+                  "blazeface": "BlazeFace (also tilted, turned and half-covered faces)",
+                  "blazeface-full": "BlazeFace, full-range model (for comparison)"}
 
 
 # ---------------------------------------------------------------- settings and model
@@ -107,7 +110,7 @@ def _widget_values(s: Settings) -> dict[str, Any]:
             "smoothing": s.smoothing, "min_face": s.min_face, "min_neighbors": s.min_neighbors,
             "show_bars": s.show_bars, "show_track_id": s.show_track_id, "uncertain_below": s.uncertain_below,
             "equalize": s.equalize, "scale_factor": s.scale_factor, "full_scan_every": s.full_scan_every,
-            "model": str(current_model())}
+            "detector": s.detector, "align": s.align, "model": str(current_model())}
 
 
 def _settings_fields(v: dict[str, Any]) -> dict[str, Any]:
@@ -118,7 +121,7 @@ def _settings_fields(v: dict[str, Any]) -> dict[str, Any]:
             "min_neighbors": int(v["min_neighbors"]), "show_bars": bool(v["show_bars"]),
             "show_track_id": bool(v["show_track_id"]), "uncertain_below": float(v["uncertain_below"]),
             "equalize": bool(v["equalize"]), "scale_factor": float(v["scale_factor"]),
-            "full_scan_every": int(v["full_scan_every"])}
+            "full_scan_every": int(v["full_scan_every"]), "detector": str(v["detector"]), "align": bool(v["align"])}
 
 
 def _reset() -> None:
@@ -148,14 +151,21 @@ def settings_controls(compact: bool = False) -> Settings:
         st.slider("Show 'uncertain' below this confidence", 0.0, 0.9, step=0.05, key=k["uncertain_below"],
                   help="0 = always show the most likely emotion.")
         st.markdown("**Face detection**")
+        st.selectbox("Face detector", DETECTORS, format_func=DETECTOR_NAMES.get, key=k["detector"],
+                     help="The Haar cascade loses faces tilted beyond about 15 degrees, turned, or behind a hand; "
+                          "BlazeFace finds them, at some cost in speed (see the README's robustness table).")
+        st.toggle("Turn faces upright by their eyes", key=k["align"],
+                  help="BlazeFace only: each face is rotated so that its eyes are level before it is labelled.")
         st.slider("Minimum face size (fraction of the frame's shorter side)", 0.05, 0.5, step=0.01,
                   key=k["min_face"], help="Smaller finds faces further away, at some cost in speed.")
         st.slider("Detector strictness", 1, 12, key=k["min_neighbors"],
-                  help="Haar min neighbours: lower is more sensitive, finding more faces and more false ones.")
-        st.toggle("Equalise lighting before detection", key=k["equalize"], help="Helps in dim or flat light.")
+                  help="Haar cascade only (min neighbours): lower is more sensitive, finding more faces and more "
+                       "false ones.")
+        st.toggle("Equalise lighting before detection", key=k["equalize"],
+                  help="Haar cascade only. Helps in dim or flat light.")
         with st.expander("Detector speed"):
             st.slider("Scale step between scans", 1.05, 1.5, step=0.05, key=k["scale_factor"],
-                      help="Higher is faster and misses more faces.")
+                      help="Haar cascade only. Higher is faster and misses more faces.")
             st.slider("Scan the whole frame every N frames", 1, 15, key=k["full_scan_every"],
                       help="Live and video: between full scans the detector looks only near known faces. "
                            "Lower finds newcomers sooner, at some cost in speed.")

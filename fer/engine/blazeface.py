@@ -29,8 +29,7 @@ Two models:
   coarse scan; ``blazeface-full`` keeps it for comparison.
 
 Between full scans, :meth:`BlazeFaceDetector.detect_near` shows the short-range model a
-window around each known face, scaled so that the face is about 48 pixels, all windows
-in one batch.
+window around each known face, scaled so that the face is about 48 pixels.
 """
 
 from __future__ import annotations
@@ -213,9 +212,8 @@ class BlazeFaceDetector:
         """Full scan for faces at least ``min_face`` of the frame's shorter side."""
         rgb = as_rgb(frame)
         min_px = max(self.min_face * min(rgb.shape[:2]), 1.0)
-        found = merge(Candidates.concat(
-            [self._run(self.net, SHORT_RANGE, [scaled(rgb, s)])[0].moved(s)
-             for s in scan_scales(min_px, min(rgb.shape[:2]))]))
+        found = merge(Candidates.concat([self._run(self.net, SHORT_RANGE, scaled(rgb, s)).moved(s)
+                                         for s in scan_scales(min_px, min(rgb.shape[:2]))]))
         return self._detections(found, min_px)
 
     def detect_near(self, frame: np.ndarray, boxes: np.ndarray) -> Detections:
@@ -224,31 +222,26 @@ class BlazeFaceDetector:
         boxes = np.asarray(boxes, np.float64).reshape(-1, 4)
         if not len(boxes):
             return Detections.empty()
-        windows, places = [], []
+        found = []
         for x1, y1, x2, y2 in boxes:
             side = max(x2 - x1, y2 - y1, 1.0)
             reach = side * (0.5 + self.search_margin)
             wx, wy = (x1 + x2) / 2 - reach, (y1 + y2) / 2 - reach
-            scale = NEAR_INPUT / (2 * reach)
-            windows.append(window(rgb, wx, wy, 2 * reach, NEAR_INPUT))
-            places.append((scale, wx, wy, side))
-        found = []
-        for c, (scale, wx, wy, side) in zip(self._run(self.net, SHORT_RANGE, windows), places):
-            c = merge(c).moved(scale, wx, wy)
+            c = self._run(self.net, SHORT_RANGE, window(rgb, wx, wy, 2 * reach, NEAR_INPUT))
+            c = merge(c).moved(NEAR_INPUT / (2 * reach), wx, wy)
             sides = np.max(c.boxes[:, 2:] - c.boxes[:, :2], axis=1)
             near = (sides >= side / self.search_range) & (sides <= side * self.search_range)
             found.append(self._detections(Candidates(c.boxes[near], c.scores[near], c.keypoints[near]), 1.0))
         return dedupe(Detections.concat(found))
 
-    def _run(self, net: cv2.dnn.Net, model: Model, images: list[np.ndarray]) -> list[Candidates]:
-        """Candidates, in input pixels, for same-sized RGB ``images``."""
-        h, w = images[0].shape[:2]
-        net.setInput(cv2.dnn.blobFromImages(images, 1 / 127.5, mean=(127.5, 127.5, 127.5), swapRB=False))
+    def _run(self, net: cv2.dnn.Net, model: Model, image: np.ndarray) -> Candidates:
+        """Candidates, in input pixels, for one RGB ``image``. One image per pass: in a
+        batch, OpenCV's import of the model's output reshapes interleaves the images."""
+        h, w = image.shape[:2]
+        net.setInput(cv2.dnn.blobFromImage(image, 1 / 127.5, mean=(127.5, 127.5, 127.5), swapRB=False))
         scores, regressors = net.forward(net.getUnconnectedOutLayersNames())
         anchors = anchor_centres(h, w, model.layers)
-        scores = scores.reshape(len(images), len(anchors))
-        regressors = regressors.reshape(len(images), len(anchors), 16)
-        return [decode(scores[i], regressors[i], anchors, self.min_score) for i in range(len(images))]
+        return decode(scores.reshape(-1), regressors.reshape(-1, 16), anchors, self.min_score)
 
     @staticmethod
     def _detections(c: Candidates, min_px: float) -> Detections:
@@ -274,7 +267,7 @@ class FullRangeBlazeFaceDetector(BlazeFaceDetector):
         image = scaled(rgb, scale, multiple=1)
         image = cv2.copyMakeBorder(image, 0, side - image.shape[0], 0, side - image.shape[1], cv2.BORDER_CONSTANT,
                                    value=0)
-        found = merge(self._run(self.scan_net, self.scan_model, [image])[0].moved(scale))
+        found = merge(self._run(self.scan_net, self.scan_model, image).moved(scale))
         return self._detections(found, max(self.min_face * min(h, w), 1.0))
 
 
