@@ -211,10 +211,16 @@ class BlazeFaceDetector:
     def detect(self, frame: np.ndarray) -> Detections:
         """Full scan for faces at least ``min_face`` of the frame's shorter side."""
         rgb = as_rgb(frame)
-        min_px = max(self.min_face * min(rgb.shape[:2]), 1.0)
+        min_box = self._min_box(rgb)
         found = merge(Candidates.concat([self._run(self.net, SHORT_RANGE, scaled(rgb, s)).moved(s)
-                                         for s in scan_scales(min_px, min(rgb.shape[:2]))]))
-        return self._detections(found, min_px)
+                                         for s in scan_scales(min_box, min(rgb.shape[:2]))]))
+        return self._detections(found, min_box)
+
+    def _min_box(self, frame: np.ndarray) -> float:
+        """The box side of the smallest wanted face. ``min_face`` measures faces as
+        FER2013 frames them (as the Haar cascade's boxes do); BlazeFace's box is
+        ``crop.scale`` times smaller."""
+        return max(self.min_face * min(frame.shape[:2]), 1.0) / self.crop.scale
 
     def detect_near(self, frame: np.ndarray, boxes: np.ndarray) -> Detections:
         """Search a window around each of ``boxes`` for a face of about its size."""
@@ -245,7 +251,7 @@ class BlazeFaceDetector:
 
     @staticmethod
     def _detections(c: Candidates, min_px: float) -> Detections:
-        """Faces at least ``min_px`` wide or high, best first, as int boxes with their roll."""
+        """Boxes at least ``min_px`` wide or high, best first, as int boxes with their roll."""
         sides = np.max(c.boxes[:, 2:] - c.boxes[:, :2], axis=1) if len(c.scores) else np.zeros(0)
         order = [i for i in np.argsort(-c.scores) if sides[i] >= min_px]
         return Detections(np.round(c.boxes[order]).astype(np.int64), roll(c.keypoints[order]))
@@ -268,7 +274,7 @@ class FullRangeBlazeFaceDetector(BlazeFaceDetector):
         image = cv2.copyMakeBorder(image, 0, side - image.shape[0], 0, side - image.shape[1], cv2.BORDER_CONSTANT,
                                    value=0)
         found = merge(self._run(self.scan_net, self.scan_model, image).moved(scale))
-        return self._detections(found, max(self.min_face * min(h, w), 1.0))
+        return self._detections(found, self._min_box(rgb))
 
 
 def window(rgb: np.ndarray, x: float, y: float, side: float, out: int) -> np.ndarray:

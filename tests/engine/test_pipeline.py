@@ -139,6 +139,30 @@ def test_aligned_crops_label_a_tilted_face_like_the_upright_one(tiny_recognizer)
     assert np.abs(aligned - upright).sum() < np.abs(plain - upright).sum()
 
 
+@pytest.mark.parametrize("detector", ["haar", "blazeface"])
+def test_a_face_filling_the_frame_is_found_and_boxed_within_it(tiny_recognizer, detector):
+    """A selfie close-up: the face is 400 of the frame's 480 pixels."""
+    import cv2
+
+    big = cv2.resize(astronaut(), None, fx=4.2, fy=4.2, interpolation=cv2.INTER_CUBIC)
+    close_up = np.ascontiguousarray(big[475 - 240:475 + 240, 945 - 320:945 + 320])
+    faces = tiny_recognizer.new_stream(Settings(detector=detector)).analyze(close_up, still=True)
+    assert len(faces) == 1
+    x1, y1, x2, y2 = faces.boxes[0]
+    assert 0 <= x1 < x2 <= 640 and 0 <= y1 < y2 <= 480 and y2 - y1 > 300
+
+
+def test_a_face_cut_by_the_frames_edge_is_labelled_and_boxed_within_the_frame(tiny_recognizer):
+    """A fifth of the face is outside the frame: BlazeFace finds it (the Haar cascade does
+    not), crops it whole and reports the box clipped to the frame."""
+    import cv2
+
+    big = cv2.resize(astronaut(), None, fx=2, fy=2, interpolation=cv2.INTER_CUBIC)  # face about x 350-550
+    cut = np.ascontiguousarray(big[0:480, 390:1030])
+    faces = tiny_recognizer.new_stream(Settings(detector="blazeface")).analyze(cut, still=True)
+    assert len(faces) == 1 and faces.boxes[0, 0] == 0 and faces.boxes[0, 2] > 120
+
+
 @pytest.mark.parametrize("frame", [np.zeros((48, 48), np.uint8), np.zeros((48, 48, 3), np.float32),
                                    np.zeros((48, 48, 4), np.uint8), [[0, 0, 0]]])
 def test_frames_must_be_rgb_uint8(stream, frame):
