@@ -8,9 +8,9 @@ installed), never from files in the repository:
   48x48 faces (what an image of one person and a crowded frame cost), ten-crop off
   and on, median and 95th percentile;
 * live: a 640x480 stream in which one or four faces drift slowly, through one
-  :class:`~fer.engine.pipeline.FramePipeline`, ten-crop off and on; per-frame milliseconds
-  for detection, classification and the whole frame (detect, classify, track, draw and
-  fit to the display), median and 95th percentile;
+  :class:`~fer.engine.pipeline.FramePipeline` per face detector, ten-crop off and on;
+  per-frame milliseconds for detection, classification and the whole frame (detect,
+  classify, track, draw and fit to the display), median and 95th percentile;
 * video: a 640x480 30 fps clip with a moving face annotated end to end (decode, detect,
   classify, draw, encode), in a fresh process per clip length, so that each reports its
   own peak resident memory: equal peaks for a short and a long clip show that memory
@@ -105,13 +105,14 @@ def bench_classifier(classifier, batch: int, tencrop: bool, repeats: int, warmup
     return {"call_ms": stats(calls), "per_face_ms": stats([c / batch for c in calls]), "repeats": repeats}
 
 
-def bench_live(recognizer, faces: int, tencrop: bool, frames: int, warmup: int = 20) -> dict[str, Any]:
+def bench_live(recognizer, faces: int, tencrop: bool, frames: int, warmup: int = 20,
+               detector: str = "haar") -> dict[str, Any]:
     """Milliseconds per frame; ``total_cpu_ms`` is the process's CPU time per frame, which
     stays near ``total_ms`` on an idle machine and below it when other work competes."""
     warmup = min(warmup, frames)
     scene = Scene(faces)
     clips = [scene.frame(t) for t in range(frames + warmup)]
-    pipeline = recognizer.new_stream(recognizer.settings.replace(tencrop=tencrop))
+    pipeline = recognizer.new_stream(recognizer.settings.replace(tencrop=tencrop, detector=detector))
     timings, found = {"detect": [], "classify": [], "total": [], "total_cpu": []}, []
     for t, frame in enumerate(clips):
         start, cpu = time.perf_counter(), time.process_time()
@@ -193,8 +194,9 @@ def bench_video(weights: str | None, seconds_list: list[float], workdir: Path) -
 
 
 def run(weights: str | os.PathLike | None = None, frames: int = 300, video_seconds: tuple[float, ...] = (10, 60),
-        log=print) -> dict[str, Any]:
-    """Run every benchmark and return the JSON-able results."""
+        detectors: tuple[str, ...] = ("haar", "blazeface"), log=print) -> dict[str, Any]:
+    """Run every benchmark and return the JSON-able results; the live one once per
+    detector, in ``live_640x480[detector]``."""
     import cv2
     import torch
 
@@ -217,11 +219,13 @@ def run(weights: str | os.PathLike | None = None, frames: int = 300, video_secon
             key = f"batch_{batch}_tencrop_{'on' if tencrop else 'off'}"
             log(f"classifier: {key} ...")
             report["classifier_48x48"][key] = bench_classifier(rec.classifier, batch, tencrop, frames)
-    for faces in (1, 4):
-        for tencrop in (False, True):
-            key = f"{faces}_face{'s' if faces > 1 else ''}_tencrop_{'on' if tencrop else 'off'}"
-            log(f"live: {key} ...")
-            report["live_640x480"][key] = bench_live(rec, faces, tencrop, frames)
+    for detector in detectors:
+        report["live_640x480"][detector] = {}
+        for faces in (1, 4):
+            for tencrop in (False, True):
+                key = f"{faces}_face{'s' if faces > 1 else ''}_tencrop_{'on' if tencrop else 'off'}"
+                log(f"live: {detector}, {key} ...")
+                report["live_640x480"][detector][key] = bench_live(rec, faces, tencrop, frames, detector=detector)
     if video_seconds:
         with tempfile.TemporaryDirectory(prefix="fer-bench-") as tmp:
             log(f"video: 640x480 30 fps clips of {', '.join(f'{s:g}' for s in video_seconds)} s ...")

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from fer import __version__
 from fer.engine.classify import DEVICES, DeviceError
+from fer.engine.settings import DETECTORS
 from fer.io.images import ImageError
 from fer.io.outputs import OutputError
 from fer.io.video import VideoError
@@ -157,11 +158,39 @@ def _bench(args: argparse.Namespace) -> None:
     from fer.bench import run, write_json
 
     seconds = tuple(float(s) for s in args.video_seconds.split(",")) if args.video_seconds else ()
-    report = run(args.weights, frames=args.frames, video_seconds=seconds,
+    report = run(args.weights, frames=args.frames, video_seconds=seconds, detectors=tuple(args.detectors),
                  log=lambda msg: print(msg, file=sys.stderr))
     print(json.dumps(report, indent=2))
     if args.json:
         print(f"wrote {write_json(report, args.json)}", file=sys.stderr)
+
+
+def _robustness(args: argparse.Namespace) -> None:
+    import json
+
+    from fer.robustness import README_END, README_START, VARIANTS, plot, run, table
+    from fer.training.evaluate import write_json
+    from fer.training.report import update_readme
+
+    report = run(args.data, faces=args.faces, split=args.split, weights=args.weights,
+                 variants={name: VARIANTS[name] for name in args.variants}, min_face=args.min_face,
+                 log=lambda msg: print(msg, file=sys.stderr))
+    print(table(report))
+    print(json.dumps({"classifier_on_fer2013_crops": report["classifier_on_fer2013_crops"],
+                      "crop_fit": report["crop_fit"]}, indent=2))
+    if args.json:
+        print(f"wrote {write_json(report, args.json)}", file=sys.stderr)
+    if args.plot:
+        print(f"wrote {plot(report, args.plot)}", file=sys.stderr)
+    if args.readme and update_readme(args.readme, table(report), README_START, README_END):
+        print(f"updated the robustness table in {args.readme}", file=sys.stderr)
+
+
+def _check_robustness(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    if args.faces < 7:
+        parser.error(f"--faces {args.faces}: at least 7, one per class (the sample is class-stratified)")
+    if not 0 < args.min_face <= 1:
+        parser.error(f"--min-face {args.min_face}: must be in (0, 1]")
 
 
 def _check_annotate(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
@@ -275,7 +304,28 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--frames", type=int, default=300, help="frames per live measurement (default: 300)")
     p.add_argument("--video-seconds", default="10,60",
                    help="lengths of the 640x480 30 fps test clips in seconds, comma-separated; '' skips (default: 10,60)")
+    p.add_argument("--detectors", nargs="+", choices=DETECTORS, default=["haar", "blazeface"],
+                   help="detectors whose live latency to measure, in one run (default: haar blazeface)")
     p.set_defaults(func=_bench)
+
+    from fer.robustness import MIN_FACE, VARIANTS
+
+    p = sub.add_parser("robustness", help="detection recall and end-to-end accuracy of each detector on FER2013 "
+                                          "faces turned, small, covered, dark, blurred, compressed or in groups")
+    p.add_argument("--data", required=True, help="FER2013 directory, .tar.gz, .zip or fer2013.csv")
+    p.add_argument("--faces", type=int, default=60, help="faces per condition, a class-stratified sample (default: 60)")
+    p.add_argument("--split", choices=("private", "public"), default="private",
+                   help="faces from PrivateTest (reporting) or PublicTest (choosing) (default: private)")
+    p.add_argument("--variants", nargs="+", choices=list(VARIANTS), default=list(VARIANTS),
+                   help=f"detectors to compare (default: {' '.join(VARIANTS)})")
+    p.add_argument("--min-face", type=float, default=MIN_FACE,
+                   help=f"smallest face asked for, fraction of the shorter side (default: {MIN_FACE}: 40-pixel faces "
+                        "are in range)")
+    p.add_argument("--weights", help="model or ensemble file (default: weights/vgg10.pt or $FER_WEIGHTS)")
+    p.add_argument("--json", help="also write the full results to this file, e.g. docs/robustness.json")
+    p.add_argument("--plot", help="also draw recall and accuracy per condition into this PNG, e.g. docs/robustness.png")
+    p.add_argument("--readme", help="regenerate the robustness table in this README")
+    p.set_defaults(func=_robustness, validate=_check_robustness, parser=p)
     return parser
 
 

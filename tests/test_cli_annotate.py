@@ -111,10 +111,11 @@ def test_bench_prints_and_writes_json(capsys, tiny_model_file, tmp_path):
     per_face = report["classifier_48x48"]
     assert set(per_face) == {"batch_1_tencrop_off", "batch_1_tencrop_on", "batch_16_tencrop_off", "batch_16_tencrop_on"}
     assert per_face["batch_16_tencrop_off"]["per_face_ms"]["median"] > 0
-    live = report["live_640x480"]
-    assert set(live) == {"1_face_tencrop_off", "1_face_tencrop_on", "4_faces_tencrop_off", "4_faces_tencrop_on"}
-    assert set(live["1_face_tencrop_off"]["total_ms"]) == {"median", "p95"}
-    assert live["4_faces_tencrop_off"]["faces_found_per_frame"] > 2
+    assert set(report["live_640x480"]) == {"haar", "blazeface"}  # both detectors by default, in one run
+    for live in report["live_640x480"].values():
+        assert set(live) == {"1_face_tencrop_off", "1_face_tencrop_on", "4_faces_tencrop_off", "4_faces_tencrop_on"}
+        assert set(live["1_face_tencrop_off"]["total_ms"]) == {"median", "p95"}
+        assert live["4_faces_tencrop_off"]["faces_found_per_frame"] > 2
     video = report["video_640x480_30fps"]["0.5s"]
     assert video["frames"] == 15 and video["peak_rss_mb"] > 0
 
@@ -159,3 +160,50 @@ def test_device_choice(capsys, inputs, tiny_model_file, tmp_path):
     code, _, _ = run(capsys, "annotate", inputs / "astronaut.jpg", "-o", tmp_path / "b.png", "--weights",
                      tiny_model_file, "--device", "cpu")
     assert code == 0 and read_provenance(tmp_path / "b.json")["model"]["device"] == "cpu"
+
+
+def test_the_detector_option_picks_the_backend(capsys, tiny_model_file, tmp_path):
+    """A face tilted by 30 degrees: the Haar cascade (the default) misses it, BlazeFace finds it."""
+    import cv2
+
+    from fer.io.images import save_image
+
+    frame = astronaut()
+    tilted = cv2.warpAffine(frame, cv2.getRotationMatrix2D((225, 113), 30, 1.0), frame.shape[1::-1],
+                            borderMode=cv2.BORDER_REFLECT)
+    save_image(tilted, tmp_path / "tilted.png")
+    for detector, found in ((None, "0 faces"), ("haar", "0 faces"), ("blazeface", "1 face")):
+        extra = ["--detector", detector] if detector else []
+        code, out, _ = run(capsys, "annotate", tmp_path / "tilted.png", "-o", tmp_path / f"{detector}.png",
+                           "--weights", tiny_model_file, *extra)
+        assert code == 0 and found in out, (detector, out)
+    with pytest.raises(SystemExit) as e:
+        main(["annotate", str(tmp_path / "tilted.png"), "--detector", "yolo"])
+    assert e.value.code == 2 and "invalid choice" in capsys.readouterr().err
+
+
+def test_robustness_writes_table_plot_and_json(capsys, fer2013_path, tiny_model_file, tmp_path):
+    from fer.robustness import README_END, README_START
+
+    readme = tmp_path / "README.md"
+    readme.write_text(f"before\n{README_START}\nold\n{README_END}\nafter\n")
+    code, out, _ = run(capsys, "robustness", "--data", fer2013_path, "--faces", 7, "--variants", "haar", "blazeface",
+                       "--weights", tiny_model_file, "--json", tmp_path / "r.json", "--plot", tmp_path / "r.png",
+                       "--readme", readme)
+    assert code == 0
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert set(report["results"]) == {"haar", "blazeface"} and report["faces"] == 7
+    upright = report["results"]["blazeface"]["upright"]
+    assert upright["recall"] >= 5 / 7 and upright["recall_vs_upright"] == 1.0
+    assert report["results"]["haar"]["no face"]["false_per_scene"] >= 0
+    assert set(report["crop_fit"]) == {"haar", "blazeface"}
+    text = readme.read_text()
+    assert text.startswith("before\n") and text.endswith("after\n") and "| blazeface | recall |" in text
+    assert "| blazeface | recall |" in out
+    assert (tmp_path / "r.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_robustness_needs_one_face_per_class(capsys, fer2013_path):
+    with pytest.raises(SystemExit) as e:
+        main(["robustness", "--data", str(fer2013_path), "--faces", "3"])
+    assert e.value.code == 2 and "at least 7" in capsys.readouterr().err

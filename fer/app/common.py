@@ -17,7 +17,7 @@ from typing import Any
 
 import streamlit as st
 
-from fer.engine.settings import DISPLAY_HEIGHT_RANGE, DISPLAY_WIDTH_RANGE, Settings
+from fer.engine.settings import DETECTORS, DISPLAY_HEIGHT_RANGE, DISPLAY_WIDTH_RANGE, Settings
 from fer.models.modelfile import ModelFileError, default_weights
 
 REPO = Path(__file__).resolve().parents[2]
@@ -25,6 +25,9 @@ IMBALANCE_FILE = REPO / "docs" / "imbalance.json"  # the class-imbalance study (
 SETTINGS_KEY = "fer.settings"
 MODEL_KEY = "fer.model"
 _WIDGET = "fer.widget."  # prefix of the settings widgets' keys
+DETECTOR_NAMES = {"haar": "Haar cascade (fast; upright, frontal faces)",
+                  "blazeface": "BlazeFace (also tilted, turned and half-covered faces)",
+                  "blazeface-full": "BlazeFace, full-range model (for comparison)"}
 
 
 # ---------------------------------------------------------------- settings and model
@@ -166,6 +169,9 @@ def settings_controls(compact: bool = False) -> Settings:
         _slider("smoothing", k["smoothing"])
         _slider("uncertain_below", k["uncertain_below"])
         st.markdown("**Face detection**")
+        st.selectbox(_meta("detector")["label"], DETECTORS, format_func=DETECTOR_NAMES.get, key=k["detector"],
+                     help=_help("detector") + " See the README's robustness table.")
+        _toggle("align", k["align"])
         _slider("min_face", k["min_face"])
         _slider("min_neighbors", k["min_neighbors"])
         _toggle("equalize", k["equalize"])

@@ -1,96 +1,112 @@
-"""Face detection with OpenCV's frontal-face Haar cascade, and the face crops the
-classifier sees.
+"""Face detection behind one interface, and the FER2013-style crops cut from what it finds.
 
-The detector, not the CNN, is the cost to beat on two CPU cores: one Haar pass over a
-full 640x480 frame costs 15-70 ms. Two things keep it small:
+Two backends implement :class:`FaceDetector`: OpenCV's frontal-face Haar cascade
+(:mod:`fer.engine.haar`, the default: fast, but it loses tilted, turned and half-covered
+faces) and BlazeFace, MediaPipe's face detector run by OpenCV's dnn module
+(:mod:`fer.engine.blazeface`: finds those faces too, and their eyes). Each backend is
+imported only when chosen. Both return :class:`Detections`; the frame pipeline, the
+tracker and the search near known faces work the same with either.
 
-* every search runs on a downscaled grayscale copy, scaled so that the smallest face
-  asked for just fills the cascade's window (smaller faces could not be found anyway);
-* between full scans, :meth:`FaceDetector.detect_near` only searches a window around
-  each known face, at sizes close to the face's last size.
+The classifier was trained on FER2013's framing, so each backend carries the
+:class:`CropFit` that turns its boxes into crops framed like FER2013's faces.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass, field
+from importlib import import_module
+from typing import Protocol
 
 import cv2
 import numpy as np
 
 from fer.classes import FACE_SIZE
+from fer.engine.settings import DETECTORS, Settings
 
-CASCADE_FILE = "haarcascade_frontalface_default.xml"
-#: Side in pixels, in the downscaled image, that the smallest wanted face is mapped to:
-#: the cascade's own window. The cost of a scan grows with the downscaled image's area.
-DETECT_WINDOW = 24
-#: Crop side over Haar box side. FER2013 faces are cropped about as tightly as Haar
-#: boxes: padded PublicTest faces detected by this cascade give a median ratio of 1.02.
-CROP_SCALE = 1.02
+#: Where each backend of :data:`fer.engine.settings.DETECTORS` lives: module, class.
+_BACKENDS = {"haar": ("fer.engine.haar", "HaarDetector"),
+             "blazeface": ("fer.engine.blazeface", "BlazeFaceDetector"),
+             "blazeface-full": ("fer.engine.blazeface", "FullRangeBlazeFaceDetector")}
+assert set(_BACKENDS) == set(DETECTORS), "every detector named in Settings needs a backend"
 
 
-class FaceDetector:
-    """Haar cascade face detector returning ``(N, 4)`` int ``x1, y1, x2, y2`` boxes.
+@dataclass(frozen=True)
+class Detections:
+    """Faces found in one frame: ``boxes`` (N, 4) int ``x1, y1, x2, y2`` and ``angles``
+    (N,), each face's roll in degrees (the slope of the line through its eyes, positive
+    when the face's left eye, on the image's right, is lower); 0 where the detector
+    cannot tell.
 
-    >>> import numpy as np
-    >>> FaceDetector().detect(np.zeros((480, 640), np.uint8)).shape
-    (0, 4)
+    >>> len(Detections.empty())
+    0
     """
 
-    def __init__(self, scale_factor: float = 1.1, min_neighbors: int = 5, min_face: float = 0.12,
-                 equalize: bool = False, search_margin: float = 0.5, search_range: float = 1.3):
-        self.cascade = cv2.CascadeClassifier(cv2.data.haarcascades + CASCADE_FILE)
-        if self.cascade.empty():
-            raise RuntimeError(f"OpenCV could not load {CASCADE_FILE} from {cv2.data.haarcascades}")
-        self.scale_factor = scale_factor
-        self.min_neighbors = min_neighbors
-        self.min_face = min_face  # fraction of the frame's shorter side
-        self.equalize = equalize
-        self.search_margin = search_margin  # search window around a known face, per side, in face sides
-        self.search_range = search_range  # sizes searched near a known face: its size / range .. * range
+    boxes: np.ndarray
+    angles: np.ndarray = field(default=None)  # type: ignore[assignment]
 
-    def detect(self, gray: np.ndarray) -> np.ndarray:
-        """Full scan of a grayscale frame for faces at least ``min_face`` of its shorter side."""
-        min_px = max(self.min_face * min(gray.shape[:2]), 1.0)
-        return self._search(gray, scale=min(1.0, DETECT_WINDOW / min_px), min_px=min_px)
+    def __post_init__(self) -> None:
+        boxes = np.asarray(self.boxes, np.int64).reshape(-1, 4)
+        angles = np.zeros(len(boxes)) if self.angles is None else np.asarray(self.angles, np.float64).reshape(-1)
+        if len(angles) != len(boxes):
+            raise ValueError(f"{len(boxes)} boxes but {len(angles)} angles")
+        object.__setattr__(self, "boxes", boxes)
+        object.__setattr__(self, "angles", angles)
 
-    def detect_near(self, gray: np.ndarray, boxes: np.ndarray) -> np.ndarray:
+    @classmethod
+    def empty(cls) -> Detections:
+        return cls(np.zeros((0, 4), np.int64))
+
+    def __len__(self) -> int:
+        return len(self.boxes)
+
+    def __getitem__(self, index) -> Detections:
+        return Detections(self.boxes[index], self.angles[index])
+
+    @classmethod
+    def concat(cls, parts: list[Detections]) -> Detections:
+        if not parts:
+            return cls.empty()
+        return cls(np.concatenate([p.boxes for p in parts]), np.concatenate([p.angles for p in parts]))
+
+
+@dataclass(frozen=True)
+class CropFit:
+    """How a detector's box maps to a FER2013-framed crop: a square ``scale`` times the
+    box's side, its centre ``offset`` box sides below the box's centre (along the face's
+    own vertical when the face is turned upright)."""
+
+    scale: float = 1.0
+    offset: float = 0.0
+
+
+class FaceDetector(Protocol):
+    """What the frame pipeline needs from a face detector. Instances are not
+    thread-safe: a thread that detects needs its own."""
+
+    #: Box-to-crop mapping fitted on PublicTest faces (see :mod:`fer.robustness`).
+    crop: CropFit
+
+    def detect(self, frame: np.ndarray) -> Detections:
+        """Full scan of an RGB (or grayscale) frame."""
+
+    def detect_near(self, frame: np.ndarray, boxes: np.ndarray) -> Detections:
         """Search only around ``boxes`` (faces seen recently) for faces of similar size."""
-        h, w = gray.shape[:2]
-        found = []
-        for x1, y1, x2, y2 in np.asarray(boxes).reshape(-1, 4):
-            side = max(x2 - x1, y2 - y1, 1)
-            pad = int(side * self.search_margin)
-            rx1, ry1, rx2, ry2 = max(x1 - pad, 0), max(y1 - pad, 0), min(x2 + pad, w), min(y2 + pad, h)
-            if rx2 - rx1 < 2 or ry2 - ry1 < 2:
-                continue
-            # A face was just seen here: fewer confirming windows are needed than in a full
-            # scan (and a small window offers fewer), so ask for at most 3 neighbours.
-            roi_boxes = self._search(gray[ry1:ry2, rx1:rx2], scale=min(1.0, DETECT_WINDOW * self.search_range / side),
-                                     min_px=side / self.search_range, max_px=side * self.search_range,
-                                     min_neighbors=min(self.min_neighbors, 3))
-            found.append(roi_boxes + [rx1, ry1, rx1, ry1])
-        if not found:
-            return np.zeros((0, 4), np.int64)
-        return dedupe(np.concatenate(found))
 
-    def _search(self, gray: np.ndarray, scale: float, min_px: float, max_px: float | None = None,
-                min_neighbors: int | None = None) -> np.ndarray:
-        """Run the cascade on ``gray`` downscaled by ``scale``, for faces of ``min_px``..``max_px``
-        pixels in ``gray``; boxes come back in ``gray``'s pixels."""
-        small = gray if scale >= 1.0 else cv2.resize(gray, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
-        if self.equalize:
-            small = cv2.equalizeHist(small)
-        lo = max(24, int(round(min_px * scale)))
-        hi = int(max_px * scale) if max_px else 0
-        if min(small.shape[:2]) < lo or (hi and hi < lo):
-            return np.zeros((0, 4), np.int64)
-        rects = self.cascade.detectMultiScale(small, scaleFactor=self.scale_factor,
-                                              minNeighbors=min_neighbors or self.min_neighbors,
-                                              minSize=(lo, lo), maxSize=(hi, hi) if hi else (0, 0))
-        if len(rects) == 0:
-            return np.zeros((0, 4), np.int64)
-        rects = np.asarray(rects, dtype=np.float64) / scale
-        boxes = np.round(np.column_stack([rects[:, 0], rects[:, 1], rects[:, 0] + rects[:, 2], rects[:, 1] + rects[:, 3]]))
-        h, w = gray.shape[:2]
-        return np.clip(boxes, 0, [w, h, w, h]).astype(np.int64)
+    def configure(self, settings: Settings) -> None:
+        """Take up the settings' detection options."""
+
+
+def make_detector(settings: Settings | None = None) -> FaceDetector:
+    """The detector that ``settings.detector`` names, configured by ``settings``.
+
+    >>> type(make_detector(Settings(detector="haar"))).__name__
+    'HaarDetector'
+    """
+    settings = settings or Settings()
+    module, name = _BACKENDS[settings.detector]
+    detector = getattr(import_module(module), name)()
+    detector.configure(settings)
+    return detector
 
 
 def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -105,40 +121,65 @@ def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return inter / np.maximum(area_a + area_b - inter, 1e-9)
 
 
-def dedupe(boxes: np.ndarray, iou: float = 0.4) -> np.ndarray:
-    """Drop boxes overlapping an earlier one (the same face found from two search windows)."""
+def dedupe(found: Detections, iou: float = 0.4) -> Detections:
+    """Drop faces overlapping an earlier one (the same face found from two search windows)."""
     keep: list[int] = []
-    overlaps = box_iou(boxes, boxes)
-    for i in range(len(boxes)):
+    overlaps = box_iou(found.boxes, found.boxes)
+    for i in range(len(found)):
         if not any(overlaps[i, j] > iou for j in keep):
             keep.append(i)
-    return boxes[keep]
+    return found[keep]
 
 
-def crop_faces(gray: np.ndarray, boxes: np.ndarray, size: int = FACE_SIZE, scale: float = CROP_SCALE) -> np.ndarray:
-    """Square crops around ``boxes``, ``scale`` times their side, resized to ``size``:
-    ``(N, size, size)`` uint8. Parts of a crop outside the frame repeat the frame's edge,
-    so faces at the border keep their proportions."""
+def crop_faces(gray: np.ndarray, boxes: np.ndarray, size: int = FACE_SIZE, fit: CropFit = CropFit(),
+               angles: np.ndarray | None = None) -> np.ndarray:
+    """Square crops around ``boxes`` framed by ``fit``, resized to ``size``:
+    ``(N, size, size)`` uint8. With ``angles`` (degrees, see :class:`Detections`), each
+    crop is turned so that the face stands upright. Parts of a crop outside the frame
+    repeat the frame's edge, so faces at the border keep their proportions."""
     boxes = np.asarray(boxes).reshape(-1, 4)
     faces = np.zeros((len(boxes), size, size), np.uint8)
-    h, w = gray.shape[:2]
     for i, (x1, y1, x2, y2) in enumerate(boxes):
-        side = max(int(round(max(x2 - x1, y2 - y1) * scale)), 1)
-        cx, cy = (x1 + x2) // 2, (y1 + y2) // 2
-        sx1, sy1 = cx - side // 2, cy - side // 2
-        sx2, sy2 = sx1 + side, sy1 + side
-        crop = gray[max(sy1, 0):min(sy2, h), max(sx1, 0):min(sx2, w)]
-        if crop.size == 0:
-            continue
-        if (sx1, sy1, sx2, sy2) != (max(sx1, 0), max(sy1, 0), min(sx2, w), min(sy2, h)):
-            crop = cv2.copyMakeBorder(crop, max(-sy1, 0), max(sy2 - h, 0), max(-sx1, 0), max(sx2 - w, 0),
-                                      cv2.BORDER_REPLICATE)
-        interp = cv2.INTER_AREA if side > size else cv2.INTER_LINEAR
-        faces[i] = cv2.resize(crop, (size, size), interpolation=interp)
+        box_side = max(x2 - x1, y2 - y1, 1)
+        angle = float(angles[i]) if angles is not None else 0.0
+        down = np.array([-np.sin(np.radians(angle)), np.cos(np.radians(angle))])
+        cx, cy = np.array([(x1 + x2) / 2, (y1 + y2) / 2]) + fit.offset * box_side * down
+        side = max(int(round(box_side * fit.scale)), 1)
+        faces[i] = _upright_crop(gray, cx, cy, side, angle, size) if angle else _crop(gray, cx, cy, side, size)
     return faces
+
+
+def _crop(gray: np.ndarray, cx: float, cy: float, side: int, size: int) -> np.ndarray:
+    """Axis-aligned square of ``side`` centred on ``(cx, cy)``, resized to ``size``."""
+    h, w = gray.shape[:2]
+    sx1, sy1 = int(cx) - side // 2, int(cy) - side // 2
+    sx2, sy2 = sx1 + side, sy1 + side
+    crop = gray[max(sy1, 0):min(sy2, h), max(sx1, 0):min(sx2, w)]
+    if crop.size == 0:
+        return np.zeros((size, size), np.uint8)
+    if (sx1, sy1, sx2, sy2) != (max(sx1, 0), max(sy1, 0), min(sx2, w), min(sy2, h)):
+        crop = cv2.copyMakeBorder(crop, max(-sy1, 0), max(sy2 - h, 0), max(-sx1, 0), max(sx2 - w, 0),
+                                  cv2.BORDER_REPLICATE)
+    interp = cv2.INTER_AREA if side > size else cv2.INTER_LINEAR
+    return cv2.resize(crop, (size, size), interpolation=interp)
+
+
+def _upright_crop(gray: np.ndarray, cx: float, cy: float, side: int, angle: float, size: int) -> np.ndarray:
+    """The square that :func:`_crop` would cut, turned by ``angle`` degrees about its
+    centre, rotated upright and resized to ``size``. A large face is first shrunk by area
+    averaging to about twice ``size`` (a rotation samples pixels, it does not average
+    them), then rotated."""
+    reach = int(np.ceil(side * (abs(np.cos(np.radians(angle))) + abs(np.sin(np.radians(angle)))) / 2)) + 2
+    shrunk = max(int(round(2 * reach * 2 * size / side)), 1) if side > 2 * size else 2 * reach
+    window = _crop(gray, cx, cy, 2 * reach, shrunk)  # its left edge is at int(cx) - reach in the frame
+    k = shrunk / (2 * reach)  # window pixels per frame pixel
+    # Centres in pixel-centre coordinates: the crop's (as _crop cuts it) in the window, the output's.
+    centre = [((int(c) - side // 2 + side / 2 - 0.5) - (int(c) - reach) + 0.5) * k - 0.5 for c in (cx, cy)]
+    matrix = cv2.getRotationMatrix2D(centre, angle, size / (side * k))
+    matrix[:, 2] += ((size - 1) / 2 - centre[0], (size - 1) / 2 - centre[1])
+    return cv2.warpAffine(window, matrix, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
 
 
 def to_gray(frame_rgb: np.ndarray) -> np.ndarray:
     """RGB (H, W, 3) or gray (H, W) uint8 -> gray (H, W) uint8."""
     return frame_rgb if frame_rgb.ndim == 2 else cv2.cvtColor(frame_rgb, cv2.COLOR_RGB2GRAY)
-

@@ -16,7 +16,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 import numpy as np
 
 from fer.engine.classify import Classifier
-from fer.engine.detect import FaceDetector, box_iou, crop_faces, to_gray
+from fer.engine.detect import Detections, FaceDetector, box_iou, crop_faces, make_detector, to_gray
 from fer.engine.draw import FaceAnnotator, display_scale, fit_to_display
 from fer.engine.faces import UNCERTAIN, Faces
 from fer.engine.settings import Settings
@@ -38,7 +38,7 @@ class FramePipeline:
     def __init__(self, classifier: Classifier, settings: Settings | None = None):
         self.classifier = classifier
         self.settings = check_settings(settings) if settings is not None else Settings()
-        self.detector = FaceDetector()
+        self.detector: FaceDetector = make_detector(self.settings)
         self.annotator = FaceAnnotator()
         self.tracker = Tracker()
         self.frame_index = 0
@@ -48,7 +48,8 @@ class FramePipeline:
         self._pending: Settings | None = None
         self._reset_pending = False
         # Full scans of a tracked stream: one worker thread and its own detector (an
-        # OpenCV cascade must not run in two threads at once), made at the first scan.
+        # OpenCV cascade or network must not run in two threads at once), made at the
+        # first scan.
         self._scanner: ThreadPoolExecutor | None = None
         self._scan_detector: FaceDetector | None = None
         self._scan: Future | None = None
@@ -91,10 +92,15 @@ class FramePipeline:
         self._sync()
         s = self.settings
         start = time.perf_counter()
-        gray = to_gray(frame)
-        boxes = self.detector.detect(gray) if still else self._detect_in_stream(gray, s.full_scan_every)
+        found = self.detector.detect(frame) if still else self._detect_in_stream(frame, s.full_scan_every)
         detected = time.perf_counter()
-        probs = self.classifier.predict_proba(crop_faces(gray, boxes, self.classifier.face_size), tencrop=s.tencrop)
+        crops = crop_faces(to_gray(frame), found.boxes, self.classifier.face_size, fit=self.detector.crop,
+                           angles=found.angles if s.align else None)
+        probs = self.classifier.predict_proba(crops, tencrop=s.tencrop)
+        # A face cut by the frame's edge is cropped whole (the missing part repeats the
+        # edge), but reported, tracked and drawn within the frame.
+        h, w = frame.shape[:2]
+        boxes = np.clip(found.boxes, 0, [w, h, w, h])
         classified = time.perf_counter()
         if still:
             ids, smoothed = np.arange(1, len(boxes) + 1), probs
@@ -106,7 +112,7 @@ class FramePipeline:
                         "total": (time.perf_counter() - start) * 1000}
         return faces
 
-    def _detect_in_stream(self, gray: np.ndarray, full_scan_every: int) -> np.ndarray:
+    def _detect_in_stream(self, frame: np.ndarray, full_scan_every: int) -> Detections:
         """Faces of a stream's frame: a full scan while nothing is tracked; else a search
         near the tracked faces, plus near the faces that the last full scan found.
 
@@ -118,20 +124,21 @@ class FramePipeline:
         known = self.tracker.boxes()
         pending, self._scan = self._scan, None
         if not len(known):
-            return self.detector.detect(gray)
+            return self.detector.detect(frame)
         seeds = known
         if pending is not None:
-            found = pending.result()
+            found = pending.result().boxes
             new = found[box_iou(found, known).max(axis=1) < 0.3] if len(found) else found
             seeds = np.concatenate([known, new])
-        boxes = self.detector.detect_near(gray, seeds)
+        near = self.detector.detect_near(frame, seeds)
         if self.frame_index % full_scan_every == 0:
             if self._scanner is None:
                 self._scanner = ThreadPoolExecutor(1, thread_name_prefix="fer-full-scan")
-                self._scan_detector = FaceDetector()
-                self._configure(self._scan_detector, self.settings)
-            self._scan = self._scanner.submit(self._scan_detector.detect, gray)
-        return boxes
+            if self._scan_detector is None:
+                self._scan_detector = make_detector(self.settings)
+            # A copy: the caller may reuse the frame's buffer while the scan still runs.
+            self._scan = self._scanner.submit(self._scan_detector.detect, frame.copy())
+        return near
 
     def draw(self, frame: np.ndarray, faces: Faces, fit: bool = True) -> np.ndarray:
         """``frame`` with ``faces`` drawn on it, as a new array: fitted into the display
@@ -155,15 +162,13 @@ class FramePipeline:
             self._scan = None
 
     def _apply(self, s: Settings) -> None:
+        if s.detector != self.settings.detector:  # another backend: new detectors (the scan's at its next scan)
+            self.detector, self._scan_detector = make_detector(s), None
         self.settings = s
         for detector in (self.detector, self._scan_detector):
             if detector is not None:
-                self._configure(detector, s)
+                detector.configure(s)
         self.annotator = FaceAnnotator.from_settings(s)
-
-    @staticmethod
-    def _configure(d: FaceDetector, s: Settings) -> None:
-        d.scale_factor, d.min_neighbors, d.min_face, d.equalize = s.scale_factor, s.min_neighbors, s.min_face, s.equalize
 
 
 def label_faces(boxes: np.ndarray, ids: np.ndarray, probs: np.ndarray, smoothed: np.ndarray,

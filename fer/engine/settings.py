@@ -7,9 +7,15 @@ definition, so a default or a bound is never written twice.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, fields, replace
-from typing import Any
+from typing import Any, Literal, get_args
 
 RGB = tuple[int, int, int]
+
+#: Face detectors (see :mod:`fer.engine.detect`): OpenCV's Haar cascade, BlazeFace's
+#: short-range model run at the resolution ``min_face`` asks for, and BlazeFace's
+#: full-range model (one fixed 192x192 pass; measured weaker, kept for comparison).
+Detector = Literal["haar", "blazeface", "blazeface-full"]
+DETECTORS: tuple[str, ...] = get_args(Detector)
 
 #: Display sizes the app offers (its width and height sliders), in pixels.
 DISPLAY_WIDTH_RANGE = (120, 800)
@@ -69,6 +75,12 @@ class Settings:
     equalize: bool = field(default=False, metadata=option(
         "Equalise lighting before detection", "equalise the histogram before detection (helps in dim or flat "
         "light)"))
+    detector: Detector = field(default="haar", metadata=option(
+        "Face detector", "haar (fast, upright frontal faces) or blazeface (finds tilted, turned and half-covered "
+        "faces too); blazeface-full is BlazeFace's full-range model"))
+    align: bool = field(default=True, metadata=option(
+        "Turn faces upright by the eyes (BlazeFace)", "BlazeFace: rotate each face upright by its eye keypoints "
+        "before classifying it"))
 
     def __post_init__(self) -> None:
         w, h = self.display_size
@@ -83,6 +95,8 @@ class Settings:
             bounds = f.metadata.get("range")
             if bounds is not None and not bounds[0] <= getattr(self, f.name) <= bounds[1]:
                 raise ValueError(f"{f.name} must be in [{bounds[0]}, {bounds[1]}], got {getattr(self, f.name)}")
+        if self.detector not in DETECTORS:
+            raise ValueError(f"detector must be one of {', '.join(DETECTORS)}, got {self.detector!r}")
 
     def replace(self, **changes: Any) -> Settings:
         return replace(self, **changes)

@@ -110,13 +110,14 @@ def shipped_cards(weights_dir: str | os.PathLike, default: str | os.PathLike | N
     return sorted(cards, key=lambda c: (c["model"] != default_name, c["model"]))
 
 
-def update_readme(readme: str | os.PathLike, table: str) -> bool:
-    """Replace the generated table between the markers; returns whether anything changed."""
+def update_readme(readme: str | os.PathLike, table: str, start: str = README_START, end: str = README_END) -> bool:
+    """Replace the generated table between the markers ``start`` and ``end`` (by default
+    the accuracy table's); returns whether anything changed."""
     path = Path(readme)
     text = path.read_text()
-    pattern = re.compile(re.escape(README_START) + ".*?" + re.escape(README_END), re.S)
+    pattern = re.compile(re.escape(start) + ".*?" + re.escape(end), re.S)
     if not pattern.search(text):
-        raise ValueError(f"{path} has no {README_START} ... {README_END} block")
-    new = pattern.sub(lambda _: f"{README_START}\n{table}\n{README_END}", text)
+        raise ValueError(f"{path} has no {start} ... {end} block")
+    new = pattern.sub(lambda _: f"{start}\n{table}\n{end}", text)
     path.write_text(new)
     return new != text

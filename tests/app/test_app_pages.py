@@ -157,6 +157,33 @@ def test_image_page_bad_and_faceless_uploads(app, face_jpg):
     assert len(app.get("imgs") or app.get("image")) == 2  # the blank original and the annotated face
 
 
+def test_the_detector_chosen_on_the_settings_page_finds_a_tilted_face(app):
+    """Haar (the default) finds no face in a portrait tilted by 30 degrees; BlazeFace,
+    chosen on the Settings page, does, on the Image page."""
+    import cv2
+    from media import astronaut
+
+    frame = astronaut()
+    tilted = cv2.warpAffine(frame, cv2.getRotationMatrix2D((225, 113), 30, 1.0), frame.shape[1::-1],
+                            borderMode=cv2.BORDER_REFLECT)
+    jpg = cv2.imencode(".jpg", cv2.cvtColor(tilted, cv2.COLOR_RGB2BGR))[1].tobytes()
+    page(app, "image")
+    app.file_uploader[0].set_value(("tilted.jpg", jpg, "image/jpeg")).run()
+    assert any("No face was found" in w.value for w in app.warning)
+
+    page(app, "settings")
+    choice = app.selectbox(key="fer.widget.detector")
+    assert choice.options == ["Haar cascade (fast; upright, frontal faces)",
+                              "BlazeFace (also tilted, turned and half-covered faces)",
+                              "BlazeFace, full-range model (for comparison)"]
+    choice.set_value("blazeface").run()
+    assert app.session_state["fer.settings"] == Settings(detector="blazeface")
+    page(app, "image")
+    app.file_uploader[0].set_value(("tilted.jpg", jpg, "image/jpeg")).run()
+    assert not app.exception and not any("No face was found" in w.value for w in app.warning)
+    assert any("1 face" in m.value for m in app.markdown) or len(app.get("vega_lite_chart")) == 1
+
+
 def decoded_frames(path) -> int:
     import av
 

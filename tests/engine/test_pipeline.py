@@ -9,9 +9,10 @@ from fer.engine.faces import Faces
 from fer.engine.settings import Settings
 
 
-@pytest.fixture
-def stream(tiny_recognizer):
-    return tiny_recognizer.new_stream(Settings())
+@pytest.fixture(params=["haar", "blazeface"])
+def stream(request, tiny_recognizer):
+    """A stream with each detector: tracking and the search near known faces work with both."""
+    return tiny_recognizer.new_stream(Settings(detector=request.param))
 
 
 def test_process_returns_the_annotated_frame_fitted_and_the_faces(stream):
@@ -55,7 +56,7 @@ def two_faces(left: bool = True, right: bool = True) -> np.ndarray:
 
 
 def test_a_new_face_is_found_by_the_next_full_scan(stream):
-    stream.update_settings(Settings(full_scan_every=4))
+    stream.update_settings(stream.settings.replace(full_scan_every=4))
     assert stream.process(two_faces(right=False))[1].track_ids.tolist() == [1]  # full scan: nothing was tracked
     counts = [len(stream.process(two_faces())[1]) for _ in range(6)]
     # Frames 1-3 search near face 1 only; frame 4's scan runs beside it and frame 5 uses it.
@@ -81,7 +82,7 @@ def test_two_streams_never_share_state(tiny_recognizer):
 
 def test_settings_change_applies_from_the_next_frame(stream):
     frame = face_frame(640, 480, side=300)
-    stream.update_settings(Settings(display_size=(320, 240), uncertain_below=0.99, tencrop=True))
+    stream.update_settings(stream.settings.replace(display_size=(320, 240), uncertain_below=0.99, tencrop=True))
     annotated, faces = stream.process(frame)
     assert annotated.shape == (240, 320, 3)
     assert faces.labels == ["uncertain"]  # a random-weight model is never 99% sure
@@ -102,13 +103,66 @@ def test_settings_can_change_from_another_thread_while_frames_are_processed(stre
     worker.start()
     try:
         for i in range(60):
-            stream.update_settings(Settings(display_size=sizes[i % 3], tencrop=bool(i % 2), smoothing=0.3 * (i % 3)))
+            stream.update_settings(Settings(display_size=sizes[i % 3], tencrop=bool(i % 2), smoothing=0.3 * (i % 3),
+                                            detector=("haar", "blazeface")[i % 2]))
     finally:
         done.set()
         worker.join()
     assert not errors
     stream.update_settings(Settings(display_size=(200, 150)))
     assert stream.process(frame)[0].shape == (150, 200, 3)
+
+
+def test_switching_the_detector_keeps_the_tracks(tiny_recognizer):
+    from fer.engine.blazeface import BlazeFaceDetector
+    from fer.engine.haar import HaarDetector
+
+    stream = tiny_recognizer.new_stream(Settings())
+    frame = face_frame(640, 480, side=300)
+    assert stream.process(frame)[1].track_ids.tolist() == [1] and isinstance(stream.detector, HaarDetector)
+    stream.update_settings(Settings(detector="blazeface"))
+    assert isinstance(stream.detector, HaarDetector)  # applies from the next frame
+    assert stream.process(frame)[1].track_ids.tolist() == [1] and isinstance(stream.detector, BlazeFaceDetector)
+
+
+def test_aligned_crops_label_a_tilted_face_like_the_upright_one(tiny_recognizer):
+    """BlazeFace's eyes turn a tilted face upright: its probabilities come close to the
+    upright face's, and closer than without alignment."""
+    import cv2
+
+    frame = astronaut()
+    cx, cy = (ASTRONAUT_FACE[0] + ASTRONAUT_FACE[2]) / 2, (ASTRONAUT_FACE[1] + ASTRONAUT_FACE[3]) / 2
+    tilted = cv2.warpAffine(frame, cv2.getRotationMatrix2D((cx, cy), 35, 1.0), frame.shape[1::-1],
+                            borderMode=cv2.BORDER_REFLECT)
+    upright = tiny_recognizer.new_stream(Settings(detector="blazeface")).analyze(frame, still=True).probs
+    aligned = tiny_recognizer.new_stream(Settings(detector="blazeface")).analyze(tilted, still=True).probs
+    plain = tiny_recognizer.new_stream(Settings(detector="blazeface", align=False)).analyze(tilted, still=True).probs
+    assert len(upright) == len(aligned) == len(plain) == 1
+    assert np.abs(aligned - upright).sum() < np.abs(plain - upright).sum()
+
+
+@pytest.mark.parametrize("detector", ["haar", "blazeface"])
+def test_a_face_filling_the_frame_is_found_and_boxed_within_it(tiny_recognizer, detector):
+    """A selfie close-up: the face is 400 of the frame's 480 pixels."""
+    import cv2
+
+    big = cv2.resize(astronaut(), None, fx=4.2, fy=4.2, interpolation=cv2.INTER_CUBIC)
+    close_up = np.ascontiguousarray(big[475 - 240:475 + 240, 945 - 320:945 + 320])
+    faces = tiny_recognizer.new_stream(Settings(detector=detector)).analyze(close_up, still=True)
+    assert len(faces) == 1
+    x1, y1, x2, y2 = faces.boxes[0]
+    assert 0 <= x1 < x2 <= 640 and 0 <= y1 < y2 <= 480 and y2 - y1 > 300
+
+
+def test_a_face_cut_by_the_frames_edge_is_labelled_and_boxed_within_the_frame(tiny_recognizer):
+    """A fifth of the face is outside the frame: BlazeFace finds it (the Haar cascade does
+    not), crops it whole and reports the box clipped to the frame."""
+    import cv2
+
+    big = cv2.resize(astronaut(), None, fx=2, fy=2, interpolation=cv2.INTER_CUBIC)  # face about x 350-550
+    cut = np.ascontiguousarray(big[0:480, 390:1030])
+    faces = tiny_recognizer.new_stream(Settings(detector="blazeface")).analyze(cut, still=True)
+    assert len(faces) == 1 and faces.boxes[0, 0] == 0 and faces.boxes[0, 2] > 120
 
 
 @pytest.mark.parametrize("frame", [np.zeros((48, 48), np.uint8), np.zeros((48, 48, 3), np.float32),

@@ -79,7 +79,8 @@ def live_figures(session: LiveSession, streaming: bool) -> None:
         st.markdown("Labels: " + (", ".join(f"**{label}**" for label in stats.labels) or "none"))
         if stats.first_label_s is not None:
             st.caption(f"First label {stats.first_label_s:.1f} s after the first frame; "
-                       f"{stats.latency_ms:.0f} ms per frame; {stats.log_rows} log rows.")
+                       f"{stats.latency_ms:.0f} ms per frame ({session.pipeline.settings.detector}); "
+                       f"{stats.log_rows} log rows.")
         c1, c2 = st.columns(2)
         c1.download_button("Save frame", session.last_frame_png, file_name="fer-frame.png", mime="image/png",
                            on_click="ignore", icon=":material/photo_camera:", disabled=not stats.frames, key="save-frame")

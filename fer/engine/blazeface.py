@@ -1,0 +1,290 @@
+"""Face detection with BlazeFace, MediaPipe's face detector, run by OpenCV's dnn module.
+
+The Haar cascade knows upright frontal faces; strong expressions come with tilted heads,
+turned faces and hands at the mouth, where it loses them. BlazeFace (Bazarevsky et al.,
+2019) is a small single-shot detector trained on faces in the wild; besides a box it
+gives six keypoints per face, of which the eyes turn each face upright before it is
+cropped. No new dependency: OpenCV reads Google's ``.tflite`` model files
+(``weights/face_detection_*_range.tflite``, Apache-2.0, see ``weights/NOTICE``).
+
+Decoding is MediaPipe's SSD scheme: every cell of each output grid holds fixed anchors
+at the cell's centre; per anchor the model gives a score (a logit) and 16 numbers, the
+box centre's offset from the anchor, the box's width and height, and six keypoints'
+offsets (right eye, left eye, nose tip, mouth, right ear, left ear), all in input
+pixels. Overlapping boxes are merged as MediaPipe does: non-maximum suppression picks
+the best box of each cluster, and the cluster's score-weighted mean replaces it.
+
+Two models:
+
+* short range (for faces within about 2 m of a phone's camera): trained on 128x128
+  inputs, but fully convolutional, so OpenCV runs it at any size divisible by 16. A full
+  scan shows it the frame scaled so that the smallest wanted face (``min_face``) is
+  :data:`FACE_PX_RANGE`'s lower end, and, when larger faces would exceed the upper end,
+  once more at a coarser scale. Small or distant faces thus cost a larger input, as
+  with Haar. This is the ``blazeface`` detector.
+* full range (faces up to 5 m): its feature pyramid has fixed shapes, so OpenCV runs
+  it only on the whole frame letterboxed into 192x192, where a face must be about 16
+  pixels (a twelfth of the frame's longer side) to be found. On the robustness scenes it
+  found fewer faces than the short-range model at every size and costs more than its
+  coarse scan; ``blazeface-full`` keeps it for comparison.
+
+Between full scans, :meth:`BlazeFaceDetector.detect_near` shows the short-range model a
+window around each known face, scaled so that the face is about 48 pixels.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+
+import cv2
+import numpy as np
+
+from fer.engine.detect import CropFit, Detections, box_iou, dedupe
+from fer.engine.settings import Settings
+from fer.models.modelfile import BUNDLED_WEIGHTS, ModelFileError
+
+WEIGHTS_DIR = BUNDLED_WEIGHTS.parent
+#: MediaPipe's thresholds: lowest score kept, and the overlap above which two boxes are
+#: the same face.
+MIN_SCORE = 0.5
+NMS_IOU = 0.3
+#: Face sides, in pixels of the short-range model's input, that a scan level looks for:
+#: at 24 pixels it still finds most faces, beyond 128 it starts to lose them.
+FACE_PX_RANGE = (24, 128)
+#: Side of the window shown to the model when searching near a known face; with
+#: ``search_margin`` 0.5 the face fills about half of it.
+NEAR_INPUT = 96
+#: The box-to-crop mappings fitted on upright PublicTest faces in photo-like scenes
+#: (``fer robustness`` prints them as ``crop_fit``; 200 faces): BlazeFace's box covers
+#: the face from the brows to the chin, FER2013's crop is a fifth larger and reaches
+#: higher, to the forehead.
+CROP_FIT = CropFit(scale=1.21, offset=-0.10)
+FULL_RANGE_CROP_FIT = CropFit(scale=1.19, offset=-0.05)
+
+
+@dataclass(frozen=True)
+class Model:
+    """One BlazeFace model file and its anchor layout."""
+
+    file: str
+    layers: tuple[tuple[int, int], ...]  # (stride, anchors per cell) of each output grid, in output order
+    input_side: int | None = None  # the square input the model needs, or None: any multiple of 16
+
+
+SHORT_RANGE = Model("face_detection_short_range.tflite", ((8, 2), (16, 6)))
+FULL_RANGE = Model("face_detection_full_range.tflite", ((4, 1),), input_side=192)
+
+
+@lru_cache(maxsize=None)
+def _model_bytes(file: str) -> np.ndarray:
+    path = WEIGHTS_DIR / file
+    try:
+        return np.frombuffer(path.read_bytes(), np.uint8)
+    except OSError as e:
+        raise ModelFileError(f"BlazeFace model {path} could not be read ({e.strerror or e})") from e
+
+
+def load_net(model: Model) -> cv2.dnn.Net:
+    """A fresh OpenCV network for ``model`` (a network must not run in two threads at once)."""
+    try:
+        net = cv2.dnn.readNetFromTFLite(_model_bytes(model.file))
+    except cv2.error as e:
+        raise ModelFileError(f"OpenCV could not load the BlazeFace model {WEIGHTS_DIR / model.file}: "
+                             f"{str(e).strip().splitlines()[-1]}") from e
+    net.setPreferableBackend(cv2.dnn.DNN_BACKEND_OPENCV)
+    return net
+
+
+@lru_cache(maxsize=64)
+def anchor_centres(height: int, width: int, layers: tuple[tuple[int, int], ...]) -> np.ndarray:
+    """(A, 2) x, y anchor centres in input pixels, in the model's output order: grid by
+    grid, row by row, each cell's anchors together."""
+    centres = []
+    for stride, per_cell in layers:
+        ys, xs = np.mgrid[0:height // stride, 0:width // stride]
+        cells = np.stack([(xs + 0.5) * stride, (ys + 0.5) * stride], axis=-1).reshape(-1, 1, 2)
+        centres.append(np.repeat(cells, per_cell, axis=1).reshape(-1, 2))
+    return np.concatenate(centres).astype(np.float32)
+
+
+@dataclass
+class Candidates:
+    """Raw detections in frame pixels: boxes (N, 4) float xyxy, scores (N,), keypoints (N, 6, 2)."""
+
+    boxes: np.ndarray
+    scores: np.ndarray
+    keypoints: np.ndarray
+
+    @classmethod
+    def concat(cls, parts: list[Candidates]) -> Candidates:
+        if not parts:
+            return cls(np.zeros((0, 4), np.float32), np.zeros(0, np.float32), np.zeros((0, 6, 2), np.float32))
+        return cls(*(np.concatenate([getattr(p, f) for p in parts]) for f in ("boxes", "scores", "keypoints")))
+
+    def moved(self, scale: float, dx: float = 0.0, dy: float = 0.0) -> Candidates:
+        """From input pixels (an image scaled by ``scale``, placed at ``dx, dy``) to frame pixels."""
+        return Candidates(self.boxes / scale + [dx, dy, dx, dy], self.scores, self.keypoints / scale + [dx, dy])
+
+
+def decode(scores: np.ndarray, regressors: np.ndarray, anchors: np.ndarray, min_score: float) -> Candidates:
+    """One image's raw outputs, ``scores`` (A,) logits and ``regressors`` (A, 16), to
+    candidates above ``min_score``, in input pixels."""
+    keep = np.flatnonzero(scores > np.log(min_score / (1 - min_score)))  # compare logits: no sigmoid for the rest
+    values = regressors[keep].reshape(-1, 8, 2)  # box centre offset, box size, 6 keypoint offsets
+    centre = values[:, 0] + anchors[keep]
+    half = values[:, 1] / 2
+    boxes = np.concatenate([centre - half, centre + half], axis=1)
+    probs = 1 / (1 + np.exp(-np.clip(scores[keep], -80, 80)))
+    return Candidates(boxes, probs.astype(np.float32), values[:, 2:] + anchors[keep][:, None])
+
+
+def merge(c: Candidates, iou: float = NMS_IOU) -> Candidates:
+    """Weighted non-maximum suppression: each box that survives OpenCV's NMS is replaced
+    by the score-weighted mean of the boxes (and keypoints) overlapping it."""
+    if not len(c.scores):
+        return c
+    xywh = np.concatenate([c.boxes[:, :2], c.boxes[:, 2:] - c.boxes[:, :2]], axis=1)
+    kept = np.asarray(cv2.dnn.NMSBoxes(xywh.tolist(), c.scores.tolist(), 0.0, iou), np.int64).reshape(-1)
+    weights = (box_iou(c.boxes[kept], c.boxes) > iou) * c.scores[None, :]  # (K, N), each row includes its own box
+    weights /= weights.sum(axis=1, keepdims=True)
+    return Candidates(weights @ c.boxes, c.scores[kept],
+                      np.einsum("kn,npc->kpc", weights, c.keypoints).astype(np.float32))
+
+
+def roll(keypoints: np.ndarray) -> np.ndarray:
+    """Each face's roll in degrees from its eyes (keypoints 0 and 1: the face's right eye,
+    on the image's left, then its left eye)."""
+    d = keypoints[:, 1] - keypoints[:, 0]
+    return np.degrees(np.arctan2(d[:, 1], d[:, 0]))
+
+
+def scaled(rgb: np.ndarray, scale: float, multiple: int = 16) -> np.ndarray:
+    """``rgb`` resized by ``scale`` and padded with black at the bottom and right to a
+    multiple of ``multiple`` pixels."""
+    h, w = rgb.shape[:2]
+    nw, nh = max(int(round(w * scale)), 1), max(int(round(h * scale)), 1)
+    small = rgb if (nw, nh) == (w, h) else cv2.resize(
+        rgb, (nw, nh), interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
+    pad_h, pad_w = -nh % multiple, -nw % multiple
+    return cv2.copyMakeBorder(small, 0, pad_h, 0, pad_w, cv2.BORDER_CONSTANT, value=0) if pad_h or pad_w else small
+
+
+def scan_scales(min_px: float, largest_px: float) -> list[float]:
+    """Input scales of a full scan: the first maps ``min_px`` to the lower end of
+    :data:`FACE_PX_RANGE` (never enlarging), each next one covers the sizes above the
+    previous one's, until ``largest_px`` is covered."""
+    lo, hi = FACE_PX_RANGE
+    scales = [min(1.0, lo / min_px)]
+    while largest_px * scales[-1] > hi and len(scales) < 4:
+        scales.append(scales[-1] * lo / hi)
+    return scales
+
+
+def as_rgb(frame: np.ndarray) -> np.ndarray:
+    return cv2.cvtColor(frame, cv2.COLOR_GRAY2RGB) if frame.ndim == 2 else frame
+
+
+class BlazeFaceDetector:
+    """BlazeFace with the short-range model (see the module's description).
+
+    >>> import numpy as np
+    >>> len(BlazeFaceDetector().detect(np.zeros((480, 640, 3), np.uint8)))
+    0
+    """
+
+    crop = CROP_FIT
+    scan_model = SHORT_RANGE
+
+    def __init__(self, min_face: float = 0.12, min_score: float = MIN_SCORE, search_margin: float = 0.5,
+                 search_range: float = 1.5):
+        self.min_face = min_face  # fraction of the frame's shorter side
+        self.min_score = min_score
+        self.search_margin = search_margin  # window around a known face, per side, in face sides
+        self.search_range = search_range  # sizes kept near a known face: its size / range .. * range
+        self.net = load_net(SHORT_RANGE)
+        self.scan_net = self.net if self.scan_model is SHORT_RANGE else load_net(self.scan_model)
+
+    def configure(self, settings: Settings) -> None:
+        self.min_face = settings.min_face
+
+    def detect(self, frame: np.ndarray) -> Detections:
+        """Full scan for faces at least ``min_face`` of the frame's shorter side."""
+        rgb = as_rgb(frame)
+        min_box = self._min_box(rgb)
+        found = merge(Candidates.concat([self._run(self.net, SHORT_RANGE, scaled(rgb, s)).moved(s)
+                                         for s in scan_scales(min_box, min(rgb.shape[:2]))]))
+        return self._detections(found, min_box)
+
+    def _min_box(self, frame: np.ndarray) -> float:
+        """The box side of the smallest wanted face. ``min_face`` measures faces as
+        FER2013 frames them (as the Haar cascade's boxes do); BlazeFace's box is
+        ``crop.scale`` times smaller."""
+        return max(self.min_face * min(frame.shape[:2]), 1.0) / self.crop.scale
+
+    def detect_near(self, frame: np.ndarray, boxes: np.ndarray) -> Detections:
+        """Search a window around each of ``boxes`` for a face of about its size."""
+        rgb = as_rgb(frame)
+        boxes = np.asarray(boxes, np.float64).reshape(-1, 4)
+        if not len(boxes):
+            return Detections.empty()
+        found = []
+        for x1, y1, x2, y2 in boxes:
+            side = max(x2 - x1, y2 - y1, 1.0)
+            reach = side * (0.5 + self.search_margin)
+            wx, wy = (x1 + x2) / 2 - reach, (y1 + y2) / 2 - reach
+            c = self._run(self.net, SHORT_RANGE, window(rgb, wx, wy, 2 * reach, NEAR_INPUT))
+            c = merge(c).moved(NEAR_INPUT / (2 * reach), wx, wy)
+            sides = np.max(c.boxes[:, 2:] - c.boxes[:, :2], axis=1)
+            near = (sides >= side / self.search_range) & (sides <= side * self.search_range)
+            found.append(self._detections(Candidates(c.boxes[near], c.scores[near], c.keypoints[near]), 1.0))
+        return dedupe(Detections.concat(found))
+
+    def _run(self, net: cv2.dnn.Net, model: Model, image: np.ndarray) -> Candidates:
+        """Candidates, in input pixels, for one RGB ``image``. One image per pass: in a
+        batch, OpenCV's import of the model's output reshapes interleaves the images."""
+        h, w = image.shape[:2]
+        net.setInput(cv2.dnn.blobFromImage(image, 1 / 127.5, mean=(127.5, 127.5, 127.5), swapRB=False))
+        scores, regressors = net.forward(net.getUnconnectedOutLayersNames())
+        anchors = anchor_centres(h, w, model.layers)
+        return decode(scores.reshape(-1), regressors.reshape(-1, 16), anchors, self.min_score)
+
+    @staticmethod
+    def _detections(c: Candidates, min_px: float) -> Detections:
+        """Boxes at least ``min_px`` wide or high, best first, as int boxes with their roll."""
+        sides = np.max(c.boxes[:, 2:] - c.boxes[:, :2], axis=1) if len(c.scores) else np.zeros(0)
+        order = [i for i in np.argsort(-c.scores) if sides[i] >= min_px]
+        return Detections(np.round(c.boxes[order]).astype(np.int64), roll(c.keypoints[order]))
+
+
+class FullRangeBlazeFaceDetector(BlazeFaceDetector):
+    """BlazeFace whose full scans use the full-range model on the whole frame,
+    letterboxed into 192x192 (see the module's description); the search near known faces
+    still uses the short-range model."""
+
+    scan_model = FULL_RANGE
+    crop = FULL_RANGE_CROP_FIT
+
+    def detect(self, frame: np.ndarray) -> Detections:
+        rgb = as_rgb(frame)
+        h, w = rgb.shape[:2]
+        side = self.scan_model.input_side
+        scale = side / max(h, w)
+        image = scaled(rgb, scale, multiple=1)
+        image = cv2.copyMakeBorder(image, 0, side - image.shape[0], 0, side - image.shape[1], cv2.BORDER_CONSTANT,
+                                   value=0)
+        found = merge(self._run(self.scan_net, self.scan_model, image).moved(scale))
+        return self._detections(found, self._min_box(rgb))
+
+
+def window(rgb: np.ndarray, x: float, y: float, side: float, out: int) -> np.ndarray:
+    """The square of ``side`` at ``x, y`` (black outside the frame), resized to ``out``."""
+    h, w = rgb.shape[:2]
+    x1, y1 = int(round(x)), int(round(y))
+    x2, y2 = x1 + max(int(round(side)), 1), y1 + max(int(round(side)), 1)
+    part = rgb[max(y1, 0):max(min(y2, h), 0), max(x1, 0):max(min(x2, w), 0)]
+    if part.size == 0:
+        return np.zeros((out, out, 3), np.uint8)
+    part = cv2.copyMakeBorder(part, max(-y1, 0), max(y2 - h, 0), max(-x1, 0), max(x2 - w, 0), cv2.BORDER_CONSTANT,
+                              value=0)
+    return cv2.resize(part, (out, out), interpolation=cv2.INTER_AREA if part.shape[0] > out else cv2.INTER_LINEAR)

@@ -1,0 +1,84 @@
+import hashlib
+
+import numpy as np
+import pytest
+from media import ASTRONAUT_FACE, astronaut
+
+from fer.engine import blazeface
+from fer.engine.blazeface import (FULL_RANGE, SHORT_RANGE, BlazeFaceDetector, Candidates, anchor_centres, decode,
+                                  merge, scan_scales)
+from fer.engine.detect import box_iou
+from fer.models.modelfile import ModelFileError
+
+#: The shipped model files, byte for byte as Google's MediaPipe publishes them (weights/NOTICE).
+SHA256 = {"face_detection_short_range.tflite": "3bc182eb9f33925d9e58b5c8d59308a760f4adea8f282370e428c51212c26633",
+          "face_detection_full_range.tflite": "99bf9494d84f50acc6617d89873f71bf6635a841ea699c17cb3377f9507cfec3"}
+
+
+@pytest.mark.parametrize("name", sorted(SHA256))
+def test_shipped_model_files_are_googles(name):
+    path = blazeface.WEIGHTS_DIR / name
+    assert hashlib.sha256(path.read_bytes()).hexdigest() == SHA256[name]
+    notice = (blazeface.WEIGHTS_DIR / "NOTICE").read_text()
+    assert f"{SHA256[name]}  {name}" in notice and "Apache License, Version 2.0" in notice
+    assert "Apache License" in (blazeface.WEIGHTS_DIR / "LICENSE-blazeface.txt").read_text()
+
+
+def test_anchor_layouts_match_the_models_outputs():
+    assert len(anchor_centres(128, 128, SHORT_RANGE.layers)) == 896  # MediaPipe's short-range layout
+    assert len(anchor_centres(192, 192, FULL_RANGE.layers)) == 2304
+    net = blazeface.load_net(SHORT_RANGE)
+    net.setInput(np.zeros((1, 3, 96, 160), np.float32))  # any size divisible by 16
+    scores, regressors = net.forward(net.getUnconnectedOutLayersNames())
+    assert scores.size == len(anchor_centres(96, 160, SHORT_RANGE.layers)) and regressors.shape[-1] == 16
+    centres = anchor_centres(32, 48, ((8, 2), (16, 6)))
+    assert centres[:4].tolist() == [[4, 4], [4, 4], [12, 4], [12, 4]]  # cell by cell, each cell's anchors together
+    assert centres[48].tolist() == [8, 8]  # then the stride-16 grid
+
+
+def test_decode_places_boxes_and_keypoints_at_their_anchors():
+    anchors = np.array([[8, 8], [24, 8]], np.float32)
+    regressors = np.zeros((2, 16), np.float32)
+    regressors[1, :4] = [2, -1, 10, 20]  # centre offset, width, height
+    regressors[1, 4:6] = [-3, -3]  # right eye
+    found = decode(np.array([-5.0, 3.0]), regressors, anchors, min_score=0.5)
+    assert found.boxes.tolist() == [[21, -3, 31, 17]]
+    assert found.keypoints[0, 0].tolist() == [21, 5]
+    assert found.scores[0] == pytest.approx(1 / (1 + np.exp(-3)))
+
+
+def test_merge_keeps_one_weighted_box_per_face():
+    c = Candidates(np.array([[0, 0, 10, 10], [2, 0, 12, 10], [50, 50, 60, 60]], np.float32),
+                   np.array([0.9, 0.3, 0.8], np.float32), np.zeros((3, 6, 2), np.float32))
+    merged = merge(c)
+    assert merged.scores.tolist() == pytest.approx([0.9, 0.8])
+    assert merged.boxes[0].tolist() == pytest.approx([0.5, 0, 10.5, 10])  # 0.9 / 1.2 of the first, 0.3 / 1.2 of the second
+
+
+def test_scan_scales_cover_every_face_size_from_min_face_up():
+    assert scan_scales(57.6, 480) == pytest.approx([24 / 57.6, 24 / 57.6 * 24 / 128])
+    assert scan_scales(200, 480) == [0.12]  # one level: 480 * 0.12 < 128
+    assert scan_scales(10, 100) == [1.0]  # never enlarged
+
+
+def test_a_missing_or_damaged_model_file_is_a_model_file_error(tmp_path, monkeypatch):
+    monkeypatch.setattr(blazeface, "WEIGHTS_DIR", tmp_path)
+    blazeface._model_bytes.cache_clear()
+    try:
+        with pytest.raises(ModelFileError, match="could not be read"):
+            BlazeFaceDetector()
+        (tmp_path / SHORT_RANGE.file).write_bytes(b"not a model")
+        with pytest.raises(ModelFileError, match="could not load"):
+            BlazeFaceDetector()
+    finally:
+        blazeface._model_bytes.cache_clear()
+
+
+def test_a_face_cut_by_the_frames_edge_is_found():
+    frame = astronaut()[:, 200:]  # the left half of the face is outside
+    found = BlazeFaceDetector().detect(frame)
+    assert len(found) == 1
+    x1, y1, x2, y2 = found.boxes[0]
+    assert x1 < 0 < x2  # the box is the whole face, partly outside the frame
+    shifted = np.array(ASTRONAUT_FACE) - [200, 0, 200, 0]
+    assert box_iou(found.boxes, [shifted])[0, 0] > 0.6
