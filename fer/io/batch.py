@@ -16,7 +16,7 @@ from pathlib import Path
 
 from PIL import Image, UnidentifiedImageError
 
-from fer.io.facelog import FaceLog, read_log_csv
+from fer.io.facelog import FaceLog
 from fer.io.images import WRITE_FORMATS, ImageError, read_image, save_image
 from fer.io.video import Progress, VideoError, open_video
 from fer.recognizer import EmotionRecognizer
@@ -129,8 +129,7 @@ def _video(src: Path, dst: Path, rec: EmotionRecognizer, sink: FaceLog | None, f
         log = Path(tmp) / "faces.csv" if sink is not None else None
         summary = rec.annotate_video(src, dst, progress=progress, log=log, fit=fit)
         if sink is not None:
-            for row in read_log_csv(log):
-                sink.add_row(row, source=str(src))
+            sink.add_log(log, source=str(src))
     return Result(src, "video", dst, f"{summary.frames} frames, {summary.face_rows} face rows, "
                                      f"{summary.processing_fps:.0f} frames/s, audio {summary.audio}")
 

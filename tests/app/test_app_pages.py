@@ -1,4 +1,5 @@
-"""The app's pages driven by Streamlit's AppTest (no browser): settings, metrics, image, video."""
+"""The app's pages driven by Streamlit's AppTest (no browser): settings, metrics, image, and the
+Video page's job (the page itself: test_app_video.py)."""
 
 from __future__ import annotations
 
@@ -151,38 +152,6 @@ def test_image_page_bad_and_faceless_uploads(app, face_jpg):
     assert any("No face was found" in w.value for w in app.warning)
     assert [s.value for s in app.subheader] == ["notes.jpg", "blank.png", "astronaut.jpg"]
     assert len(app.get("imgs") or app.get("image")) == 2  # the blank original and the annotated face
-
-
-def decoded_frames(path) -> int:
-    import av
-
-    with av.open(str(path)) as f:
-        return sum(1 for _ in f.decode(video=0))
-
-
-def test_video_page_annotates_once_and_keeps_the_frame_count(app, face_mp4):
-    page(app, "video")
-    app.file_uploader[0].set_value(("face.mp4", face_mp4.read_bytes(), "video/mp4")).run()
-    assert not app.exception and not app.error
-    job = app.session_state["fer.video"]["job"]
-    assert decoded_frames(job.dst) == 30
-    labels = {b.label for b in app.get("download_button")}
-    assert labels == {"Download annotated MP4", "Download per-frame CSV"}
-    assert len(job.log.read_text().splitlines()) > 1  # the face is logged
-    assert len(app.get("vega_lite_chart")) == 2  # timeline and label counts
-
-    app.run()  # a rerun shows the same result without processing again
-    assert app.session_state["fer.video"]["job"] is job
-
-
-def test_video_page_bad_upload_then_a_good_one(app, face_mp4):
-    page(app, "video")
-    app.file_uploader[0].set_value(("clip.mp4", b"\x00\x00\x00\x18ftypmp42 truncated", "video/mp4")).run()
-    assert not app.exception
-    assert len(app.error) == 1 and "clip.mp4 could not be processed" in app.error[0].value
-    app.file_uploader[0].set_value(("face.mp4", face_mp4.read_bytes(), "video/mp4")).run()
-    assert not app.exception and not app.error
-    assert decoded_frames(app.session_state["fer.video"]["job"].dst) == 30
 
 
 def test_video_job_cancel_stops_the_engine(tmp_path):
