@@ -51,7 +51,7 @@ def file_row(batch: VideoBatch, f: BatchFile) -> None:
 
 
 def batch_status(batch: VideoBatch, changes_seen: int) -> None:
-    """The batch's progress and its files; while it runs, a fragment redraws this twice a
+    """The batch's progress and its files; while it runs, a fragment redraws this every
     second and reruns the whole page when a file ends (its result appears below)."""
     if batch.changes != changes_seen:
         st.rerun()
@@ -122,7 +122,7 @@ if batch is None:
     st.stop()
 
 changes = batch.changes
-(st.fragment(batch_status, run_every=0.5) if batch.running else batch_status)(batch, changes)
+(st.fragment(batch_status, run_every=1.0) if batch.running else batch_status)(batch, changes)
 
 done = [f for f in batch.files if f.state == DONE]
 if batch.ended:
