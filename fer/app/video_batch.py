@@ -10,7 +10,7 @@ and packs videos and logs into a zip, streaming each file from disk, so no step 
 more than one frame of video in memory.
 
 A :class:`VideoWorkspace` is one browser session's temporary folder: the uploaded copies
-and the current batch's outputs.
+and the current batch's outputs, deleted when the session's tab disconnects.
 """
 
 from __future__ import annotations
@@ -250,7 +250,8 @@ class VideoBatch:
 
 class VideoWorkspace:
     """One browser session's videos: copies of the uploads and the batch annotating them,
-    in a temporary folder that is deleted when the session's state is dropped."""
+    in a temporary folder, deleted by :meth:`close` (or, failing that, when the object
+    is garbage-collected)."""
 
     def __init__(self) -> None:
         self.id = uuid.uuid4().hex
@@ -258,6 +259,7 @@ class VideoWorkspace:
         self.root = Path(self._folder.name)
         self.inputs: list[tuple[str, Path]] = []
         self.batch: VideoBatch | None = None
+        self.closed = False  # its files are deleted: the page starts a new workspace
         self._batches = 0
 
     def upload(self, files: Iterable[tuple[str, BinaryIO]]) -> None:
@@ -287,10 +289,18 @@ class VideoWorkspace:
             self.batch.close()
             self.batch = None
 
-    def stop(self) -> None:
-        """Cancel a running batch without waiting: what happens when the session goes away."""
+    def close(self) -> None:
+        """What happens when the session's tab disconnects: cancel the batch and delete
+        every file of the session. Returns at once (Streamlit calls it on its event loop);
+        the batch stops after its current frame, then the folder goes."""
+        self.closed = True
         if self.batch is not None:
             self.batch.cancel()
+        threading.Thread(target=self._delete, name="fer-video-cleanup", daemon=True).start()
+
+    def _delete(self) -> None:
+        self.discard()
+        self._folder.cleanup()
 
 
 # ---------------------------------------------------------------- names and files

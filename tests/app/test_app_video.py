@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import threading
+import time
 import zipfile
 from pathlib import Path
 
@@ -101,6 +102,13 @@ def finish(app: AppTest) -> AppTest:
     return app
 
 
+def wait_for(condition, what: str) -> None:
+    deadline = time.monotonic() + TIMEOUT
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.05)
+
+
 def frames_of(data: bytes) -> int:
     with av.open(io.BytesIO(data)) as f:
         return sum(1 for _ in f.decode(video=0))
@@ -190,16 +198,22 @@ def test_a_batch_over_the_total_limit_is_refused(app, monkeypatch):
     assert workspace(app).batch is None
 
 
-def test_the_batch_stops_when_the_tab_disconnects(app, gate, clips):
+def test_a_disconnected_tab_loses_its_batch_and_its_files(app, gate, clips):
     from streamlit.runtime import caching
 
     upload(app, {"a.mp4": clips["a.mp4"]})
-    batch = workspace(app).batch
-    assert batch.running
+    old = workspace(app)
+    batch = old.batch
+    assert batch.running and any(old.root.iterdir())
     caching.clear_session_resource_cache("test session id")  # what AppSession does when its tab disconnects
     assert batch.cancelled
     gate.set()
     assert batch.wait(TIMEOUT) and batch.files[0].state == CANCELLED and batch.zip is None
+    wait_for(lambda: not old.root.exists(), "the session's folder to be deleted")
+
+    app.run()  # the same session reconnecting (a reload would be a new, empty session)
+    assert "lost its connection" in app.info[0].value
+    assert workspace(app) is not old and workspace(app).batch is None
 
 
 def test_repeated_names_stay_apart(app, clips):
@@ -223,3 +237,18 @@ def test_a_new_upload_replaces_the_finished_batch(app, clips):
     finish(upload(app, {"a.mp4": clips["a.mp4"]}))
     assert workspace(app).batch is not first and not first.folder.exists()
     assert not app.error and workspace(app).batch.files[0].state == DONE
+
+
+def test_changed_settings_offer_to_process_the_batch_again(app, clips):
+    from fer.engine.settings import Settings
+
+    finish(upload(app, {"a.mp4": clips["a.mp4"]}))
+    first = workspace(app).batch
+    assert not app.info and not any(b.label.startswith("Process again") for b in app.button)
+    app.session_state["fer.settings"] = Settings(smoothing=0.3)  # as the Settings page stores them
+    app.run()
+    assert "The settings or the model have changed" in app.info[0].value
+    next(b for b in app.button if b.label.startswith("Process again")).click().run()
+    finish(app)
+    assert workspace(app).batch is not first and workspace(app).batch.settings == Settings(smoothing=0.3)
+    assert workspace(app).batch.files[0].state == DONE

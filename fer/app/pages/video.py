@@ -20,10 +20,11 @@ SHOWN_KEY = "fer.video.shown"  # the finished video shown below the list
 MB = 1024 * 1024
 
 
-@st.cache_resource(scope="session", on_release=VideoWorkspace.stop, show_spinner=False)
-def stop_when_the_tab_goes(workspace_id: str, _workspace: VideoWorkspace) -> VideoWorkspace:
+@st.cache_resource(scope="session", on_release=VideoWorkspace.close, show_spinner=False)
+def closed_when_the_tab_goes(workspace_id: str, _workspace: VideoWorkspace) -> VideoWorkspace:
     """Streamlit releases a session's resources when its tab disconnects (closed or
-    reloaded): a running batch is cancelled then, rather than working for nobody."""
+    reloaded): the batch is cancelled and the session's videos deleted then, rather than
+    working and filling the disk for nobody."""
     return _workspace
 
 
@@ -98,10 +99,13 @@ batch_mb = batch_limit_mb(per_file_mb)
 st.caption(f"Upload one or more videos (MP4, MOV, MKV, WebM, AVI) of at most {per_file_mb} MB each and {batch_mb} MB "
            "in all. They are annotated one after another with the current settings; each result keeps the frame "
            "rate, frame count and sound of its original, and the whole batch downloads as one zip.")
-if WORKSPACE_KEY not in st.session_state:
-    st.session_state[WORKSPACE_KEY] = VideoWorkspace()
-workspace: VideoWorkspace = st.session_state[WORKSPACE_KEY]
-stop_when_the_tab_goes(workspace.id, workspace)
+workspace: VideoWorkspace | None = st.session_state.get(WORKSPACE_KEY)
+if workspace is None or workspace.closed:
+    if workspace is not None:
+        st.info("This tab lost its connection to the server, which ended its batch and deleted its videos. "
+                "Upload them again.")
+    workspace = st.session_state[WORKSPACE_KEY] = VideoWorkspace()
+closed_when_the_tab_goes(workspace.id, workspace)
 batch = workspace.batch
 uploads = st.file_uploader("Videos", type=["mp4", "m4v", "mov", "mkv", "webm", "avi"], accept_multiple_files=True,
                            key=f"fer.video.upload.{st.session_state.get(UPLOADS_KEY, 0)}",
