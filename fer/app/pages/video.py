@@ -28,6 +28,17 @@ def closed_when_the_tab_goes(workspace_id: str, _workspace: VideoWorkspace) -> V
     return _workspace
 
 
+def release_uploads(uploads: list) -> None:
+    """Drop Streamlit's in-memory copies of uploads that are now on disk: it keeps them for
+    the session's life otherwise (only a click on an upload's remove button drops one)."""
+    from streamlit.runtime.scriptrunner import get_script_run_ctx
+
+    ctx = get_script_run_ctx()
+    if ctx is not None:
+        for upload in uploads:
+            ctx.uploaded_file_mgr.remove_file(ctx.session_id, upload.file_id)
+
+
 def failure(f: BatchFile) -> str:
     if f.input_error:
         return (f"{f.name} could not be processed: {f.error}. Try another file, e.g. an MP4 recorded by a phone "
@@ -118,8 +129,9 @@ if total > batch_mb * MB:
 elif uploads:
     rec = common.recognizer()
     workspace.upload((u.name, u) for u in uploads)
+    release_uploads(uploads)
     workspace.start(rec, common.current_settings(), str(common.current_model()))
-    st.session_state[UPLOADS_KEY] = st.session_state.get(UPLOADS_KEY, 0) + 1  # frees the uploads' memory
+    st.session_state[UPLOADS_KEY] = st.session_state.get(UPLOADS_KEY, 0) + 1  # an empty uploader for the next batch
     st.session_state.pop(SHOWN_KEY, None)
     st.rerun()
 if batch is None:
