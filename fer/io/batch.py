@@ -18,7 +18,7 @@ from pathlib import Path
 import pandas as pd
 from PIL import Image, UnidentifiedImageError
 
-from fer.io.facelog import FaceLog, read_log_csv, read_provenance
+from fer.io.facelog import FaceLog, read_provenance
 from fer.io.images import ImageError, encode_image, read_image
 from fer.io.output_names import Planned, plan_outputs
 from fer.io.outputs import OutputError, make_folder, written_together
@@ -158,8 +158,7 @@ def _video(plan: Planned, rec: EmotionRecognizer, sink: FaceLog | None, fit: boo
         result = rec.annotate_video(plan.source, plan.output, progress=progress, log=log, fit=fit)
         csv_log = log if sink is not None else next(p for p in plan.results if p.suffix == ".csv")
         if sink is not None:
-            for row in read_log_csv(csv_log):
-                sink.add_row(row, source=str(plan.source))
+            sink.add_log(csv_log, source=str(plan.source))
             sink.provenance["inputs"] += read_provenance(csv_log)["inputs"]
         written = (write_summary(pd.read_csv(csv_log, comment="#"), rec.class_names, plan.output.with_suffix(""))
                    if summary else [])

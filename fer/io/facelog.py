@@ -104,6 +104,12 @@ class FaceLog:
             else:
                 f.write(("," if self.rows + self.frames_without_face > 1 else "") + "\n" + json.dumps(row))
 
+    def add_log(self, path: str | os.PathLike, source: str | None = None) -> None:
+        """Append every row of a CSV log this class wrote: how per-file logs are gathered
+        into one combined log, so both hold the same rows."""
+        for row in read_log_csv(path):
+            self.add_row(row, source)
+
     def _header(self, class_names: Sequence[str]) -> None:
         if self._columns is None:
             self._columns = log_columns(class_names, self.with_source)

@@ -1,5 +1,5 @@
-"""Data the app tests generate: metrics files, face frames. Shared by the fixtures in
-conftest.py and the browser tests."""
+"""Data the app tests generate (metrics files, face frames) and the check of the Video
+page's zip. Shared by the fixtures in conftest.py, the AppTest and the browser tests."""
 
 from __future__ import annotations
 
@@ -44,3 +44,27 @@ def face_frames(face_rgb: np.ndarray, n: int, size: tuple[int, int] = (640, 480)
         frame[:, x:x + h] = face
         frames.append(frame)
     return frames
+
+
+def check_batch_zip(archive, frames: dict[str, int], folder: Path) -> None:
+    """Check the Video page's zip (a ``zipfile.ZipFile``, extracted into ``folder``): for
+    each source name in ``frames``, an annotated mp4 that decodes to that many frames and
+    its per-frame log; and a combined log with a ``source`` column (the columns of
+    ``fer annotate --log``) whose rows are the per-file logs' rows."""
+    import av
+
+    from fer.io.facelog import log_columns, read_log_csv
+
+    stems = [Path(name).stem for name in frames]
+    assert sorted(archive.namelist()) == sorted([*(f"{s}-fer.mp4" for s in stems), *(f"{s}-fer.csv" for s in stems),
+                                                 "fer-log.csv"])
+    archive.extractall(folder)
+    assert (folder / "fer-log.csv").read_text().splitlines()[0].split(",") == log_columns(with_source=True)
+    combined = list(read_log_csv(folder / "fer-log.csv"))
+    assert {row["source"] for row in combined} == set(frames)
+    for (name, count), stem in zip(frames.items(), stems):
+        with av.open(str(folder / f"{stem}-fer.mp4")) as video:
+            assert sum(1 for _ in video.decode(video=0)) == count, name
+        own = list(read_log_csv(folder / f"{stem}-fer.csv"))
+        assert own, f"no face logged in {name}"
+        assert [{k: v for k, v in row.items() if k != "source"} for row in combined if row["source"] == name] == own

@@ -1,4 +1,4 @@
-"""The app in headless Chromium: the live page with a fake camera, and a video round trip.
+"""The app in headless Chromium: the live page with a fake camera, and the Video page's batches.
 
 Runs where CI runs (root, Chromium, iproute2); elsewhere it skips and says what is
 missing. Measurements (app start, live fps seen by the server, time from Start to the
@@ -13,11 +13,13 @@ import os
 import re
 import subprocess
 import time
+import zipfile
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import av
 import pytest
-from appdata import face_frames
+from appdata import check_batch_zip, face_frames
 from browser import (
     NAMESPACE_PREFIX,
     Namespace,
@@ -28,6 +30,7 @@ from browser import (
     wait_for,
     write_y4m,
 )
+from media import make_clip
 
 from fer.models.modelfile import BUNDLED_WEIGHTS
 
@@ -63,10 +66,18 @@ def served_model(models_folder: Path) -> Path:
 
 
 @pytest.fixture(scope="module")
-def server(namespace, workdir, models_folder):
+def server_tmp(workdir) -> Path:
+    """The server's temporary folder, where the Video page keeps each session's files."""
+    folder = workdir / "server-tmp"
+    folder.mkdir()
+    return folder
+
+
+@pytest.fixture(scope="module")
+def server(namespace, workdir, models_folder, server_tmp):
     model = served_model(models_folder)
     measured["model"] = str(model)
-    env = {"FER_WEIGHTS": str(model), "FER_ICE_SERVERS": ""}
+    env = {"FER_WEIGHTS": str(model), "FER_ICE_SERVERS": "", "TMPDIR": str(server_tmp)}
     with streamlit_server(namespace, PORT, env, workdir / "streamlit.log") as seconds:
         measured["server_health_s"] = round(seconds, 2)
         yield workdir / "streamlit.log"
@@ -236,20 +247,86 @@ def test_live_page_labels_the_face_and_two_streams_run_at_once(server, browser, 
     assert live_stats(page2)["frames"] < live_stats(page)["frames"]  # separate counters, separate sessions
 
 
-def test_video_page_round_trip(server, browser, new_page, face_mp4, workdir):
-    import av
+@pytest.fixture(scope="module")
+def clips(workdir) -> dict[str, Path]:
+    """Face clips for the Video page: a long one (for a batch still running while the test
+    acts), two short ones (one with sound) and a damaged one (half a file, no index)."""
+    folder = workdir / "clips"
+    folder.mkdir()
+    long = make_clip(folder / "long.mp4", frames=240)
+    broken = folder / "broken.mp4"
+    broken.write_bytes(long.read_bytes()[: long.stat().st_size // 2])
+    return {"long.mp4": long, "broken.mp4": broken, "short.mp4": make_clip(folder / "short.mp4", frames=30),
+            "sound.mp4": make_clip(folder / "sound.mp4", frames=20, audio="aac")}
 
+
+def upload(page, paths: list[Path]) -> None:
+    page.locator("input[type=file]").set_input_files([str(p) for p in paths])
+
+
+def running(page) -> bool:
+    """Whether the page shows a batch in progress (its overall bar)."""
+    return page.get_by_text(re.compile(r"^\d+ of \d+ videos done")).count() > 0
+
+
+def test_video_page_batch_survives_a_page_switch_and_downloads_as_one_zip(server, browser, new_page, clips,
+                                                                           workdir):
     page = new_page(browser, "/video")
-    page.locator("input[type=file]").set_input_files(str(face_mp4))
-    button = page.get_by_role("button", name="Download annotated MP4")
+    upload(page, [clips["long.mp4"], clips["broken.mp4"], clips["sound.mp4"]])
+    page.get_by_text(re.compile(r"^0 of 3 videos done")).wait_for(timeout=PAGE_MS)
+
+    # Away to another page and back while the first video is still being annotated.
+    page.get_by_role("link", name="Settings").click()
+    page.get_by_text("Display height").wait_for(timeout=PAGE_MS)
+    page.get_by_role("link", name="Video").click()
+    page.get_by_text(re.compile(r"^(\d of 3 videos done|long.mp4: \d+ frames)")).first.wait_for(timeout=PAGE_MS)
+
+    button = page.get_by_role("button", name=re.compile("^Download all"))
     button.wait_for(timeout=PAGE_MS)
+    assert page.get_by_text("broken.mp4 could not be processed").count() == 1
+    assert page.get_by_text("cancelled").count() == 0  # the switch did not stop it
     with page.expect_download() as download:
         button.click()
-    path = workdir / "annotated.mp4"
+    path = workdir / "videos-fer.zip"
     download.value.save_as(path)
-    with av.open(str(path)) as f:
-        assert sum(1 for _ in f.decode(video=0)) == 30
+    with zipfile.ZipFile(path) as archive:
+        check_batch_zip(archive, {"long.mp4": 240, "sound.mp4": 20}, workdir / "unzipped")
+
+    single = page.get_by_role("button", name="Download annotated MP4")
+    with page.expect_download() as download:
+        single.click()
+    download.value.save_as(workdir / "long-fer.mp4")
+    with av.open(str(workdir / "long-fer.mp4")) as f:
+        assert sum(1 for _ in f.decode(video=0)) == 240
     screenshot(page, "video")
+
+
+def test_video_page_two_tabs_run_batches_at_once(server, browser, new_page, clips):
+    first, second = new_page(browser, "/video"), new_page(browser, "/video")
+    upload(first, [clips["long.mp4"]])
+    upload(second, [clips["short.mp4"], clips["sound.mp4"]])
+    wait_for(lambda: running(first) and running(second), PAGE_MS / 1000, "both tabs' batches running at once")
+    for page, names in ((first, ["long.mp4"]), (second, ["short.mp4", "sound.mp4"])):
+        page.get_by_role("button", name=re.compile("^Download all")).wait_for(timeout=PAGE_MS)
+        shown = page.locator("[data-testid=stSelectbox]")
+        shown.click()
+        options = page.get_by_role("option")
+        assert options.all_inner_texts() == names
+        page.keyboard.press("Escape")
+
+
+def test_video_page_reload_ends_the_batch_and_deletes_its_files(server, browser, new_page, clips, server_tmp):
+    before = set(server_tmp.glob("fer-video-*"))
+    page = new_page(browser, "/video")
+    upload(page, [clips["long.mp4"]])
+    page.get_by_text(re.compile(r"^long.mp4: [1-9]\d* / 240 frames")).wait_for(timeout=PAGE_MS)
+    [folder] = set(server_tmp.glob("fer-video-*")) - before
+
+    page.reload(timeout=PAGE_MS)
+    page.get_by_text("Upload one or more videos").wait_for(timeout=PAGE_MS)
+    assert not running(page)  # a reloaded tab is a new session: it starts empty
+    # The old session's batch stops and its uploads and outputs are deleted.
+    wait_for(lambda: not folder.exists(), 30, "the old session's folder to be deleted")
 
 
 def test_other_pages_render(server, browser, new_page, face_jpg, workdir):

@@ -1,4 +1,5 @@
-"""The app's pages driven by Streamlit's AppTest (no browser): settings, metrics, image, video."""
+"""The app's pages driven by Streamlit's AppTest (no browser): settings, metrics, image, and the
+Video page's job (the page itself: test_app_video.py)."""
 
 from __future__ import annotations
 
@@ -6,11 +7,9 @@ import json
 
 import pytest
 from appdata import REPO
-import pandas as pd
 from streamlit.testing.v1 import AppTest
 
 from fer.engine.settings import Settings
-from fer.io.facelog import read_provenance
 
 TIMEOUT = 60
 
@@ -182,42 +181,6 @@ def test_the_detector_chosen_on_the_settings_page_finds_a_tilted_face(app):
     app.file_uploader[0].set_value(("tilted.jpg", jpg, "image/jpeg")).run()
     assert not app.exception and not any("No face was found" in w.value for w in app.warning)
     assert any("1 face" in m.value for m in app.markdown) or len(app.get("vega_lite_chart")) == 1
-
-
-def decoded_frames(path) -> int:
-    import av
-
-    with av.open(str(path)) as f:
-        return sum(1 for _ in f.decode(video=0))
-
-
-def test_video_page_annotates_once_and_keeps_the_frame_count(app, face_mp4):
-    page(app, "video")
-    app.file_uploader[0].set_value(("face.mp4", face_mp4.read_bytes(), "video/mp4")).run()
-    assert not app.exception and not app.error
-    job = app.session_state["fer.video"]["job"]
-    assert decoded_frames(job.dst) == 30
-    labels = {b.label for b in app.get("download_button")}
-    assert labels == {"Download annotated MP4", "Download per-frame CSV", "Download per-face CSV"}
-    log = pd.read_csv(job.log, comment="#")
-    assert len(log) >= 30 and set(log.frame) == set(range(30))  # a row for every frame, face or not
-    assert read_provenance(job.log)["inputs"][0]["frames"] == 30
-    assert len(app.get("vega_lite_chart")) == 1  # one line per face
-    faces = app.dataframe[0].value
-    assert list(faces.columns[:4]) == ["track_id", "first", "last", "seconds"] and len(faces) >= 1
-
-    app.run()  # a rerun shows the same result without processing again
-    assert app.session_state["fer.video"]["job"] is job
-
-
-def test_video_page_bad_upload_then_a_good_one(app, face_mp4):
-    page(app, "video")
-    app.file_uploader[0].set_value(("clip.mp4", b"\x00\x00\x00\x18ftypmp42 truncated", "video/mp4")).run()
-    assert not app.exception
-    assert len(app.error) == 1 and "clip.mp4 could not be processed" in app.error[0].value
-    app.file_uploader[0].set_value(("face.mp4", face_mp4.read_bytes(), "video/mp4")).run()
-    assert not app.exception and not app.error
-    assert decoded_frames(app.session_state["fer.video"]["job"].dst) == 30
 
 
 def test_video_job_cancel_stops_the_engine(tmp_path):
