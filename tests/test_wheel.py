@@ -78,6 +78,8 @@ def test_the_wheel_carries_every_module_the_model_and_the_app_config(wheel):
     modules = {str(p.relative_to(REPO)) for p in (REPO / "fer").rglob("*.py")}
     assert modules - names == set()
     assert {"fer/weights/vgg10.pt", "fer/weights/vgg10.json", "fer/app/streamlit_config/config.toml"} <= names
+    shipped = {f"fer/weights/{p.name}" for p in (REPO / "weights").iterdir() if p.is_file()}
+    assert shipped - names == set()  # every model file, BlazeFace's and their licence notices included
 
 
 def test_the_installed_cli_annotates_a_picture_and_a_clip(venv, workdir):
