@@ -271,7 +271,7 @@ def running(page) -> bool:
 
 def test_video_page_batch_survives_a_page_switch_and_downloads_as_one_zip(server, browser, new_page, clips,
                                                                            workdir):
-    page = new_page(browser, "/video")
+    page = new_page(browser, "/video", height=1500)
     upload(page, [clips["long.mp4"], clips["broken.mp4"], clips["sound.mp4"]])
     page.get_by_text(re.compile(r"^0 of 3 videos done")).wait_for(timeout=PAGE_MS)
 
@@ -298,6 +298,7 @@ def test_video_page_batch_survives_a_page_switch_and_downloads_as_one_zip(server
     download.value.save_as(workdir / "long-fer.mp4")
     with av.open(str(workdir / "long-fer.mp4")) as f:
         assert sum(1 for _ in f.decode(video=0)) == 240
+    page.get_by_role("heading", name="Video").scroll_into_view_if_needed()
     screenshot(page, "video")
 
 
