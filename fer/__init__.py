@@ -17,12 +17,12 @@ __version__ = "0.1.0"
 
 _EXPORTS = {
     "EmotionRecognizer": "fer.recognizer",
-    "Settings": "fer.settings",
+    "Settings": "fer.engine.settings",
     "Faces": "fer.engine.faces",
     "FramePipeline": "fer.engine.pipeline",
     "ImageError": "fer.io.images",
-    "VideoError": "fer.video",
-    "VideoCancelled": "fer.video",
+    "VideoError": "fer.io.video",
+    "VideoCancelled": "fer.io.video",
     "ModelFileError": "fer.models.modelfile",
 }
 __all__ = [*_EXPORTS, "__version__"]
