@@ -47,6 +47,8 @@ def test_the_fer_annotate_examples_run(tmp_path, monkeypatch, capsys):
         monkeypatch.chdir(fill(tmp_path / str(i)))
         argv = [match for w in words for match in (sorted(glob.glob(w)) if "*" in w else [w])]
         assert main(["annotate", *argv]) == 0, (words, capsys.readouterr().err)
-    assert os.path.isfile(tmp_path / "1" / "out" / "clip.annotated.mp4")
-    assert os.path.isfile(tmp_path / "2" / "out" / "clip.annotated.timeline.png")
-    assert os.path.isfile(tmp_path / "3" / "results.csv")
+    folder = {option: tmp_path / str(next(i for i, words in enumerate(commands) if option in words))
+              for option in ("--tencrop", "--summary", "--log")}
+    assert os.path.isfile(folder["--tencrop"] / "out" / "clip.annotated.mp4")
+    assert os.path.isfile(folder["--summary"] / "out" / "clip.annotated.timeline.png")
+    assert os.path.isfile(folder["--log"] / "results.csv")

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import argparse
+import typing
 from dataclasses import fields
 from pathlib import Path
 
@@ -31,12 +32,15 @@ def test_no_option_means_the_defaults():
 @pytest.mark.parametrize("field", fields(Settings), ids=lambda f: f.name)
 def test_every_field_is_an_option_reaching_settings(field):
     default, bounds = getattr(Settings(), field.name), field.metadata.get("range")
+    choices = typing.get_args(typing.get_type_hints(Settings)[field.name])
     if isinstance(default, bool):
         argv, expected = [option_name(field)], True
     elif bounds is not None:
         argv, expected = [option_name(field), str(bounds[1])], bounds[1]
     elif field.name.endswith("color"):
         argv, expected = [option_name(field), "1,2,3"], (1, 2, 3)
+    elif choices and all(isinstance(c, str) for c in choices):  # a Literal: one of its choices, not the default
+        argv, expected = [option_name(field), choices[-1]], choices[-1]
     else:
         argv, expected = [option_name(field), "1920x1080"], (1920, 1080)  # files are not bound by the display
     assert getattr(parse(*argv), field.name) == expected
