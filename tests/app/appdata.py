@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -59,7 +60,7 @@ def check_batch_zip(archive, frames: dict[str, int], folder: Path) -> None:
     assert sorted(archive.namelist()) == sorted([*(f"{s}-fer.mp4" for s in stems), *(f"{s}-fer.csv" for s in stems),
                                                  "fer-log.csv"])
     archive.extractall(folder)
-    assert (folder / "fer-log.csv").read_text().splitlines()[0].split(",") == log_columns(with_source=True)
+    assert list(pd.read_csv(folder / "fer-log.csv", comment="#").columns) == log_columns(with_source=True)
     combined = list(read_log_csv(folder / "fer-log.csv"))
     assert {row["source"] for row in combined} == set(frames)
     for (name, count), stem in zip(frames.items(), stems):
