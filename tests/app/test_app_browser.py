@@ -199,8 +199,12 @@ def choose_detector(page, detector: str) -> None:
 
     page.get_by_text("Settings (apply to the running stream)").click()
     page.locator("[data-testid=stSelectbox]").filter(has_text="Face detector").click()
-    page.get_by_role("option", name=DETECTOR_NAMES[detector]).click()
-    page.locator("[data-testid=stSelectbox]").filter(has_text=DETECTOR_NAMES[detector]).wait_for(timeout=PAGE_MS)
+    # Typed and confirmed rather than clicked: the page reruns every second, which redraws
+    # the option list under the pointer. The list closes once the choice is taken; the
+    # stream's caption, checked after Start, says which detector it runs.
+    page.keyboard.type(DETECTOR_NAMES[detector])
+    page.keyboard.press("Enter")
+    page.get_by_role("option", name=DETECTOR_NAMES[detector]).wait_for(state="hidden", timeout=PAGE_MS)
 
 
 @pytest.mark.parametrize("detector", ["haar", "blazeface"])

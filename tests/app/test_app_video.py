@@ -134,7 +134,9 @@ def test_a_batch_with_a_damaged_clip_gives_one_zip_of_the_others(app, media_mana
     assert frames_of(download(app, media_managers, "Download annotated MP4")) == 20
     app.selectbox(key="fer.video.shown").set_value("b.mp4").run()
     assert frames_of(download(app, media_managers, "Download annotated MP4")) == 12
-    assert len(app.get("vega_lite_chart")) == 2  # timeline and label counts of b.mp4
+    assert len(app.get("vega_lite_chart")) == 1  # b.mp4's faces over time, one line per face
+    faces = app.dataframe[0].value  # and its per-face table, as fer annotate --summary writes it
+    assert list(faces.columns[:4]) == ["track_id", "first", "last", "seconds"] and len(faces) >= 1
 
 
 def test_the_batch_goes_on_while_another_page_is_shown(app, gate, clips):
