@@ -87,3 +87,19 @@ def test_unknown_options_are_refused_outside_fer_app(capsys):
     with pytest.raises(SystemExit) as e:
         main(["annotate", "x.jpg", "--no-such-option"])
     assert e.value.code == 2 and "--no-such-option" in capsys.readouterr().err
+
+
+def test_the_app_asks_nothing_of_the_internet_at_start(monkeypatch, capsys):
+    """A headless Streamlit server prints its "External URL" after asking
+    checkip.amazonaws.com, unless the config names the address to print."""
+    from streamlit import config, net_util
+    from streamlit.web import bootstrap
+
+    flags = dict(f.removeprefix("--").split("=", 1) for f in streamlit_args([])[2:])
+    monkeypatch.setattr(net_util, "get_external_ip", lambda: pytest.fail("asked the internet for the public address"))
+    try:
+        config.get_config_options(force_reparse=True, options_from_flags=flags)
+        bootstrap._print_url(is_running_hello=False)
+    finally:
+        config.get_config_options(force_reparse=True)
+    assert "http://localhost:8501" in capsys.readouterr().out
