@@ -52,9 +52,10 @@ WEIGHTS_DIR = BUNDLED_WEIGHTS.parent
 MIN_SCORE = 0.55
 #: MediaPipe's overlap above which two boxes are the same face.
 NMS_IOU = 0.3
-#: A box lying more than this share of its area inside a better one is a part of that
-#: face (an eye or a mouth seen as a face at a fine scan level), not another face.
-PART_INSIDE = 0.5
+#: Two boxes sharing more than this share of the smaller one's area are one face (a part
+#: of a large face seen as a face at a fine scan level, or a face seen whole at two
+#: levels): the better one stays. Faces in a crowd overlap less.
+SAME_FACE = 0.5
 #: Face sides, in pixels of the short-range model's input, that a scan level looks for:
 #: at 24 pixels it still finds most faces; above about 100 it starts to lose them.
 FACE_PX_RANGE = (24, 96)
@@ -148,7 +149,7 @@ def decode(scores: np.ndarray, regressors: np.ndarray, anchors: np.ndarray, min_
 def merge(c: Candidates, iou: float = NMS_IOU) -> Candidates:
     """Weighted non-maximum suppression: each box that survives OpenCV's NMS is replaced
     by the score-weighted mean of the boxes (and keypoints) overlapping it. Then boxes
-    that are parts of a better one (:data:`PART_INSIDE`) go. Best first."""
+    that are the same face as a better one (:data:`SAME_FACE`) go. Best first."""
     if not len(c.scores):
         return c
     xywh = np.concatenate([c.boxes[:, :2], c.boxes[:, 2:] - c.boxes[:, :2]], axis=1)
@@ -157,15 +158,19 @@ def merge(c: Candidates, iou: float = NMS_IOU) -> Candidates:
     weights /= weights.sum(axis=1, keepdims=True)
     boxes, scores = weights @ c.boxes, c.scores[kept]  # NMSBoxes lists the kept boxes best first
     keypoints = np.einsum("kn,npc->kpc", weights, c.keypoints).astype(np.float32)
-    whole = [i for i in range(len(kept)) if all(share_inside(boxes[i], boxes[j]) <= PART_INSIDE for j in range(i))]
-    return Candidates(boxes[whole], scores[whole], keypoints[whole])
+    faces: list[int] = []
+    for i in range(len(kept)):
+        if all(shared(boxes[i], boxes[j]) <= SAME_FACE for j in faces):
+            faces.append(i)
+    return Candidates(boxes[faces], scores[faces], keypoints[faces])
 
 
-def share_inside(box: np.ndarray, other: np.ndarray) -> float:
-    """The share of ``box``'s area that lies inside ``other`` (xyxy boxes)."""
-    w = min(box[2], other[2]) - max(box[0], other[0])
-    h = min(box[3], other[3]) - max(box[1], other[1])
-    return float(max(w, 0) * max(h, 0) / max((box[2] - box[0]) * (box[3] - box[1]), 1e-9))
+def shared(a: np.ndarray, b: np.ndarray) -> float:
+    """The share of the smaller of two xyxy boxes that lies inside the other."""
+    w = min(a[2], b[2]) - max(a[0], b[0])
+    h = min(a[3], b[3]) - max(a[1], b[1])
+    smaller = min((a[2] - a[0]) * (a[3] - a[1]), (b[2] - b[0]) * (b[3] - b[1]))
+    return float(max(w, 0) * max(h, 0) / max(smaller, 1e-9))
 
 
 def roll(keypoints: np.ndarray) -> np.ndarray:

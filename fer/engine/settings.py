@@ -39,7 +39,7 @@ class Settings:
     full_scan_every: int = 5  # live/video: scan the whole frame every N frames, near known faces between
     equalize: bool = False  # equalise the histogram before detection (helps in dim or flat light)
     detector: str = "haar"  # one of DETECTORS
-    align: bool = True  # BlazeFace: turn each face upright by its eyes before classifying it
+    align: bool = True  # BlazeFace: turn faces leaning over 10 degrees upright by their eyes before classifying
 
     def __post_init__(self) -> None:
         w, h = self.display_size

