@@ -16,7 +16,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 import numpy as np
 
 from fer.engine.classify import Classifier
-from fer.engine.detect import Detections, FaceDetector, box_iou, crop_faces, make_detector, to_gray
+from fer.engine.detect import Detections, FaceDetector, box_iou, crop_faces, make_detector, to_gray, upright_turn
 from fer.engine.draw import FaceAnnotator, display_scale, fit_to_display
 from fer.engine.faces import UNCERTAIN, Faces
 from fer.engine.settings import Settings
@@ -95,7 +95,7 @@ class FramePipeline:
         found = self.detector.detect(frame) if still else self._detect_in_stream(frame, s.full_scan_every)
         detected = time.perf_counter()
         crops = crop_faces(to_gray(frame), found.boxes, self.classifier.face_size, fit=self.detector.crop,
-                           angles=found.angles if s.align else None)
+                           angles=upright_turn(found.angles) if s.align else None)
         probs = self.classifier.predict_proba(crops, tencrop=s.tencrop)
         # A face cut by the frame's edge is cropped whole (the missing part repeats the
         # edge), but reported, tracked and drawn within the frame.

@@ -79,8 +79,8 @@ class Settings:
         "Face detector", "haar (fast, upright frontal faces) or blazeface (finds tilted, turned and half-covered "
         "faces too); blazeface-full is BlazeFace's full-range model"))
     align: bool = field(default=True, metadata=option(
-        "Turn faces upright by the eyes (BlazeFace)", "BlazeFace: rotate each face upright by its eye keypoints "
-        "before classifying it"))
+        "Turn faces upright by the eyes (BlazeFace)", "BlazeFace: rotate a face leaning over 10 degrees upright "
+        "by its eye keypoints before classifying it"))
 
     def __post_init__(self) -> None:
         w, h = self.display_size

@@ -55,10 +55,17 @@ def test_merge_keeps_one_weighted_box_per_face():
     assert merged.boxes[0].tolist() == pytest.approx([0.5, 0, 10.5, 10])  # 0.9 / 1.2 of the first, 0.3 / 1.2 of the second
 
 
+def test_merge_keeps_one_box_per_face_across_scan_levels():
+    c = Candidates(np.array([[0, 0, 100, 100], [20, 20, 50, 50], [90, 0, 130, 40], [-40, -40, 160, 160]], np.float32),
+                   np.array([0.9, 0.6, 0.7, 0.65], np.float32), np.zeros((4, 6, 2), np.float32))
+    merged = merge(c)  # an eye-sized part and a box around the whole head go; a box mostly outside stays
+    assert merged.boxes.tolist() == [[0, 0, 100, 100], [90, 0, 130, 40]]
+
+
 def test_scan_scales_cover_every_face_size_from_min_face_up():
-    assert scan_scales(57.6, 480) == pytest.approx([24 / 57.6, 24 / 57.6 * 24 / 128])
-    assert scan_scales(200, 480) == [0.12]  # one level: 480 * 0.12 < 128
-    assert scan_scales(10, 100) == [1.0]  # never enlarged
+    assert scan_scales(57.6, 480) == pytest.approx([24 / 57.6, 24 / 57.6 * 24 / 96])
+    assert scan_scales(300, 480) == [0.08]  # one level: 480 * 0.08 < 96
+    assert scan_scales(10, 90) == [1.0]  # never enlarged
 
 
 def test_a_missing_or_damaged_model_file_is_a_model_file_error(tmp_path, monkeypatch):
