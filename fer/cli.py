@@ -308,7 +308,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="detectors whose live latency to measure, in one run (default: haar blazeface)")
     p.set_defaults(func=_bench)
 
-    from fer.robustness import MIN_FACE, VARIANTS
+    from fer.robustness import DEFAULT_VARIANTS, MIN_FACE, VARIANTS
 
     p = sub.add_parser("robustness", help="detection recall and end-to-end accuracy of each detector on FER2013 "
                                           "faces turned, small, covered, dark, blurred, compressed or in groups")
@@ -316,8 +316,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--faces", type=int, default=60, help="faces per condition, a class-stratified sample (default: 60)")
     p.add_argument("--split", choices=("private", "public"), default="private",
                    help="faces from PrivateTest (reporting) or PublicTest (choosing) (default: private)")
-    p.add_argument("--variants", nargs="+", choices=list(VARIANTS), default=list(VARIANTS),
-                   help=f"detectors to compare (default: {' '.join(VARIANTS)})")
+    p.add_argument("--variants", nargs="+", choices=list(VARIANTS), default=list(DEFAULT_VARIANTS),
+                   help=f"detectors to compare (default: {' '.join(DEFAULT_VARIANTS)}; blazeface-unaligned is "
+                        "blazeface without turning faces upright)")
     p.add_argument("--min-face", type=float, default=MIN_FACE,
                    help=f"smallest face asked for, fraction of the shorter side (default: {MIN_FACE}: 40-pixel faces "
                         "are in range)")
