@@ -77,6 +77,26 @@ def coded_frames(n: int) -> list[np.ndarray]:
     return frames
 
 
+def vp8_encode_ms(frames: list[np.ndarray]) -> float:
+    """Median time aiortc's VP8 encoder (the one the server sends with) takes per frame:
+    the cost of every frame sent back."""
+    from fractions import Fraction
+
+    import av
+    from aiortc.codecs import get_encoder
+    from aiortc.rtcrtpparameters import RTCRtpCodecParameters
+
+    encoder = get_encoder(RTCRtpCodecParameters(mimeType="video/VP8", clockRate=90000, payloadType=96))
+    times = []
+    for i, rgb in enumerate(frames):
+        frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
+        frame.pts, frame.time_base = i * 3000, Fraction(1, 90000)
+        start = time.perf_counter()
+        encoder.encode(frame)
+        times.append(1000 * (time.perf_counter() - start))
+    return statistics.median(times[10:])  # after the encoder's first frames
+
+
 # Runs inside the webrtc component's frame: a second camera beside the annotated video,
 # and on every displayed annotated frame a sample [time ms, its code, the camera's code].
 MEASURE_JS = """
@@ -207,9 +227,13 @@ def open_stream(browser, url: str):
 def measure(streams: list[int], seconds: float, warmup: float, workdir: Path) -> list[dict]:
     from playwright.sync_api import sync_playwright
 
-    camera = write_y4m(workdir / "coded-face.y4m", coded_frames(LOOP_FRAMES), fps=FPS)
+    frames = coded_frames(LOOP_FRAMES)
+    print(f"VP8 encode, 640x480 face frame: {vp8_encode_ms(frames[:90]):.1f} ms (median of 80)", flush=True)
+    camera = write_y4m(workdir / "coded-face.y4m", frames, fps=FPS)
+    del frames
     env = {"FER_ICE_SERVERS": "", "FER_MAX_STREAMS": str(max(streams))}
     results = []
+    print(HEADER, flush=True)
     with Namespace(f"{NAMESPACE_PREFIX}{os.getpid()}") as ns, \
             streamlit_server(ns, PORT, env, workdir / "streamlit.log"), sync_playwright() as p:
         browser = p.chromium.launch(executable_path=str(ns.chromium_wrapper(workdir)), args=chromium_args(camera))
@@ -261,7 +285,6 @@ def main() -> int:
     if min(args.streams) < 1 or args.seconds <= 0:
         print("--streams must be positive counts and --seconds positive", file=sys.stderr)
         return 2
-    print(HEADER, flush=True)
     with tempfile.TemporaryDirectory(prefix="fer-live-latency-") as folder:
         results = measure(args.streams, args.seconds, args.warmup, Path(folder))
     if args.json:
