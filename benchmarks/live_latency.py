@@ -130,10 +130,12 @@ async ([strip0, strip1, left, block, bits]) => {
     for (let k = 1; k <= bits; k++) c = c * 2 + bit(k);
     return c;
   };
-  const m = window.__ferLatency = {samples: [], cam: null};
+  const m = window.__ferLatency = {samples: [], cam: null, shown: 0, unreadable: 0};
   const onCam = () => { const c = code(cam); if (c !== null) m.cam = c; cam.requestVideoFrameCallback(onCam); };
   const onOut = (now) => {
     const c = code(out);
+    m.shown++;
+    if (c === null) m.unreadable++;
     if (c !== null && m.cam !== null) m.samples.push([now, c, m.cam]);
     out.requestVideoFrameCallback(onOut);
   };
@@ -163,8 +165,16 @@ def latencies_ms(samples: list[list[float]]) -> tuple[np.ndarray, np.ndarray, in
     return t - (t[0] if len(t) else 0), np.array(values), new
 
 
+def _round(value) -> float | None:
+    return None if np.isnan(value) else round(float(value), 1)
+
+
 def summarize(per_tab: list[dict], seconds: float) -> dict:
+    """The figures of one stream count; tabs that displayed no readable frame in the
+    window (a picture stuck or never shown) are counted in ``tabs_without_picture``."""
     all_values = np.concatenate([tab["latency_ms"] for tab in per_tab])
+    if not len(all_values):
+        all_values = np.array([np.nan])
     slopes, first, last = [], [], []
     for tab in per_tab:
         t, v = tab["t"], tab["latency_ms"]
@@ -175,16 +185,21 @@ def summarize(per_tab: list[dict], seconds: float) -> dict:
             last.extend(v[t >= 2 * third])
     return {
         "streams": len(per_tab),
+        "tabs_without_picture": sum(not len(tab["latency_ms"]) for tab in per_tab),
         "samples": int(len(all_values)),
-        "median_ms": round(float(np.median(all_values)), 1),
-        "p95_ms": round(float(np.percentile(all_values, 95)), 1),
-        "max_ms": round(float(all_values.max()), 1),
+        "median_ms": _round(np.median(all_values)),
+        "p95_ms": _round(np.percentile(all_values, 95)),
+        "max_ms": _round(all_values.max()),
         "growth_ms_per_s": round(max(slopes), 1) if slopes else None,
         "first_third_median_ms": round(float(np.median(first)), 1) if first else None,
         "last_third_median_ms": round(float(np.median(last)), 1) if last else None,
         "processed_fps": [tab["processed_fps"] for tab in per_tab],
         "displayed_fps": [round(tab["new_pictures"] / seconds, 1) for tab in per_tab],
         "server_delay_ms": [tab["server_delay_ms"] for tab in per_tab],
+        # per tab: video frame callbacks in the window, how many had no readable code, the page's visibility
+        "frame_callbacks": [tab["callbacks"] for tab in per_tab],
+        "unreadable": [tab["unreadable"] for tab in per_tab],
+        "visibility": [tab["visibility"] for tab in per_tab],
     }
 
 
@@ -243,16 +258,14 @@ def measure(streams: list[int], seconds: float, warmup: float, workdir: Path) ->
                 tabs.append(open_stream(browser, f"http://localhost:{PORT}"))
             time.sleep(warmup)  # let the new stream settle: a measurement window, not synchronisation
             for _, frame in tabs:
-                frame.evaluate("() => { window.__ferLatency.samples = []; }")
+                frame.evaluate("() => { Object.assign(window.__ferLatency, {samples: [], shown: 0, unreadable: 0}); }")
             time.sleep(seconds)  # the measurement window
             per_tab = []
             for page, frame in tabs:
-                samples = frame.evaluate("() => window.__ferLatency.samples")
-                t, values, new = latencies_ms(samples)
-                if not len(values):
-                    raise RuntimeError("a tab displayed no readable frame code: see the frame strip and the log "
-                                       f"{workdir / 'streamlit.log'}")
-                per_tab.append({"t": t, "latency_ms": values, "new_pictures": new, **page_figures(page)})
+                m = frame.evaluate("() => ({...window.__ferLatency, visibility: document.visibilityState})")
+                t, values, new = latencies_ms(m["samples"])
+                per_tab.append({"t": t, "latency_ms": values, "new_pictures": new, "callbacks": m["shown"],
+                                "unreadable": m["unreadable"], "visibility": m["visibility"], **page_figures(page)})
             results.append(summarize(per_tab, seconds))
             print(format_row(results[-1]), flush=True)
         browser.close()
@@ -260,15 +273,20 @@ def measure(streams: list[int], seconds: float, warmup: float, workdir: Path) ->
 
 
 HEADER = ("streams | latency median | p95 | max | growth | first third -> last third | processed fps | "
-          "displayed fps | server delay")
+          "displayed fps | server delay | tabs without picture")
+
+
+def _ms(value: float | None) -> str:
+    return "-" if value is None or np.isnan(value) else f"{value:.0f} ms"
 
 
 def format_row(r: dict) -> str:
-    return (f"{r['streams']} | {r['median_ms']:.0f} ms | {r['p95_ms']:.0f} ms | {r['max_ms']:.0f} ms | "
-            f"{r['growth_ms_per_s']:+.1f} ms/s | {r['first_third_median_ms']:.0f} -> {r['last_third_median_ms']:.0f} ms"
+    growth = "-" if r["growth_ms_per_s"] is None else f"{r['growth_ms_per_s']:+.1f} ms/s"
+    return (f"{r['streams']} | {_ms(r['median_ms'])} | {_ms(r['p95_ms'])} | {_ms(r['max_ms'])} | {growth} | "
+            f"{_ms(r['first_third_median_ms'])} -> {_ms(r['last_third_median_ms'])}"
             f" | {', '.join(f'{x:.1f}' for x in r['processed_fps'] if x is not None)} | "
             f"{', '.join(f'{x:.1f}' for x in r['displayed_fps'])} | "
-            f"{', '.join(f'{x} ms' for x in r['server_delay_ms'] if x is not None)}")
+            f"{', '.join(f'{x} ms' for x in r['server_delay_ms'] if x is not None)} | {r['tabs_without_picture']}")
 
 
 def main() -> int:
