@@ -17,7 +17,7 @@ camera's 30 fps, is the latency from capture to display, through the browser's e
 the network, the server (decode, process, encode) and the browser's jitter buffer and
 renderer. The resolution is one frame (33 ms).
 
-Tabs are added one by one (all in one Chromium, as a booth with several tabs); for each
+Tabs are added one by one, each in its own Chromium (as visitors on several devices); for each
 stream count, after ``--warmup`` seconds, every tab is measured for ``--seconds``. Printed
 per stream count: median, p95 and max latency over all tabs, the growth (slope of a line
 through latency against time, ms per second), the median of the window's last third
@@ -251,11 +251,13 @@ def measure(streams: list[int], seconds: float, warmup: float, workdir: Path) ->
     print(HEADER, flush=True)
     with Namespace(f"{NAMESPACE_PREFIX}{os.getpid()}") as ns, \
             streamlit_server(ns, PORT, env, workdir / "streamlit.log"), sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(ns.chromium_wrapper(workdir)), args=chromium_args(camera))
-        tabs = []
+        browsers, tabs = [], []
         for count in sorted(streams):
             while len(tabs) < count:
-                tabs.append(open_stream(browser, f"http://localhost:{PORT}"))
+                # A browser per tab: in one Chromium, a third tab's camera stopped the first two tabs' streams.
+                browsers.append(p.chromium.launch(executable_path=str(ns.chromium_wrapper(workdir)),
+                                                  args=chromium_args(camera)))
+                tabs.append(open_stream(browsers[-1], f"http://localhost:{PORT}"))
             time.sleep(warmup)  # let the new stream settle: a measurement window, not synchronisation
             for _, frame in tabs:
                 frame.evaluate("() => { Object.assign(window.__ferLatency, {samples: [], shown: 0, unreadable: 0}); }")
@@ -268,7 +270,8 @@ def measure(streams: list[int], seconds: float, warmup: float, workdir: Path) ->
                                 "unreadable": m["unreadable"], "visibility": m["visibility"], **page_figures(page)})
             results.append(summarize(per_tab, seconds))
             print(format_row(results[-1]), flush=True)
-        browser.close()
+        for browser in browsers:
+            browser.close()
     return results
 
 
