@@ -21,8 +21,9 @@ Tabs are added one by one, each in its own Chromium (as visitors on several devi
 stream count, after ``--warmup`` seconds, every tab is measured for ``--seconds``. Printed
 per stream count: median, p95 and max latency over all tabs, the growth (slope of a line
 through latency against time, ms per second), the median of the window's last third
-against its first third, and per tab the processed frames per second (the page's figure)
-and the new pictures displayed per second. The server's limit of streams is set to the
+against its first third (within 20%: no growth, the issue's test), and per tab the
+processed frames per second (the page's figure) and the new pictures displayed per
+second. The server's limit of streams is set to the
 largest count (``FER_MAX_STREAMS``). Figures from a shared machine are not comparable to
 a quiet one's.
 """
@@ -145,6 +146,53 @@ async ([strip0, strip1, left, block, bits]) => {
 """
 
 
+# In every frame, before the page's scripts: keep each RTCPeerConnection, so its own
+# statistics can say how long frames wait in the browser (sender's pacer, receiver's
+# jitter buffer).
+KEEP_PEER_CONNECTIONS_JS = """
+(() => {
+  const Original = window.RTCPeerConnection;
+  if (!Original || window.__ferPcs) return;
+  const pcs = window.__ferPcs = [];
+  window.RTCPeerConnection = class extends Original {
+    constructor(...args) { super(...args); pcs.push(this); }
+  };
+})();
+"""
+
+BROWSER_STATS_JS = """
+async () => {
+  const pc = (window.__ferPcs || []).filter((p) => p.connectionState !== 'closed').pop();
+  if (!pc) return null;
+  const r = {};
+  (await pc.getStats()).forEach((s) => {
+    if (s.type === 'inbound-rtp' && s.kind === 'video')
+      Object.assign(r, {jitter: s.jitterBufferDelay, emitted: s.jitterBufferEmittedCount,
+                        dropped: s.framesDropped, decoded: s.framesDecoded});
+    if (s.type === 'outbound-rtp' && s.kind === 'video')
+      Object.assign(r, {send: s.totalPacketSendDelay, packets: s.packetsSent, encoded: s.framesEncoded,
+                        limitation: s.qualityLimitationReason, width: s.frameWidth});
+  });
+  return r;
+}
+"""
+
+
+def browser_delays(before: dict | None, after: dict | None) -> dict:
+    """Over a window, from two of BROWSER_STATS_JS's snapshots: the browser's mean packet
+    send delay (its pacer) and mean jitter-buffer delay (its receiver), in ms."""
+    if not before or not after:
+        return {}
+
+    def mean_ms(total: str, count: str) -> float | None:
+        n = after.get(count, 0) - before.get(count, 0)
+        return round(1000 * (after.get(total, 0) - before.get(total, 0)) / n, 1) if n > 0 else None
+
+    return {"browser_send_delay_ms": mean_ms("send", "packets"), "jitter_buffer_ms": mean_ms("jitter", "emitted"),
+            "frames_dropped_by_browser": after.get("dropped", 0) - before.get("dropped", 0),
+            "sent_width": after.get("width"), "encoder_limitation": after.get("limitation")}
+
+
 def latencies_ms(samples: list[list[float]]) -> tuple[np.ndarray, np.ndarray, int]:
     """Times (s, from the first sample) and latencies (ms) of one tab's samples, and how
     many new pictures were displayed. The codes wrap every LOOP_FRAMES frames; a latency
@@ -193,6 +241,8 @@ def summarize(per_tab: list[dict], seconds: float) -> dict:
         "growth_ms_per_s": round(max(slopes), 1) if slopes else None,
         "first_third_median_ms": round(float(np.median(first)), 1) if first else None,
         "last_third_median_ms": round(float(np.median(last)), 1) if last else None,
+        # the issue's test for "no growth": the last third's median within 20% of the first third's
+        "bounded": bool(first and last and np.median(last) <= 1.2 * np.median(first)),
         "processed_fps": [tab["processed_fps"] for tab in per_tab],
         "displayed_fps": [round(tab["new_pictures"] / seconds, 1) for tab in per_tab],
         "server_delay_ms": [tab["server_delay_ms"] for tab in per_tab],
@@ -200,6 +250,8 @@ def summarize(per_tab: list[dict], seconds: float) -> dict:
         "frame_callbacks": [tab["callbacks"] for tab in per_tab],
         "unreadable": [tab["unreadable"] for tab in per_tab],
         "visibility": [tab["visibility"] for tab in per_tab],
+        # per tab, from the browser's WebRTC statistics over the window
+        "browser": [tab["browser"] for tab in per_tab],
     }
 
 
@@ -216,6 +268,7 @@ def page_figures(page) -> dict:
 def open_stream(browser, url: str):
     """A new tab on the Live page with its stream started and measured."""
     page = browser.new_page(viewport={"width": 1400, "height": 950})
+    page.add_init_script(KEEP_PEER_CONNECTIONS_JS)
     page.goto(url, timeout=PAGE_MS)
     page.locator(WEBRTC_IFRAME).wait_for(timeout=PAGE_MS)
     component = page.frame_locator(WEBRTC_IFRAME)
@@ -261,15 +314,19 @@ def measure(streams: list[int], seconds: float, warmup: float, workdir: Path) ->
             time.sleep(warmup)  # let the new stream settle: a measurement window, not synchronisation
             for _, frame in tabs:
                 frame.evaluate("() => { Object.assign(window.__ferLatency, {samples: [], shown: 0, unreadable: 0}); }")
+            before = [frame.evaluate(BROWSER_STATS_JS) for _, frame in tabs]
             time.sleep(seconds)  # the measurement window
             per_tab = []
-            for page, frame in tabs:
+            for (page, frame), stats_before in zip(tabs, before):
                 m = frame.evaluate("() => ({...window.__ferLatency, visibility: document.visibilityState})")
                 t, values, new = latencies_ms(m["samples"])
                 per_tab.append({"t": t, "latency_ms": values, "new_pictures": new, "callbacks": m["shown"],
-                                "unreadable": m["unreadable"], "visibility": m["visibility"], **page_figures(page)})
+                                "unreadable": m["unreadable"], "visibility": m["visibility"], **page_figures(page),
+                                "browser": browser_delays(stats_before, frame.evaluate(BROWSER_STATS_JS))})
             results.append(summarize(per_tab, seconds))
             print(format_row(results[-1]), flush=True)
+            for i, figures in enumerate(results[-1]["browser"]):
+                print(f"  tab {i + 1} in the browser: " + ", ".join(f"{k} {v}" for k, v in figures.items()), flush=True)
         for browser in browsers:
             browser.close()
     return results
@@ -287,6 +344,7 @@ def format_row(r: dict) -> str:
     growth = "-" if r["growth_ms_per_s"] is None else f"{r['growth_ms_per_s']:+.1f} ms/s"
     return (f"{r['streams']} | {_ms(r['median_ms'])} | {_ms(r['p95_ms'])} | {_ms(r['max_ms'])} | {growth} | "
             f"{_ms(r['first_third_median_ms'])} -> {_ms(r['last_third_median_ms'])}"
+            f" ({'within' if r['bounded'] else 'NOT within'} 20%)"
             f" | {', '.join(f'{x:.1f}' for x in r['processed_fps'] if x is not None)} | "
             f"{', '.join(f'{x:.1f}' for x in r['displayed_fps'])} | "
             f"{', '.join(f'{x} ms' for x in r['server_delay_ms'] if x is not None)} | {r['tabs_without_picture']}")
