@@ -35,6 +35,7 @@ import json
 import os
 import re
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -193,6 +194,19 @@ def browser_delays(before: dict | None, after: dict | None) -> dict:
             "sent_width": after.get("width"), "encoder_limitation": after.get("limitation")}
 
 
+def udp_receive_queues(ns: Namespace) -> dict[str, int]:
+    """Bytes waiting in the kernel to be read, per process name, summed over its UDP sockets
+    in the namespace (``ss``): the server's are packets its event loop has not read yet."""
+    listing = subprocess.run(ns.prefix() + ["ss", "-u", "-a", "-n", "-p"], capture_output=True, text=True).stdout
+    queued: dict[str, int] = {}
+    for line in listing.splitlines()[1:]:
+        fields = line.split()
+        name = re.search(r'users:\(\("([^"]+)"', line)
+        if len(fields) > 2 and fields[1].isdigit() and name:
+            queued[name[1]] = queued.get(name[1], 0) + int(fields[1])
+    return queued
+
+
 def latencies_ms(samples: list[list[float]]) -> tuple[np.ndarray, np.ndarray, int]:
     """Times (s, from the first sample) and latencies (ms) of one tab's samples, and how
     many new pictures were displayed. The codes wrap every LOOP_FRAMES frames; a latency
@@ -315,7 +329,11 @@ def measure(streams: list[int], seconds: float, warmup: float, workdir: Path) ->
             for _, frame in tabs:
                 frame.evaluate("() => { Object.assign(window.__ferLatency, {samples: [], shown: 0, unreadable: 0}); }")
             before = [frame.evaluate(BROWSER_STATS_JS) for _, frame in tabs]
-            time.sleep(seconds)  # the measurement window
+            end, udp = time.monotonic() + seconds, {}
+            while time.monotonic() < end:  # the measurement window, sampling the sockets' queues
+                for name, size in udp_receive_queues(ns).items():
+                    udp[name] = max(udp.get(name, 0), size)
+                time.sleep(min(2.0, max(0.0, end - time.monotonic())))
             per_tab = []
             for (page, frame), stats_before in zip(tabs, before):
                 m = frame.evaluate("() => ({...window.__ferLatency, visibility: document.visibilityState})")
@@ -323,8 +341,10 @@ def measure(streams: list[int], seconds: float, warmup: float, workdir: Path) ->
                 per_tab.append({"t": t, "latency_ms": values, "new_pictures": new, "callbacks": m["shown"],
                                 "unreadable": m["unreadable"], "visibility": m["visibility"], **page_figures(page),
                                 "browser": browser_delays(stats_before, frame.evaluate(BROWSER_STATS_JS))})
-            results.append(summarize(per_tab, seconds))
+            results.append(summarize(per_tab, seconds) | {"udp_receive_queue_max_bytes": udp})
             print(format_row(results[-1]), flush=True)
+            print("  most bytes waiting in UDP receive queues: "
+                  + (", ".join(f"{k} {v}" for k, v in udp.items()) or "none"), flush=True)
             for i, figures in enumerate(results[-1]["browser"]):
                 print(f"  tab {i + 1} in the browser: " + ", ".join(f"{k} {v}" for k, v in figures.items()), flush=True)
         for browser in browsers:

@@ -23,6 +23,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from fractions import Fraction
 from typing import Generic, TypeVar
 
 import av
@@ -33,6 +34,8 @@ from aiortc.mediastreams import MediaStreamError
 from fer.app.admission import StreamSlots
 
 T = TypeVar("T")
+VIDEO_CLOCK_HZ = 90_000  # RTP's clock for video
+VIDEO_TIME_BASE = Fraction(1, VIDEO_CLOCK_HZ)
 log = logging.getLogger(__name__)
 
 
@@ -68,7 +71,11 @@ class Mailbox(Generic[T]):
 
 class ProcessedTrack(MediaStreamTrack):
     """The annotated video sent back: each :meth:`recv` returns the newest processed frame
-    that was not sent yet, waiting for one. Results are handed in from the worker thread
+    that was not sent yet, waiting for one, stamped with the time it leaves (90 kHz from
+    the track's first frame). Not with its camera frame's time: results leave at uneven
+    intervals (processing time varies), and the browser sizes its jitter buffer to the
+    difference between how frames are stamped and when they arrive; stamped as they
+    leave, they arrive as they are stamped. Results are handed in from the worker thread
     with :meth:`deliver`, each with a stamp (any value); a result replaced before it was
     asked for is counted in ``dropped``. ``on_sent(stamp)`` is called as each frame leaves
     for the encoder."""
@@ -82,6 +89,7 @@ class ProcessedTrack(MediaStreamTrack):
         self._frame: tuple[av.VideoFrame, object] | None = None
         self._finished = False
         self._on_sent = on_sent
+        self._started: float | None = None
         self.dropped = 0
 
     def bind(self, loop: asyncio.AbstractEventLoop) -> None:
@@ -119,6 +127,9 @@ class ProcessedTrack(MediaStreamTrack):
             if self._frame is not None:
                 (frame, stamp), self._frame = self._frame, None
                 self._ready.clear()
+                now = time.monotonic()
+                self._started = now if self._started is None else self._started
+                frame.pts, frame.time_base = round((now - self._started) * VIDEO_CLOCK_HZ), VIDEO_TIME_BASE
                 if self._on_sent is not None:
                     self._on_sent(stamp)
                 return frame
@@ -210,7 +221,6 @@ class LiveStream:
                 log.exception("live frame failed")
                 continue
             out = av.VideoFrame.from_ndarray(annotated, format="rgb24")
-            out.pts, out.time_base = frame.pts, frame.time_base
             self._slots.touch(self)
             self.output.deliver(out, arrived)
 

@@ -115,8 +115,11 @@ def test_a_slow_stream_processes_the_newest_frames_and_its_delay_stays_bounded()
     assert stream.ended and not slots.holds(stream) and slots.running() == 0
     assert len(processed) < 30 and stream.dropped >= 60 - len(processed) - 1
     assert processed == sorted(set(processed))  # newer and newer
-    assert sent and [f.pts for f in sent] == sorted({f.pts for f in sent})  # each result once, in order
-    assert all(int(f.to_ndarray(format="rgb24")[0, 0, 0]) == f.pts for f in sent)  # the frame's own timestamp
+    shown = [int(f.to_ndarray(format="rgb24")[0, 0, 0]) for f in sent]
+    assert sent and shown == sorted(set(shown)) and set(shown) <= set(processed)  # each result once, in order
+    # Stamped as they leave (90 kHz), so the browser's jitter buffer sees no processing jitter.
+    assert [f.pts for f in sent] == sorted({f.pts for f in sent}) and all(f.time_base == Fraction(1, 90_000)
+                                                                          for f in sent)
     assert len(delays) == len(sent) and max(delays) < 1.0
 
 
