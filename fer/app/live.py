@@ -1,9 +1,10 @@
 """The live page's moving parts that are not layout: one stream's state shared between
 the WebRTC callback thread and the page, and the ICE server configuration.
 
-The callback is a plain function of a frame (no ``st.*``, no globals): it runs the frame
-pipeline and records figures in a :class:`LiveSession` under its lock; the page's
-fragment reads a consistent snapshot of them once a second.
+Frames reach :meth:`LiveSession.process` from the stream's worker thread
+(:mod:`fer.app.framepath`, newest frame first); it runs the frame pipeline and records
+figures under its lock; the page's fragment reads a consistent snapshot of them once a
+second.
 """
 
 from __future__ import annotations
@@ -17,10 +18,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import av
 import numpy as np
 import pandas as pd
 
+from fer.app.admission import StreamSlots, server_slots
+from fer.app.degrade import Degrader
+from fer.app.framepath import LiveStream
+from fer.engine.settings import Settings
 from fer.io.facelog import csv_text, no_face_record
 from fer.io.images import encode_image
 from fer.io.provenance import provenance
@@ -61,6 +65,9 @@ class LiveStats:
     frames: int = 0
     fps: float = 0.0  # frames processed per second over the last couple of seconds
     latency_ms: float = 0.0  # median processing time per frame, recent frames
+    delay_ms: float | None = None  # median time from a camera frame reaching the server to its result leaving
+    dropped: int = 0  # camera frames skipped because a newer one came first
+    degraded: list[str] = field(default_factory=list)  # what graceful degradation turned off for now
     faces: int = 0
     labels: list[str] = field(default_factory=list)  # "happy 83%" per face, current frame
     first_label_s: float | None = None  # seconds from the stream's first frame to its first label
@@ -72,19 +79,44 @@ class LiveSession:
     """One browser tab's live stream: its own frame pipeline (tracking state is never
     shared between tabs), and the figures, recent history and log the page shows.
 
-    :meth:`callback` runs on streamlit-webrtc's worker thread; the page reads through
-    :meth:`stats`, :meth:`history`, :meth:`log_csv` and :meth:`last_frame_png`.
+    :meth:`stream` gives the page the tracks of the current stream; :meth:`process` runs
+    on its worker thread; the page reads through :meth:`stats`, :meth:`history`,
+    :meth:`log_csv` and :meth:`last_frame_png`.
     """
 
     LOG_ROWS = 36_000  # per-frame log kept for download: 20 min of one face at 30 fps
     HISTORY_S = 20.0  # seconds of emotions in the live chart
     FPS_WINDOW_S = 2.0
 
-    def __init__(self, pipeline, class_names: list[str]):
+    def __init__(self, pipeline, class_names: list[str], slots: StreamSlots | None = None):
         self.pipeline = pipeline
         self.class_names = list(class_names)
+        self.slots = slots if slots is not None else server_slots()
+        self._requested: Settings = pipeline.settings
+        self._degrader = Degrader()
+        self._stream: LiveStream | None = None
         self._lock = threading.Lock()
         self.reset()
+
+    def stream(self) -> LiveStream:
+        """The stream to hand to ``webrtc_streamer`` (``sink_video_track=stream``,
+        ``source_video_track=stream.output``): the current one, or a new one once it ended."""
+        if self._stream is None or self._stream.ended:
+            self._stream = LiveStream(self.process, self.slots, on_delay=self.record_delay)
+        return self._stream
+
+    def set_settings(self, settings: Settings) -> None:
+        """The settings the visitor chose; the stream runs them, minus what graceful
+        degradation turned off for the moment."""
+        with self._lock:
+            self._requested = settings
+        self.pipeline.update_settings(self._degrader.settings(settings))
+
+    def record_delay(self, seconds: float) -> None:
+        """The time from a camera frame reaching the server to its result leaving for the
+        browser (called by the stream for every frame sent back)."""
+        with self._lock:
+            self._delay.append(seconds)
 
     def reset(self) -> None:
         """Start afresh: a new stream gets new track ids, empty figures and an empty log."""
@@ -95,17 +127,13 @@ class LiveSession:
             self._first_label: float | None = None
             self._times: deque[float] = deque(maxlen=256)
             self._latency: deque[float] = deque(maxlen=32)
+            self._delay: deque[float] = deque(maxlen=32)
             self._records: list[dict[str, Any]] = []
             self._history: deque[tuple[float, list[float]]] = deque()
             self._log: deque[dict[str, Any]] = deque(maxlen=self.LOG_ROWS)
             self._last_frame: np.ndarray | None = None
             self._size = (0, 0)  # width, height of the camera's frames
             self._error: str | None = None
-
-    def callback(self, frame: av.VideoFrame) -> av.VideoFrame:
-        """streamlit-webrtc's ``video_frame_callback``: annotate one camera frame."""
-        annotated = self.process(frame.to_ndarray(format="rgb24"))
-        return av.VideoFrame.from_ndarray(annotated, format="rgb24")
 
     def process(self, rgb: np.ndarray) -> np.ndarray:
         start = time.monotonic()
@@ -118,6 +146,10 @@ class LiveSession:
             return rgb
         end = time.monotonic()
         with self._lock:
+            requested, level = self._requested, self._degrader.level
+            self._degrader.observe(1000 * (end - start), requested)
+            if self._degrader.level != level:
+                self.pipeline.update_settings(self._degrader.settings(requested))
             if self._t0 is None:
                 self._t0 = start
             t = end - self._t0
@@ -147,16 +179,29 @@ class LiveSession:
             return LiveStats(
                 frames=self._frames, fps=fps,
                 latency_ms=1000 * float(np.median(self._latency)) if self._latency else 0.0,
+                delay_ms=1000 * float(np.median(self._delay)) if self._delay and recent else None,
+                dropped=self._stream.dropped if self._stream is not None else 0,
+                degraded=self._degrader.notes(self._requested),
                 faces=len(self._records) if recent else 0,
                 labels=[f"{r['label']} {r['confidence']:.0%}" for r in self._records] if recent else [],
                 first_label_s=self._first_label, error=self._error,
                 log_rows=len(self._log))
 
-    def history(self) -> pd.DataFrame:
+    def refused(self) -> bool:
+        """Whether the current stream was turned away because the server had no slot left."""
+        return self._stream is not None and self._stream.refused
+
+    def history(self, step_s: float = 0.0) -> pd.DataFrame:
         """The largest face's probabilities over the last seconds: columns seconds (0 = now,
-        negative = ago), emotion, probability."""
+        negative = ago), emotion, probability; at most one frame every ``step_s`` seconds."""
         with self._lock:
             rows = list(self._history)
+        if step_s > 0 and rows:
+            kept = [rows[-1]]  # the newest always, then back in time
+            for row in reversed(rows[:-1]):
+                if kept[-1][0] - row[0] >= step_s:
+                    kept.append(row)
+            rows = kept[::-1]
         now = rows[-1][0] if rows else 0.0
         return pd.DataFrame([(t - now, name, p) for t, probs in rows for name, p in zip(self.class_names, probs)],
                             columns=["seconds", "emotion", "probability"])

@@ -32,6 +32,7 @@ from browser import (
 )
 from media import make_clip
 
+from fer.app.admission import MAX_STREAMS_ENV
 from fer.models.modelfile import BUNDLED_WEIGHTS
 
 pytestmark = pytest.mark.skipif(bool(missing_prerequisites()),
@@ -77,7 +78,7 @@ def server_tmp(workdir) -> Path:
 def server(namespace, workdir, models_folder, server_tmp):
     model = served_model(models_folder)
     measured["model"] = str(model)
-    env = {"FER_WEIGHTS": str(model), "FER_ICE_SERVERS": "", "TMPDIR": str(server_tmp)}
+    env = {"FER_WEIGHTS": str(model), "FER_ICE_SERVERS": "", "TMPDIR": str(server_tmp), MAX_STREAMS_ENV: "2"}
     with streamlit_server(namespace, PORT, env, workdir / "streamlit.log") as seconds:
         measured["server_health_s"] = round(seconds, 2)
         yield workdir / "streamlit.log"
@@ -134,6 +135,10 @@ def new_page(request, workdir, requested_urls):
             shot = workdir / f"failed-{request.node.name}-{i}.png"
             page.screenshot(path=str(shot), full_page=True)
             print(f"\nscreenshot of the failed test's page {i}: {shot}")
+        # Stop a live stream still running (the test failed before it did), so that its
+        # server slot is free for the next test at once.
+        if page.frame_locator(WEBRTC_IFRAME).get_by_role("button", name="Stop").count():
+            stop(page)
         page.close()
 
 
@@ -183,6 +188,13 @@ def start(page) -> float:
 
     wait_for(started, PAGE_MS / 1000, "the stream to start (Stop button)")
     return clicks[0]
+
+
+def stop(page) -> None:
+    """Click Stop and wait until the component shows Start again."""
+    component = page.frame_locator(WEBRTC_IFRAME)
+    component.get_by_role("button", name="Stop").click(timeout=PAGE_MS)
+    component.get_by_role("button", name="Start").wait_for(timeout=PAGE_MS)
 
 
 def frames_rate(pages, seconds: float) -> list[float]:
@@ -249,6 +261,16 @@ def test_live_page_labels_the_face_and_two_streams_run_at_once(server, browser, 
     measured[f"live_fps_two_streams{tag}"] = [round(fps1, 1), round(fps2, 1)]
     assert fps1 > 0.5 and fps2 > 0.5
     assert live_stats(page2)["frames"] < live_stats(page)["frames"]  # separate counters, separate sessions
+    assert re.search(r"Delay\s+\d+ ms", page.locator(".st-key-live-stats").inner_text())  # the real delay is shown
+
+    # The server takes two streams (FER_MAX_STREAMS=2): a third tab is told to use Snapshots
+    # instead of slowing everyone down; once a stream stops, it may start.
+    page3 = new_page(browser, height=950)
+    page3.get_by_text("The camera view is busy").wait_for(timeout=PAGE_MS)
+    assert page3.locator(WEBRTC_IFRAME).count() == 0
+    stop(page2)
+    page3.get_by_role("button", name="Try again").click()
+    page3.locator(WEBRTC_IFRAME).wait_for(timeout=PAGE_MS)
 
 
 @pytest.fixture(scope="module")

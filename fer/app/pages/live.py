@@ -9,6 +9,8 @@ from fer.app.live import LiveSession, rtc_configuration
 STREAM_KEY = "fer.webrtc"
 SESSION_KEY = "fer.live"
 CONNECT_TIMEOUT_S = 15
+CHART_EVERY_S = 3.0  # seconds between redraws of the emotion chart
+CHART_STEP_S = 0.25  # seconds between the chart's points
 CAMERA_HELP = ("Browsers open the camera only on http://localhost or over HTTPS (see the README). "
                "If it stays dark, switch to **Snapshots**, which needs no live connection.")
 
@@ -30,7 +32,7 @@ with side_col:
     mode = st.segmented_control("Mode", ["Live stream", "Snapshots"], default="Live stream", key="fer.live.mode")
     with st.expander("Settings (apply to the running stream)"):
         settings = common.settings_controls(compact=True)
-session.pipeline.update_settings(settings)
+session.set_settings(settings)
 
 
 def _on_stream_change() -> None:
@@ -50,11 +52,16 @@ with video_col:
                 st.markdown(", ".join(f"{r['label']} {r['confidence']:.0%}" for r in faces.to_records())
                             or "No face found.")
         ctx = None
+    elif not session.slots.holds(stream := session.stream()) and session.slots.full():
+        st.warning(f"The camera view is busy: {session.slots.limit} live stream(s) are running, the most this "
+                   "server takes at once. Try **Snapshots** (above), or try again in a moment.")
+        st.button("Try again", icon=":material/refresh:")
+        ctx = None
     else:
         ctx = webrtc_streamer(
             key=STREAM_KEY, mode=WebRtcMode.SENDRECV, rtc_configuration=rtc,
             media_stream_constraints={"video": {"width": {"ideal": 640}, "height": {"ideal": 480}}, "audio": False},
-            video_frame_callback=session.callback, async_processing=True, on_change=_on_stream_change,
+            sink_video_track=stream, source_video_track=stream.output, on_change=_on_stream_change,
             video_html_attrs={"autoPlay": True, "muted": True, "playsInline": True, "style": {"width": "100%"}},
             translations={"media_api_not_available": "The camera is not available here. " + CAMERA_HELP,
                           "device_access_denied": "The camera was refused. Allow it in the browser's site "
@@ -70,17 +77,25 @@ with video_col:
 
 @st.fragment(run_every=1.0)
 def live_figures(session: LiveSession, streaming: bool) -> None:
+    """The figures beside the video, once a second: a handful of numbers, cheap to send."""
     stats = session.stats()
+    if streaming and session.refused():  # another tab took the last slot first: show why
+        st.rerun()
     with st.container(key="live-stats"):
-        a, b, c = st.columns(3)
+        a, b, c, d = st.columns(4)
         a.metric("Processed fps", f"{stats.fps:.1f}")
-        b.metric("Faces", stats.faces)
-        c.metric("Frames", stats.frames, help="Frames processed since Start")
+        b.metric("Delay", "-" if stats.delay_ms is None else f"{stats.delay_ms:.0f} ms",
+                 help="Time from a camera frame reaching the server to its labelled picture leaving it (median "
+                      "of recent frames). The network and the browser's display add some tens of ms.")
+        c.metric("Faces", stats.faces)
+        d.metric("Frames", stats.frames, help="Frames processed since Start")
         st.markdown("Labels: " + (", ".join(f"**{label}**" for label in stats.labels) or "none"))
         if stats.first_label_s is not None:
             st.caption(f"First label {stats.first_label_s:.1f} s after the first frame; "
                        f"{stats.latency_ms:.0f} ms per frame ({session.pipeline.settings.detector}); "
-                       f"{stats.log_rows} log rows.")
+                       f"{stats.log_rows} log rows; {stats.dropped} camera frames skipped to stay current.")
+        if stats.degraded:
+            st.caption("Under load, for now: " + ", ".join(stats.degraded) + ".")
         c1, c2 = st.columns(2)
         c1.download_button("Save frame", session.last_frame_png, file_name="fer-frame.png", mime="image/png",
                            on_click="ignore", icon=":material/photo_camera:", disabled=not stats.frames, key="save-frame")
@@ -93,7 +108,14 @@ def live_figures(session: LiveSession, streaming: bool) -> None:
         st.warning(f"No video has reached the server after {CONNECT_TIMEOUT_S} s. The browser and the server "
                    "cannot connect: on another network the app needs ICE servers (see the README). "
                    "Meanwhile, switch to **Snapshots** above.")
-    history = session.history()
+
+
+@st.fragment(run_every=CHART_EVERY_S)
+def live_chart(session: LiveSession) -> None:
+    """The emotion chart, redrawn less often than the figures and from thinned history
+    (a point every :data:`CHART_STEP_S`): a chart rebuilt every second from every frame's
+    row cost the stream a stall each time."""
+    history = session.history(step_s=CHART_STEP_S)
     if len(history):
         chart = common.emotion_timeline(history, session.class_names, "seconds (0 = now)", (-session.HISTORY_S, 0))
         st.altair_chart(chart, width="stretch")
@@ -101,3 +123,4 @@ def live_figures(session: LiveSession, streaming: bool) -> None:
 
 with side_col:
     live_figures(session, ctx is not None)
+    live_chart(session)
