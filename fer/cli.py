@@ -361,7 +361,7 @@ def build_parser() -> argparse.ArgumentParser:
                                                                  "skip the inputs whose outputs exist)")
     p.add_argument("--ray", nargs="?", const="", metavar="ADDRESS",
                    help="share the files out to a Ray cluster's workers (pip install \"fer[cluster]\"): ADDRESS is "
-                        "the cluster's (e.g. auto, ray://head:10001); without it, RAY_ADDRESS, else a cluster started "
+                        "the cluster's (e.g. auto, HEAD:6379); without it, RAY_ADDRESS, else a cluster started "
                         "on this machine, else a new local one. Put it after the inputs. A rerun resumes: inputs "
                         "whose outputs exist are skipped")
     p.add_argument("--workers", type=int, metavar="N",

@@ -117,7 +117,7 @@ def annotate_on_ray(inputs: Sequence[str | os.PathLike], weights: str | os.PathL
     (inputs skipped or unreadable first); the arguments are those of
     :func:`fer.io.batch.annotate_files`, plus:
 
-    ``address``: the cluster's (``"auto"``, ``"ray://head:10001"``); None: Ray's own
+    ``address``: the cluster's (``"auto"``, ``"HEAD:6379"``); None: Ray's own
     choice (``RAY_ADDRESS``, else a cluster started on this machine, else a new local
     instance). When Ray is already initialised in this process it is used as it is.
     ``workers``: how many actors (default: one per CPU of the cluster, or per GPU when
