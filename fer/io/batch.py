@@ -71,15 +71,16 @@ def expand_inputs(inputs: Sequence[str | os.PathLike]) -> list[Path]:
     """The input files: a folder stands for the images and videos in it (by extension, in
     name order, not its subfolders; earlier outputs, ``*.annotated*``, left out), a
     pattern with ``*``, ``?`` or ``[`` that names no existing file for the files it
-    matches (``**`` for any depth); any other name is kept as given (a missing file fails
-    later with its own error)."""
+    matches, as a shell expands it (``**`` for any depth); any other name, or a pattern
+    matching nothing, is kept as given (a missing file fails later with its own error)."""
     paths: list[Path] = []
     for given in inputs:
         path = Path(given)
         if path.is_dir():
             paths += sorted(p for p in path.iterdir() if p.is_file() and _is_media_name(p))
         elif not path.exists() and glob.has_magic(str(given)):
-            paths += [Path(p) for p in sorted(glob.glob(str(given), recursive=True)) if Path(p).is_file()]
+            matches = [Path(p) for p in sorted(glob.glob(str(given), recursive=True)) if Path(p).is_file()]
+            paths += matches or [path]  # none: it fails as a missing file does
         else:
             paths.append(path)
     return paths

@@ -154,3 +154,17 @@ def test_without_ray_one_line_and_exit_status_2(capsys, inputs, tiny_model_file,
                          "--weights", tiny_model_file)
     assert code == 2 and out == "" and 'pip install "fer[cluster]"' in err and len(err.strip().splitlines()) == 1
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("args, message", [(["--workers", "2"], "--workers goes with --ray"),
+                                           (["--ray", "--workers", "0"], "at least 1")])
+def test_option_errors(capsys, inputs, args, message):
+    with pytest.raises(SystemExit) as e:
+        main(["annotate", str(inputs / "walk.mp4"), *args])
+    assert e.value.code == 2 and message in capsys.readouterr().err
+
+
+def test_an_input_taken_for_the_address_is_caught(capsys, inputs):
+    with pytest.raises(SystemExit) as e:
+        main(["annotate", str(inputs / "walk.mp4"), "--ray", str(inputs / "talk.mov")])
+    assert e.value.code == 2 and "put --ray after the inputs" in capsys.readouterr().err
