@@ -63,6 +63,29 @@ def assert_same_rows(ray_log: Path, sequential_log: Path) -> None:
     assert np.allclose(got[PROBABILITIES].astype(float), want[PROBABILITIES].astype(float), atol=1e-6, equal_nan=True)
 
 
+def annotator_pids() -> list[int]:
+    """The Ray workers holding a recognizer (their process title is ``ray::Annotator...``)."""
+    found = []
+    for proc in Path("/proc").glob("[0-9]*"):
+        try:
+            if (proc / "cmdline").read_bytes().startswith(b"ray::Annotator"):
+                found.append(int(proc.name))
+        except OSError:  # ended meanwhile
+            continue
+    return found
+
+
+def pid_writing(prefix: Path) -> int | None:
+    """The process that has a file whose path starts with ``prefix`` open, from /proc (Linux)."""
+    for fd_dir in Path("/proc").glob("[0-9]*/fd"):
+        try:
+            if any(os.readlink(fd).startswith(str(prefix)) for fd in fd_dir.iterdir()):
+                return int(fd_dir.parent.name)
+        except OSError:  # a process that ended meanwhile, or not ours
+            continue
+    return None
+
+
 def test_same_files_and_logs_as_the_sequential_command(capsys, inputs, tiny_model_file, tmp_path):
     (tmp_path / "notes.mp4").write_text("not a video")  # a bad input fails alone
     argv = [inputs, tmp_path / "notes.mp4", "--weights", tiny_model_file]
@@ -93,7 +116,11 @@ def test_an_interrupted_run_resumes_and_the_combined_log_is_whole(capsys, inputs
     assert code == 0
     job = annotate_on_ray(files, tiny_model_file, out=tmp_path / "ray", log=tmp_path / "ray.json", workers=2)
     first = next(job)
-    job.close()  # as Ctrl-C does: the workers are ended before close returns
+    job.close()  # as Ctrl-C does: the workers are ended, none writes after the command
+    deadline = time.monotonic() + 30
+    while annotator_pids() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not annotator_pids()
     assert first.error is None and first.output.exists()
     assert not (tmp_path / "ray.json").exists()
     parts = list((tmp_path / ".ray.json.parts").glob("*.csv"))
@@ -110,18 +137,6 @@ def test_an_interrupted_run_resumes_and_the_combined_log_is_whole(capsys, inputs
     assert not (tmp_path / ".ray.json.parts").exists()
 
 
-def pid_writing(prefix: Path) -> int | None:
-    """The process that has a file whose path starts with ``prefix`` open, from /proc (Linux)."""
-    for fd_dir in Path("/proc").glob("[0-9]*/fd"):
-        try:
-            if any(os.readlink(fd).startswith(str(prefix)) for fd in fd_dir.iterdir()):
-                return int(fd_dir.parent.name)
-        except OSError:  # a process that ended meanwhile, or not ours
-            continue
-    return None
-
-
-@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="finds the worker's pid in /proc")
 def test_a_worker_killed_mid_video_has_its_file_done_again(inputs, tiny_model_file, tmp_path):
     long_clip = make_clip(tmp_path / "long.mp4", frames=150)
     being_written = tmp_path / "out" / "long.annotated"  # its video, its logs, all .partial until done
