@@ -179,10 +179,11 @@ def _annotate_on_ray(args: argparse.Namespace, inputs: list[Path]) -> int:
         bar.update(frames - bar.n)
 
     done, skipped, failed, retried = [], [], [], []
+    job = annotate_on_ray(inputs, args.weights, args.settings, args.device, out=args.output, log=args.log,
+                          fit=args.fit, overwrite=args.overwrite, summary=args.summary, address=args.ray or None,
+                          workers=args.workers, progress=progress)
     try:
-        for result in annotate_on_ray(inputs, args.weights, args.settings, args.device, out=args.output,
-                                      log=args.log, fit=args.fit, overwrite=args.overwrite, summary=args.summary,
-                                      address=args.ray or None, workers=args.workers, progress=progress):
+        for result in job:
             if result.attempts > 1:
                 retried.append(result)
             if result.error is not None:
@@ -199,6 +200,7 @@ def _annotate_on_ray(args: argparse.Namespace, inputs: list[Path]) -> int:
         bar.leave = False  # the error's line replaces the bar
         raise
     finally:
+        job.close()  # stopped early: the workers are ended and their partial files removed now
         bar.close()
     if args.log and (done or skipped):
         print(f"wrote {args.log}")

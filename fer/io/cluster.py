@@ -23,7 +23,9 @@ import dataclasses
 import hashlib
 import os
 import shutil
+import signal
 import socket
+import threading
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -34,7 +36,7 @@ from fer.engine.settings import Settings
 from fer.io.batch import Result, annotate_one, plan_batch, skipped
 from fer.io.facelog import FaceLog, read_provenance
 from fer.io.output_names import Planned
-from fer.io.outputs import written_together
+from fer.io.outputs import discard, partial_name, written_together
 from fer.io.provenance import provenance
 from fer.io.video import VideoError, VideoInfo
 from fer.models.modelfile import ModelFileError
@@ -149,6 +151,7 @@ def annotate_on_ray(inputs: Sequence[str | os.PathLike], weights: str | os.PathL
         parts.mkdir(exist_ok=True)
 
     started_here = not ray.is_initialized()
+    signals = DeferredSignals()  # the handlers of this process, before Ray replaces them
     if started_here:
         try:
             ray.init(address=address or None, include_dashboard=False, logging_level="ERROR", log_to_driver=False)
@@ -156,13 +159,56 @@ def annotate_on_ray(inputs: Sequence[str | os.PathLike], weights: str | os.PathL
             raise ClusterError(f"cannot start or reach Ray{f' at {address}' if address else ''}: "
                                f"{str(e).splitlines()[0]}") from None
     try:
-        pool = _Pool(ray, weights, settings, device, workers)
-        yield from pool.run(todo, fit, overwrite, summary, progress)
-        if parts is not None:
-            _assemble_log(Path(log), parts, planned, pool.provenance())
+        with signals:
+            pool = _Pool(ray, weights, settings, device, workers, signals.deliver)
+            yield from pool.run(todo, fit, overwrite, summary, progress)
+            if parts is not None:
+                _assemble_log(Path(log), parts, planned, pool.provenance())
     finally:
         if started_here:
             ray.shutdown()
+
+
+class DeferredSignals:
+    """SIGTERM and SIGINT held while Ray's own code waits, then handed to this process's
+    handlers (the CLI's: end the run, exit status 143 or 130) between two waits.
+
+    ``ray.init`` replaces the SIGTERM handler with one that aborts the process, leaving
+    partial files, and an exception raised by a handler inside Ray's wait surfaces as a
+    ``SystemError``; so the handlers are taken when this object is made, before
+    ``ray.init``, and, inside ``with``, a signal is only noted, and raised by
+    :meth:`deliver` from plain Python code. The handlers are put back on leaving.
+    """
+
+    SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+    def __init__(self) -> None:
+        self.active = threading.current_thread() is threading.main_thread()  # signals reach only that thread
+        self.kept = {sig: signal.getsignal(sig) for sig in self.SIGNALS} if self.active else {}
+        self.pending: list[int] = []
+
+    def __enter__(self) -> DeferredSignals:
+        for sig in self.kept:
+            signal.signal(sig, self._note)
+        return self
+
+    def _note(self, signum: int, frame: object) -> None:
+        self.pending.append(signum)
+
+    def deliver(self) -> None:
+        """Run the kept handler of a signal that came meanwhile (it may raise)."""
+        while self.pending:
+            sig = self.pending.pop(0)
+            handler = self.kept[sig]
+            if callable(handler):
+                handler(sig, None)
+            elif handler == signal.SIG_DFL:  # what the signal would have done: end the process
+                signal.signal(sig, signal.SIG_DFL)
+                signal.raise_signal(sig)
+
+    def __exit__(self, *exc: object) -> None:
+        for sig, handler in self.kept.items():
+            signal.signal(sig, handler if handler is not None else signal.SIG_DFL)
 
 
 def part_path(parts: Path, plan: Planned) -> Path:
@@ -170,6 +216,13 @@ def part_path(parts: Path, plan: Planned) -> Path:
     so a rerun with the same inputs finds them, whatever their order."""
     key = hashlib.sha256(os.path.abspath(plan.output).encode()).hexdigest()[:20]
     return parts / f"{key}.csv"
+
+
+def discard_partials(plan: Planned) -> None:
+    """Remove what a worker that was killed while writing ``plan``'s outputs left: it could
+    not clean up itself."""
+    partials = [partial_name(p) for p in plan.files]
+    discard([*partials, *(p.with_name(p.name + ".rows") for p in partials)])
 
 
 def frames_of(plan: Planned) -> int:
@@ -198,8 +251,8 @@ class _Pool:
     and its file queued again, first in line."""
 
     def __init__(self, ray: Any, weights: str | os.PathLike | None, settings: Settings, device: str,
-                 workers: int | None):
-        self.ray = ray
+                 workers: int | None, between_waits: Callable[[], None]):
+        self.ray, self.between_waits = ray, between_waits
         resources = ray.cluster_resources()
         gpus = resources.get("GPU", 0) if device in ("auto", "cuda") else 0
         count = workers or max(1, int(gpus or resources.get("CPU", 1)))
@@ -209,15 +262,21 @@ class _Pool:
         self.actor_class = ray.remote(max_restarts=0, **options)(Annotator)
         self.args = (str(weights) if weights is not None else None, settings, device, self.counter)
         self.actors = [self._start() for _ in range(count)]
-        errors = [error for error, _ in ray.get([a.ready.remote() for a in self.actors]) if error is not None]
+        errors = [error for error, _ in self._get([a.ready.remote() for a in self.actors]) if error is not None]
         if errors:
             raise errors[0]  # the model file or device error, as the sequential command says it
 
     def _start(self) -> Any:
         return self.actor_class.remote(*self.args)
 
+    def _get(self, refs: list[Any]) -> list[Any]:
+        """``ray.get``, in short waits, between which a signal can end the run."""
+        while self.ray.wait(refs, num_returns=len(refs), timeout=POLL_SECONDS)[1]:
+            self.between_waits()
+        return self.ray.get(refs)
+
     def provenance(self) -> dict[str, Any]:
-        return self.ray.get(self.actors[0].provenance.remote())
+        return self._get([self.actors[0].provenance.remote()])[0]
 
     def run(self, todo: list[tuple[int, Planned]], fit: bool, overwrite: bool, summary: bool,
             progress: JobProgress | None) -> Iterator[Result]:
@@ -238,12 +297,14 @@ class _Pool:
                     i, plan, attempt = queue.popleft()
                     running[actor.annotate.remote(i, plan, fit, overwrite, summary)] = (actor, i, plan, attempt)
                 ready, _ = ray.wait(list(running), num_returns=1, timeout=POLL_SECONDS)
+                self.between_waits()
                 for ref in ready:
                     actor, i, plan, attempt = running.pop(ref)
                     try:
                         result = ray.get(ref)
                         idle.append(actor)
                     except RayActorError:  # killed, out of memory, its node lost: a new worker, the file again
+                        discard_partials(plan)
                         replacement = self._start()
                         self.actors[self.actors.index(actor)] = replacement
                         idle.append(replacement)
@@ -272,3 +333,5 @@ class _Pool:
                 for actor in self.actors:
                     ray.kill(actor)
                 ray.wait(list(running), num_returns=len(running), timeout=30)
+                for _, _, plan, _ in running.values():
+                    discard_partials(plan)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -160,7 +161,26 @@ def test_a_worker_killed_mid_video_has_its_file_done_again(inputs, tiny_model_fi
     assert decode_all(tmp_path / "out" / "long.annotated.mp4")["frames"] == 150
     rows = pd.read_csv(tmp_path / "out" / "long.annotated.csv", comment="#")
     assert rows.frame.tolist() == list(range(150))  # every frame once: nothing lost, nothing twice
-    assert not list((tmp_path / "out").glob("*.partial"))
+    assert not list((tmp_path / "out").glob("*.partial*"))
+
+
+def test_sigterm_ends_the_workers_and_leaves_no_partial_file(inputs, tiny_model_file, tmp_path):
+    """Ray replaces the SIGTERM handler with one that aborts the process; the command puts
+    its own back: the workers are ended, their partial files removed, exit status 143."""
+    clip = make_clip(tmp_path / "long.mp4", frames=900)
+    out = tmp_path / "out"
+    child = subprocess.Popen([sys.executable, "-m", "fer", "annotate", str(clip), str(inputs / "walk.mp4"),
+                              "-o", str(out), "--weights", str(tiny_model_file), "--ray", "--workers", "2"],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 300
+    while not list(out.glob("long.annotated.*.partial*")):  # the long video is being written
+        assert child.poll() is None and time.monotonic() < deadline, child.communicate()
+        time.sleep(0.05)
+    child.send_signal(signal.SIGTERM)
+    _, err = child.communicate(timeout=120)
+    assert child.returncode == 143, err
+    assert err.rstrip().endswith("fer annotate: terminated (SIGTERM)")
+    assert not list(out.glob("*.partial*"))
 
 
 def test_without_ray_one_line_and_exit_status_2(capsys, inputs, tiny_model_file, tmp_path, monkeypatch):
