@@ -164,9 +164,13 @@ def test_a_worker_killed_mid_video_has_its_file_done_again(inputs, tiny_model_fi
     assert not list((tmp_path / "out").glob("*.partial*"))
 
 
-def test_sigterm_ends_the_workers_and_leaves_no_partial_file(inputs, tiny_model_file, tmp_path):
+@pytest.mark.parametrize("signum, status, message", [(signal.SIGTERM, 143, "fer annotate: terminated (SIGTERM)"),
+                                                     (signal.SIGINT, 130, "fer annotate: interrupted")])
+def test_a_signal_ends_the_workers_and_leaves_no_partial_file(inputs, tiny_model_file, tmp_path, signum, status,
+                                                              message):
     """Ray replaces the SIGTERM handler with one that aborts the process; the command puts
-    its own back: the workers are ended, their partial files removed, exit status 143."""
+    its own back: the workers are ended, their partial files removed, exit status 143 (130
+    for Ctrl-C)."""
     clip = make_clip(tmp_path / "long.mp4", frames=900)
     out = tmp_path / "out"
     child = subprocess.Popen([sys.executable, "-m", "fer", "annotate", str(clip), str(inputs / "walk.mp4"),
@@ -176,10 +180,10 @@ def test_sigterm_ends_the_workers_and_leaves_no_partial_file(inputs, tiny_model_
     while not list(out.glob("long.annotated.*.partial*")):  # the long video is being written
         assert child.poll() is None and time.monotonic() < deadline, child.communicate()
         time.sleep(0.05)
-    child.send_signal(signal.SIGTERM)
+    child.send_signal(signum)
     _, err = child.communicate(timeout=120)
-    assert child.returncode == 143, err
-    assert err.rstrip().endswith("fer annotate: terminated (SIGTERM)")
+    assert child.returncode == status, err
+    assert err.rstrip().endswith(message)
     assert not list(out.glob("*.partial*"))
 
 
