@@ -202,7 +202,7 @@ def _annotate_on_ray(args: argparse.Namespace, inputs: list[Path]) -> int:
     finally:
         job.close()  # stopped early: the workers are ended and their partial files removed now
         bar.close()
-    if args.log and (done or skipped):
+    if args.log and Path(args.log).exists():
         print(f"wrote {args.log}")
     print(f"fer annotate: {len(inputs)} inputs: {len(done)} annotated, {len(skipped)} skipped (done before), "
           f"{len(failed)} failed; {len(retried)} retried after their worker died")

@@ -36,7 +36,7 @@ from fer.engine.settings import Settings
 from fer.io.batch import Result, annotate_one, plan_batch, skipped
 from fer.io.facelog import FaceLog, read_provenance
 from fer.io.output_names import Planned
-from fer.io.outputs import discard, partial_name, written_together
+from fer.io.outputs import discard, make_folder, partial_name, written_together
 from fer.io.provenance import provenance
 from fer.io.video import VideoError, VideoInfo
 from fer.models.modelfile import ModelFileError
@@ -148,7 +148,7 @@ def annotate_on_ray(inputs: Sequence[str | os.PathLike], weights: str | os.PathL
     if not todo and not (parts is not None and any(plan.results[0].exists() for _, plan in planned)):
         return
     if parts is not None:
-        parts.mkdir(exist_ok=True)
+        make_folder(parts)
 
     started_here = not ray.is_initialized()
     signals = DeferredSignals()  # the handlers of this process, before Ray replaces them
