@@ -15,6 +15,7 @@ from pathlib import Path
 from fer import __version__
 from fer.engine.classify import DEVICES, DeviceError
 from fer.engine.settings import DETECTORS
+from fer.io.cluster import ClusterError
 from fer.io.images import ImageError
 from fer.io.outputs import OutputError
 from fer.io.video import VideoError
@@ -24,7 +25,8 @@ from fer.training.data import DatasetError
 from fer.training.train import TrainConfigError
 
 USER_ERRORS: tuple[type[Exception], ...] = (DatasetError, ModelFileError, TrainConfigError, FileNotFoundError,
-                                            ImageError, VideoError, OutputError, DeviceError)
+                                            ImageError, VideoError, OutputError, DeviceError,
+                                            ClusterError)
 
 
 def _app(args: argparse.Namespace) -> int:
@@ -110,6 +112,15 @@ def _ensemble(args: argparse.Namespace) -> None:
 
 
 def _annotate(args: argparse.Namespace) -> int:
+    from fer.io.batch import expand_inputs
+
+    inputs = expand_inputs(args.inputs)
+    if not inputs:
+        raise FileNotFoundError(f"no images or videos in {' '.join(args.inputs)}")
+    if len(inputs) > 1 and args.output and Path(args.output).suffix and not Path(args.output).is_dir():
+        args.parser.error(f"-o {args.output}: with several inputs, -o must be a folder")
+    if args.ray is not None:
+        return _annotate_on_ray(args, inputs)
     from tqdm import tqdm
 
     from fer.io.batch import annotate_files
@@ -129,7 +140,7 @@ def _annotate(args: argparse.Namespace) -> int:
 
     failed = []
     try:
-        for result in annotate_files(args.inputs, rec, out=args.output, log=args.log, fit=args.fit,
+        for result in annotate_files(inputs, rec, out=args.output, log=args.log, fit=args.fit,
                                      progress=progress, overwrite=args.overwrite,
                                      summary=args.summary):
             while bars:
@@ -144,11 +155,59 @@ def _annotate(args: argparse.Namespace) -> int:
     finally:  # an error or a signal: clear the progress bar so the message gets its own line
         while bars:
             bars.pop().close()
-    if args.log and len(failed) < len(args.inputs):
+    if args.log and len(failed) < len(inputs):
         print(f"wrote {args.log}")
-    if failed and len(args.inputs) > 1:
-        print(f"fer annotate: {len(failed)} of {len(args.inputs)} inputs failed: "
+    if failed and len(inputs) > 1:
+        print(f"fer annotate: {len(failed)} of {len(inputs)} inputs failed: "
               + ", ".join(str(r.source) for r in failed), file=sys.stderr)
+    return 2 if failed else 0
+
+
+def _annotate_on_ray(args: argparse.Namespace, inputs: list[Path]) -> int:
+    """The batch on Ray: one progress bar over every frame of every input, a line per
+    file as it finishes, and a summary at the end; exit status 2 when an input failed."""
+    from tqdm import tqdm
+
+    from fer.io.cluster import annotate_on_ray, import_ray
+
+    import_ray()  # before the progress bar: without Ray, the one line that says so
+    bar = tqdm(unit="frame", desc="starting Ray", dynamic_ncols=True)
+
+    def progress(frames: int, total: int, files: int, all_files: int) -> None:
+        bar.total = total
+        bar.set_description(f"{files}/{all_files} files", refresh=False)
+        bar.update(frames - bar.n)
+
+    done, skipped, failed, retried = [], [], [], []
+    job = annotate_on_ray(inputs, args.weights, args.settings, args.device, out=args.output, log=args.log,
+                          fit=args.fit, overwrite=args.overwrite, summary=args.summary, address=args.ray or None,
+                          workers=args.workers, progress=progress)
+    try:
+        for result in job:
+            if result.attempts > 1:
+                retried.append(result)
+            if result.error is not None:
+                failed.append(result)
+                tqdm.write(f"fer annotate: error: {result.error}", file=sys.stderr)
+            elif result.skipped:
+                skipped.append(result)
+                tqdm.write(f"{result.source}: skipped, {result.skipped}")
+            else:
+                done.append(result)
+                tries = f", try {result.attempts}" if result.attempts > 1 else ""
+                tqdm.write(f"{result.source} -> {result.output}: {result.text} [{result.worker}{tries}]")
+    except BaseException:
+        bar.leave = False  # the error's line replaces the bar
+        raise
+    finally:
+        job.close()  # stopped early: the workers are ended and their partial files removed now
+        bar.close()
+    if args.log and Path(args.log).exists():
+        print(f"wrote {args.log}")
+    print(f"fer annotate: {len(inputs)} inputs: {len(done)} annotated, {len(skipped)} skipped (done before), "
+          f"{len(failed)} failed; {len(retried)} retried after their worker died")
+    for result in failed:
+        print(f"fer annotate: failed: {result.error}", file=sys.stderr)
     return 2 if failed else 0
 
 
@@ -204,6 +263,13 @@ def _check_annotate(parser: argparse.ArgumentParser, args: argparse.Namespace) -
         parser.error(f"--log {args.log}: the log must be a .csv or .json file")
     if len(args.inputs) > 1 and args.output and Path(args.output).suffix and not Path(args.output).is_dir():
         parser.error(f"-o {args.output}: with several inputs, -o must be a folder")
+    if args.workers is not None and args.ray is None:
+        parser.error("--workers goes with --ray")
+    if args.workers is not None and args.workers < 1:
+        parser.error(f"--workers {args.workers}: at least 1")
+    if args.ray and Path(args.ray).exists():
+        parser.error(f"--ray {args.ray}: that is a file, not a Ray address; put --ray after the inputs "
+                     "(or write --ray=ADDRESS)")
 
 
 def _precision_argument(p: argparse.ArgumentParser) -> None:
@@ -295,6 +361,14 @@ def build_parser() -> argparse.ArgumentParser:
                    help="where the classifier runs: auto = CUDA when present, else the CPU (default: auto)")
     p.add_argument("--overwrite", action="store_true", help="replace outputs left by an earlier run (default: "
                                                                  "skip the inputs whose outputs exist)")
+    p.add_argument("--ray", nargs="?", const="", metavar="ADDRESS",
+                   help="share the files out to a Ray cluster's workers (pip install \"fer[cluster]\"): ADDRESS is "
+                        "the cluster's (e.g. auto, HEAD:6379); without it, RAY_ADDRESS, else a cluster started "
+                        "on this machine, else a new local one. Put it after the inputs. A rerun resumes: inputs "
+                        "whose outputs exist are skipped")
+    p.add_argument("--workers", type=int, metavar="N",
+                   help="with --ray: how many workers, each with its own model (default: one per CPU of the "
+                        "cluster, or per GPU when the classifier runs on GPUs)")
     add_settings_arguments(p)
     p.set_defaults(func=_annotate, validate=_check_annotate, parser=p)  # errors show this command's usage
 

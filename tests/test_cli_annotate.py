@@ -102,6 +102,26 @@ def test_bad_options(capsys, inputs, args, message):
     assert e.value.code == 2 and message in capsys.readouterr().err
 
 
+def test_a_folder_or_a_pattern_stands_for_its_images_and_videos(capsys, inputs, tiny_model_file, tmp_path):
+    folder = tmp_path / "archive"
+    (folder / "deeper").mkdir(parents=True)
+    save_image(astronaut(), folder / "a.png")
+    make_clip(folder / "b.mp4", frames=4)
+    make_clip(folder / "deeper" / "c.mp4", frames=4)
+    (folder / "notes.txt").write_text("not media")
+    code, out, _ = run(capsys, "annotate", f"{folder}/**/*.mp4", "-o", tmp_path / "out", "--weights", tiny_model_file)
+    assert code == 0 and sorted(p.name for p in (tmp_path / "out").glob("*.mp4")) == [
+        "b.annotated.mp4", "c.annotated.mp4"]
+    code, out, err = run(capsys, "annotate", folder, "--weights", tiny_model_file)  # outputs beside the inputs
+    assert code == 0, err
+    assert sorted(p.name for p in folder.glob("*.annotated.*")) == [
+        "a.annotated.json", "a.annotated.png", "b.annotated.csv", "b.annotated.json", "b.annotated.mp4"]
+    code, out, _ = run(capsys, "annotate", folder, "--weights", tiny_model_file)  # earlier outputs are not inputs
+    assert code == 0 and out.count("skipped") == 2 and "annotated.png ->" not in out
+    code, _, err = run(capsys, "annotate", f"{folder}/*.gif", "--weights", tiny_model_file)
+    assert code == 2 and "does not exist" in err and len(err.strip().splitlines()) == 1
+
+
 def test_bench_prints_and_writes_json(capsys, tiny_model_file, tmp_path):
     code, out, _ = run(capsys, "bench", "--weights", tiny_model_file, "--frames", 3, "--video-seconds", "0.5",
                        "--json", tmp_path / "bench.json")

@@ -8,6 +8,7 @@ logs for a video), unless one combined log for all inputs is asked for.
 
 from __future__ import annotations
 
+import glob
 import os
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
@@ -28,6 +29,8 @@ from fer.io.video import Progress, VideoError, open_video
 from fer.recognizer import EmotionRecognizer
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff")
+#: What a folder given as an input is searched for, besides images (a single file is told by content).
+VIDEO_SUFFIXES = (".mp4", ".mov", ".m4v", ".mkv", ".avi", ".webm", ".mpg", ".mpeg", ".ts", ".wmv", ".flv")
 #: What is wrong with an input: it is skipped with its error and the others still run.
 INPUT_ERRORS = (ImageError, VideoError, FileNotFoundError)
 
@@ -43,6 +46,8 @@ class Result:
     text: str = ""
     error: Exception | None = None
     skipped: str = ""  # why nothing was done (an output from an earlier run is in the way)
+    worker: str = ""  # where it ran, on a Ray cluster ("pid 4242 on node-3")
+    attempts: int = 1  # more than one when a Ray worker died on it and it was retried
 
 
 def kind_of(path: Path) -> str:
@@ -62,22 +67,38 @@ def kind_of(path: Path) -> str:
     return "video"
 
 
-def annotate_files(inputs: Sequence[str | os.PathLike], recognizer: EmotionRecognizer, out: str | os.PathLike | None = None,
-                   log: str | os.PathLike | None = None, fit: bool = False,
-                   progress: Callable[[Path], Progress | None] | None = None, overwrite: bool = False,
-                   summary: bool = False) -> Iterator[Result]:
-    """Annotate each input, yielding a :class:`Result` per input as it finishes; a bad
-    input, or an output that cannot be written, yields its error and the others still run.
+def expand_inputs(inputs: Sequence[str | os.PathLike]) -> list[Path]:
+    """The input files: a folder stands for the images and videos in it (by extension, in
+    name order, not its subfolders; earlier outputs, ``*.annotated*``, left out), a
+    pattern with ``*``, ``?`` or ``[`` that names no existing file for the files it
+    matches, as a shell expands it (``**`` for any depth); any other name, or a pattern
+    matching nothing, is kept as given (a missing file fails later with its own error)."""
+    paths: list[Path] = []
+    for given in inputs:
+        path = Path(given)
+        if path.is_dir():
+            paths += sorted(p for p in path.iterdir() if p.is_file() and _is_media_name(p))
+        elif not path.exists() and glob.has_magic(str(given)):
+            matches = [Path(p) for p in sorted(glob.glob(str(given), recursive=True)) if Path(p).is_file()]
+            paths += matches or [path]  # none: it fails as a missing file does
+        else:
+            paths.append(path)
+    return paths
 
-    ``out``: an output file (one input) or folder (created when missing); default: beside
-    each input. Names never clash within a run (see :mod:`fer.io.output_names`). ``log``:
-    one ``.csv`` or ``.json`` file for all inputs (with a ``source`` column) instead of
-    per-input results. ``fit``: fit outputs into the recognizer's display size.
-    ``progress(src)`` may return a progress callback for a video. ``overwrite``: replace
-    outputs left by an earlier run; else an input whose outputs exist is skipped.
-    Raises :class:`OutputError` when the output folder or the combined log cannot be written.
-    ``summary``: also write each video's per-face table and timeline plot beside it
-    (see :mod:`fer.io.summary`).
+
+def _is_media_name(path: Path) -> bool:
+    return path.suffix.lower() in (*IMAGE_SUFFIXES, *VIDEO_SUFFIXES) and ".annotated" not in path.name
+
+
+def plan_batch(inputs: Sequence[str | os.PathLike], out: str | os.PathLike | None = None,
+               log: str | os.PathLike | None = None, overwrite: bool = False) -> list[Planned | Result]:
+    """Decide, before anything is annotated, where each input's outputs go: a
+    :class:`Planned` per usable input, in input order, and a :class:`Result` with the error
+    for an input that is not a readable image or video. Creates the output folder.
+
+    Shared by the sequential run and the Ray one (:mod:`fer.io.cluster`), so both write the
+    same files. Raises :class:`OutputError` or :class:`ValueError` for outputs that cannot
+    be (see :func:`annotate_files`).
     """
     paths = [Path(p) for p in inputs]
     out_path = Path(out) if out is not None else None
@@ -101,31 +122,68 @@ def annotate_files(inputs: Sequence[str | os.PathLike], recognizer: EmotionRecog
             kinds.append(e)
     usable = [(src, kind) for src, kind in zip(paths, kinds) if isinstance(kind, str)]
     plans = iter(plan_outputs(usable, out_path, out_is_file, combined))
+    return [Result(src, "image", error=kind) if isinstance(kind, Exception) else next(plans)
+            for src, kind in zip(paths, kinds)]
+
+
+def annotate_files(inputs: Sequence[str | os.PathLike], recognizer: EmotionRecognizer, out: str | os.PathLike | None = None,
+                   log: str | os.PathLike | None = None, fit: bool = False,
+                   progress: Callable[[Path], Progress | None] | None = None, overwrite: bool = False,
+                   summary: bool = False) -> Iterator[Result]:
+    """Annotate each input, yielding a :class:`Result` per input as it finishes; a bad
+    input, or an output that cannot be written, yields its error and the others still run.
+
+    ``out``: an output file (one input) or folder (created when missing); default: beside
+    each input. Names never clash within a run (see :mod:`fer.io.output_names`). ``log``:
+    one ``.csv`` or ``.json`` file for all inputs (with a ``source`` column) instead of
+    per-input results. ``fit``: fit outputs into the recognizer's display size.
+    ``progress(src)`` may return a progress callback for a video. ``overwrite``: replace
+    outputs left by an earlier run; else an input whose outputs exist is skipped.
+    Raises :class:`OutputError` when the output folder or the combined log cannot be written.
+    ``summary``: also write each video's per-face table and timeline plot beside it
+    (see :mod:`fer.io.summary`).
+    """
+    items = plan_batch(inputs, out, log, overwrite)
     with ExitStack() as stack:
         sink = None
-        if combined is not None:
-            partial, = stack.enter_context(written_together(combined))
-            sink = stack.enter_context(FaceLog([(partial, combined)], source=True,
+        if log is not None:
+            partial, = stack.enter_context(written_together(log))
+            sink = stack.enter_context(FaceLog([(partial, log)], source=True,
                                                provenance=provenance(recognizer.classifier, recognizer.settings)))
-        for src, kind in zip(paths, kinds):
-            if isinstance(kind, Exception):
-                yield Result(src, "image", error=kind)
+        for item in items:
+            if isinstance(item, Result):
+                yield item
+            elif (done := skipped(item, overwrite)) is not None:
+                yield done
             else:
-                yield _annotate_one(next(plans), recognizer, sink, fit, progress, overwrite, summary)
+                report = progress(item.source) if progress and item.kind == "video" else None
+                yield annotate_one(item, recognizer, sink, fit, report, overwrite, summary)
 
 
-def _annotate_one(plan: Planned, rec: EmotionRecognizer, sink: FaceLog | None, fit: bool, progress,
-                  overwrite: bool, summary: bool) -> Result:
+def skipped(plan: Planned, overwrite: bool) -> Result | None:
+    """The result of an input whose outputs an earlier run left (nothing to do), unless
+    ``overwrite``: what makes a rerun resume."""
     existing = [p for p in plan.files if p.exists()]
     if existing and not overwrite:
         return Result(plan.source, plan.kind, skipped=f"{existing[0]} exists (from an earlier run?); "
                                                       "add --overwrite to replace it")
+    return None
+
+
+def annotate_one(plan: Planned, rec: EmotionRecognizer, sink: FaceLog | None = None, fit: bool = False,
+                 progress: Progress | None = None, overwrite: bool = False, summary: bool = False) -> Result:
+    """Annotate one planned input (one unit of work, also on a Ray worker); ``sink``: the
+    combined log its rows go to, if any. A bad input or an output that cannot be written
+    becomes the result's error."""
+    done = skipped(plan, overwrite)
+    if done is not None:
+        return done
     try:
         make_folder(plan.output.parent)
         if plan.kind == "image":
             result = _image(plan, rec, sink, fit)
         else:
-            result = _video(plan, rec, sink, fit, progress(plan.source) if progress else None, summary)
+            result = _video(plan, rec, sink, fit, progress, summary)
     except (*INPUT_ERRORS, OutputError) as e:
         return Result(plan.source, plan.kind, error=e)
     if plan.usual is not None:
@@ -151,7 +209,7 @@ def _image(plan: Planned, rec: EmotionRecognizer, sink: FaceLog | None, fit: boo
                   f"{len(faces)} face{'s' if len(faces) != 1 else ''}" + (f" ({labels})" if labels else ""))
 
 
-def _video(plan: Planned, rec: EmotionRecognizer, sink: FaceLog | None, fit: bool, progress,
+def _video(plan: Planned, rec: EmotionRecognizer, sink: FaceLog | None, fit: bool, progress: Progress | None,
            summary: bool) -> Result:
     with tempfile.TemporaryDirectory(prefix="fer-") as tmp:
         log = Path(tmp) / "faces.csv" if sink is not None else list(plan.results)

@@ -1,0 +1,209 @@
+"""``fer annotate --ray`` on a local Ray instance with two workers: the same files and
+logs as the sequential command, a bad input failing alone, a rerun resuming an
+interrupted job, and a worker killed mid-video whose file is done again elsewhere."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import ray
+from media import astronaut, decode_all, make_clip
+
+from fer.classes import CLASS_NAMES
+from fer.cli import main
+from fer.io.cluster import annotate_on_ray
+from fer.io.facelog import read_provenance
+from fer.io.images import save_image
+
+PROBABILITIES = [*CLASS_NAMES, *(f"raw_{c}" for c in CLASS_NAMES)]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def local_ray():
+    """One local Ray instance for the module (it takes seconds to start), two CPUs."""
+    ray.init(num_cpus=2, include_dashboard=False, logging_level="ERROR", log_to_driver=False)
+    yield
+    ray.shutdown()
+
+
+@pytest.fixture(scope="module")
+def inputs(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("inputs")
+    make_clip(folder / "walk.mp4", frames=24)
+    make_clip(folder / "talk.mov", frames=16, audio="aac")
+    make_clip(folder / "empty.mp4", frames=10, face=False)
+    save_image(astronaut(), folder / "astronaut.jpg")
+    save_image(np.full((120, 160, 3), 90, np.uint8), folder / "wall.png")
+    return folder
+
+
+def run(capsys, *argv) -> tuple[int, str, str]:
+    code = main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def read_log(path: Path) -> pd.DataFrame:
+    return pd.read_json(path, orient="table") if path.suffix == ".json" else pd.read_csv(path, comment="#")
+
+
+def assert_same_rows(ray_log: Path, sequential_log: Path) -> None:
+    """Labels, frames and boxes identical; probabilities equal to float tolerance."""
+    got, want = read_log(ray_log), read_log(sequential_log)
+    assert len(got) == len(want) > 0
+    exact = [c for c in got.columns if c not in PROBABILITIES]
+    pd.testing.assert_frame_equal(got[exact], want[exact])
+    assert np.allclose(got[PROBABILITIES].astype(float), want[PROBABILITIES].astype(float), atol=1e-6, equal_nan=True)
+
+
+def annotator_pids() -> list[int]:
+    """The Ray workers holding a recognizer (their process title is ``ray::Annotator...``)."""
+    found = []
+    for proc in Path("/proc").glob("[0-9]*"):
+        try:
+            if (proc / "cmdline").read_bytes().startswith(b"ray::Annotator"):
+                found.append(int(proc.name))
+        except OSError:  # ended meanwhile
+            continue
+    return found
+
+
+def pid_writing(prefix: Path) -> int | None:
+    """The process that has a file whose path starts with ``prefix`` open, from /proc (Linux)."""
+    for fd_dir in Path("/proc").glob("[0-9]*/fd"):
+        try:
+            if any(os.readlink(fd).startswith(str(prefix)) for fd in fd_dir.iterdir()):
+                return int(fd_dir.parent.name)
+        except OSError:  # a process that ended meanwhile, or not ours
+            continue
+    return None
+
+
+def test_same_files_and_logs_as_the_sequential_command(capsys, inputs, tiny_model_file, tmp_path):
+    (tmp_path / "notes.mp4").write_text("not a video")  # a bad input fails alone
+    argv = [inputs, tmp_path / "notes.mp4", "--weights", tiny_model_file]
+    code, _, _ = run(capsys, "annotate", *argv, "-o", tmp_path / "seq")
+    assert code == 2
+    code, out, err = run(capsys, "annotate", *argv, "-o", tmp_path / "ray", "--ray", "--workers", "2")
+    assert code == 2, err
+    assert "6 inputs: 5 annotated, 0 skipped (done before), 1 failed" in out
+    assert err.strip().splitlines()[-1].startswith(f"fer annotate: failed: {tmp_path / 'notes.mp4'} is not a video")
+    assert "Traceback" not in err
+    names = sorted(p.name for p in (tmp_path / "seq").iterdir())
+    assert sorted(p.name for p in (tmp_path / "ray").iterdir()) == names and len(names) == 3 * 3 + 2 * 2  # videos: mp4, csv, json; images: picture, json
+    workers = {line.rsplit("[", 1)[1].split(" on ")[0] for line in out.splitlines() if " -> " in line}
+    assert len(workers) == 2  # both workers took files
+    for name in names:
+        if name.endswith(".csv"):
+            assert_same_rows(tmp_path / "ray" / name, tmp_path / "seq" / name)
+        elif name.endswith(".mp4"):
+            assert decode_all(tmp_path / "ray" / name)["frames"] == decode_all(tmp_path / "seq" / name)["frames"]
+    assert read_provenance(tmp_path / "ray" / "walk.annotated.csv") == read_provenance(
+        tmp_path / "seq" / "walk.annotated.csv")
+
+
+def test_an_interrupted_run_resumes_and_the_combined_log_is_whole(capsys, inputs, tiny_model_file, tmp_path):
+    files = sorted(inputs.iterdir())
+    code, _, _ = run(capsys, "annotate", *files, "-o", tmp_path / "seq", "--log", tmp_path / "seq.json",
+                     "--weights", tiny_model_file)
+    assert code == 0
+    job = annotate_on_ray(files, tiny_model_file, out=tmp_path / "ray", log=tmp_path / "ray.json", workers=2)
+    first = next(job)
+    job.close()  # as Ctrl-C does: the workers are ended, none writes after the command
+    deadline = time.monotonic() + 30
+    while annotator_pids() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not annotator_pids()
+    assert first.error is None and first.output.exists()
+    assert not (tmp_path / "ray.json").exists()
+    parts = list((tmp_path / ".ray.json.parts").glob("*.csv"))
+    assert 1 <= len(parts) < len(files)
+
+    code, out, err = run(capsys, "annotate", *files, "-o", tmp_path / "ray", "--log", tmp_path / "ray.json",
+                         "--weights", tiny_model_file, "--ray", "--workers", "2")
+    assert code == 0, err
+    assert f"{first.source}: skipped" in out and out.count(": skipped") == len(parts)
+    assert f"{len(files) - len(parts)} annotated, {len(parts)} skipped" in out
+    assert_same_rows(tmp_path / "ray.json", tmp_path / "seq.json")
+    assert read_provenance(tmp_path / "ray.json")["inputs"] == read_provenance(tmp_path / "seq.json")["inputs"]
+    assert sorted(p.name for p in (tmp_path / "ray").iterdir()) == sorted(p.name for p in (tmp_path / "seq").iterdir())
+    assert not (tmp_path / ".ray.json.parts").exists()
+
+
+def test_a_worker_killed_mid_video_has_its_file_done_again(inputs, tiny_model_file, tmp_path):
+    long_clip = make_clip(tmp_path / "long.mp4", frames=150)
+    being_written = tmp_path / "out" / "long.annotated"  # its video, its logs, all .partial until done
+    killed: list[int] = []
+
+    def kill_the_worker_writing_it(frames: int, total: int, files: int, all_files: int) -> None:
+        if not killed and frames > 0 and (pid := pid_writing(being_written)) is not None:
+            os.kill(pid, signal.SIGKILL)
+            killed.append(pid)
+
+    results = list(annotate_on_ray([long_clip, inputs / "walk.mp4", inputs / "astronaut.jpg"], tiny_model_file,
+                                   out=tmp_path / "out", workers=2, progress=kill_the_worker_writing_it))
+    assert killed, "the test never caught the worker mid-video"
+    deadline = time.monotonic() + 10
+    while Path(f"/proc/{killed[0]}").exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not Path(f"/proc/{killed[0]}").exists()
+    redone, = [r for r in results if r.source == long_clip]
+    assert redone.error is None and redone.attempts == 2 and not redone.worker.startswith(f"pid {killed[0]} ")
+    assert all(r.error is None and r.attempts == 1 for r in results if r.source != long_clip)
+    assert decode_all(tmp_path / "out" / "long.annotated.mp4")["frames"] == 150
+    rows = pd.read_csv(tmp_path / "out" / "long.annotated.csv", comment="#")
+    assert rows.frame.tolist() == list(range(150))  # every frame once: nothing lost, nothing twice
+    assert not list((tmp_path / "out").glob("*.partial*"))
+
+
+@pytest.mark.parametrize("signum, status, message", [(signal.SIGTERM, 143, "fer annotate: terminated (SIGTERM)"),
+                                                     (signal.SIGINT, 130, "fer annotate: interrupted")])
+def test_a_signal_ends_the_workers_and_leaves_no_partial_file(inputs, tiny_model_file, tmp_path, signum, status,
+                                                              message):
+    """Ray replaces the SIGTERM handler with one that aborts the process; the command puts
+    its own back: the workers are ended, their partial files removed, exit status 143 (130
+    for Ctrl-C)."""
+    clip = make_clip(tmp_path / "long.mp4", frames=900)
+    out = tmp_path / "out"
+    child = subprocess.Popen([sys.executable, "-m", "fer", "annotate", str(clip), str(inputs / "walk.mp4"),
+                              "-o", str(out), "--weights", str(tiny_model_file), "--ray", "--workers", "2"],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 300
+    while not list(out.glob("long.annotated.*.partial*")):  # the long video is being written
+        assert child.poll() is None and time.monotonic() < deadline, child.communicate()
+        time.sleep(0.05)
+    child.send_signal(signum)
+    _, err = child.communicate(timeout=120)
+    assert child.returncode == status, err
+    assert err.rstrip().endswith(message)
+    assert not list(out.glob("*.partial*"))
+
+
+def test_without_ray_one_line_and_exit_status_2(capsys, inputs, tiny_model_file, tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "ray", None)  # import ray now raises ImportError
+    code, out, err = run(capsys, "annotate", inputs / "walk.mp4", "-o", tmp_path, "--ray",
+                         "--weights", tiny_model_file)
+    assert code == 2 and out == "" and 'pip install "fer[cluster]"' in err and len(err.strip().splitlines()) == 1
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("args, message", [(["--workers", "2"], "--workers goes with --ray"),
+                                           (["--ray", "--workers", "0"], "at least 1")])
+def test_option_errors(capsys, inputs, args, message):
+    with pytest.raises(SystemExit) as e:
+        main(["annotate", str(inputs / "walk.mp4"), *args])
+    assert e.value.code == 2 and message in capsys.readouterr().err
+
+
+def test_an_input_taken_for_the_address_is_caught(capsys, inputs):
+    with pytest.raises(SystemExit) as e:
+        main(["annotate", str(inputs / "walk.mp4"), "--ray", str(inputs / "talk.mov")])
+    assert e.value.code == 2 and "put --ray after the inputs" in capsys.readouterr().err
