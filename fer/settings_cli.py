@@ -41,6 +41,12 @@ def parse_size(text: str) -> tuple[int, int]:
     return int(parts[0]), int(parts[1])
 
 
+def cli_fields() -> list[Field]:
+    """The Settings fields ``fer annotate`` offers: all but those that only apply to a
+    camera's pictures (see :func:`fer.engine.settings.option`)."""
+    return [f for f in fields(Settings) if not f.metadata.get("camera_only")]
+
+
 def option_name(f: Field) -> str:
     return "--" + f.name.replace("_", "-")
 
@@ -83,7 +89,7 @@ def add_settings_arguments(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("settings (the same as the app's Settings page)")
     hints = typing.get_type_hints(Settings)
     group.add_argument("--color", type=parse_rgb, metavar="R,G,B", help="box and text colour at once")
-    for f in fields(Settings):
+    for f in cli_fields():
         default = f.default if f.default is not MISSING else f.default_factory()  # type: ignore[misc]
         group.add_argument(option_name(f), *f.metadata.get("aliases", ()), dest=f"setting_{f.name}", default=None,
                            help=_help(f, default), **_kind(f, hints[f.name]))
@@ -94,7 +100,7 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
     ValueError naming the option for a value out of range."""
     given = [("--color", BOTH_COLORS, args.color)]
     given += [("/".join([option_name(f), *f.metadata.get("aliases", ())]), (f.name,), getattr(args, f"setting_{f.name}"))
-              for f in fields(Settings)]  # named as argparse names them: --display-size/--size
+              for f in cli_fields()]  # named as argparse names them: --display-size/--size
     changes: dict[str, Any] = {}
     for option, names, value in given:
         if value is None:

@@ -26,12 +26,15 @@ FIT_SIDE_RANGE = (16, 7680)
 
 
 def option(label: str, help: str, range: tuple[float, float] | None = None, step: float | None = None,
-           aliases: tuple[str, ...] = ()) -> dict[str, Any]:
+           aliases: tuple[str, ...] = (), camera_only: bool = False) -> dict[str, Any]:
     """A field's description for the command line and the app: ``label`` (the app's
     control), ``help``, the allowed ``range`` (inclusive; it is what the app's slider
     offers and what validation accepts), the slider's ``step``, and extra option
-    names for ``fer annotate``."""
-    return {"label": label, "help": help, "range": range, "step": step, "aliases": aliases}
+    names for ``fer annotate``. ``camera_only`` fields apply to a camera's pictures
+    (the live stream, snapshots), so ``fer annotate``, which reads files, has no option
+    for them."""
+    return {"label": label, "help": help, "range": range, "step": step, "aliases": aliases,
+            "camera_only": camera_only}
 
 
 @dataclass(frozen=True)
@@ -81,6 +84,13 @@ class Settings:
     align: bool = field(default=True, metadata=option(
         "Turn faces upright by the eyes (BlazeFace)", "BlazeFace: rotate each face upright by its eye keypoints "
         "before classifying it"))
+    label_size: float = field(default=0.04, metadata=option(
+        "Label size", "height of the labels' capital letters, as a fraction of the picture's height (0.04 = 4%: "
+        "readable from about 2 m on a 24-inch screen filled by the picture)", (0.02, 0.12), 0.005))
+    mirror: bool = field(default=True, metadata=option(
+        "Mirror the camera view", "show the live camera and snapshots mirrored, as a mirror or a video call "
+        "does (labels still read the right way; boxes and logs stay in the camera's coordinates)",
+        camera_only=True))
 
     def __post_init__(self) -> None:
         w, h = self.display_size

@@ -1,0 +1,77 @@
+"""Drawing: label size as a share of the picture's height, and the mirrored self-view."""
+
+import cv2
+import numpy as np
+import pytest
+
+from fer.engine.draw import FaceAnnotator
+from fer.engine.faces import Faces
+
+MAGENTA = (255, 0, 255)
+
+
+def one_face(box=(40, 120, 200, 300), label="happy") -> Faces:
+    probs = np.full((1, 7), 0.1, np.float32)
+    probs[0, 3] = 0.4
+    return Faces(np.array([box]), [1], probs, probs, [label], [0.83])
+
+
+def text_mask(scene: np.ndarray) -> np.ndarray:
+    return (np.abs(scene.astype(int) - MAGENTA).max(-1) < 60).astype(np.uint8)
+
+
+@pytest.mark.parametrize("height, size", [(480, 0.03), (480, 0.04), (1080, 0.04), (240, 0.05)])
+def test_label_capitals_are_the_asked_share_of_the_pictures_height(height, size):
+    scene = np.zeros((height, height * 4 // 3, 3), np.uint8)
+    scale = height / 480
+    FaceAnnotator(text_color=MAGENTA, label_size=size).annotate(scene, one_face(label="HAPPY"), scale=scale)
+    rows = np.flatnonzero(text_mask(scene).any(1))
+    cap = rows.max() - rows.min() + 1  # capitals and digits only: no ascenders or descenders
+    assert size * height * 0.95 <= cap <= size * height * 1.25
+
+
+def test_mirrored_view_flips_the_picture_and_boxes_but_not_the_text():
+    rng = np.random.default_rng(0)
+    frame = np.zeros((480, 640, 3), np.uint8)
+    frame[..., 1] = rng.integers(0, 255, (480, 640))  # asymmetric, and nowhere near the text's magenta
+    faces = one_face()
+    mirrored = FaceAnnotator(text_color=MAGENTA).annotate(frame.copy(), faces, mirror=True)
+    # The same as drawing the face's mirrored box on the flipped picture: text unflipped.
+    x1, y1, x2, y2 = faces.boxes[0]
+    flipped_faces = one_face(box=(640 - x2, y1, 640 - x1, y2))
+    expected = FaceAnnotator(text_color=MAGENTA).annotate(frame[:, ::-1].copy(), flipped_faces)
+    assert np.array_equal(mirrored, expected)
+    text = text_mask(mirrored)
+    assert np.flatnonzero(text.any(0)).min() >= 640 - x2 - 2  # the label sits over the mirrored box
+    assert faces.boxes[0].tolist() == [40, 120, 200, 300]  # the faces keep the camera's coordinates
+    # And the text reads left to right: the first letter's ink is at the left of the label.
+    unmirrored = FaceAnnotator(text_color=MAGENTA).annotate(frame.copy(), faces)
+    left_of = lambda scene: np.flatnonzero(text_mask(scene).any(0))  # noqa: E731
+    a, b = left_of(unmirrored), left_of(mirrored)
+    assert np.array_equal(b - b.min(), a - a.min())
+
+
+def test_labels_stay_inside_the_picture():
+    scene = np.zeros((480, 640, 3), np.uint8)
+    FaceAnnotator(text_color=MAGENTA, label_size=0.08).annotate(scene, one_face(box=(560, 100, 639, 200)))
+    columns = np.flatnonzero(text_mask(scene).any(0))
+    assert columns.max() < 640 and columns.min() < 560  # shifted left to fit
+    assert cv2.countNonZero(text_mask(scene)) > 100
+
+
+def test_camera_streams_are_drawn_mirrored_files_are_not(tiny_recognizer):
+    from media import face_frame
+
+    from fer.engine.settings import Settings
+
+    frame = face_frame(640, 480)
+    camera = tiny_recognizer.new_stream(Settings(), camera=True)
+    plain = tiny_recognizer.new_stream(Settings())
+    shown, faces = camera.process(frame)
+    drawn, same_faces = plain.process(frame)
+    assert len(faces) and faces.boxes.tolist() == same_faces.boxes.tolist()  # camera coordinates
+    assert not np.array_equal(shown, drawn)
+    assert np.array_equal(shown, plain.annotator.annotate(frame.copy(), faces, mirror=True))
+    camera.update_settings(Settings(mirror=False))
+    camera.process(frame)  # settings apply from the next frame
+    assert np.array_equal(camera.draw(frame, faces), drawn)
