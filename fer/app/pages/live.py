@@ -16,7 +16,7 @@ st.title("Live")
 rec = common.recognizer()
 model, session = st.session_state.get(SESSION_KEY, (None, None))
 if session is None or model != common.current_model():  # first visit, or another model was chosen
-    model, session = common.current_model(), LiveSession(rec.new_stream(common.current_settings()), rec.class_names)
+    model, session = common.current_model(), LiveSession(rec.new_stream(common.current_settings(), camera=True), rec.class_names)
     st.session_state[SESSION_KEY] = model, session
 
 try:
@@ -45,7 +45,7 @@ with video_col:
         shot = st.camera_input("Snapshot", label_visibility="collapsed")
         if shot is not None:
             with common.shown_as_error("This picture could not be read"):
-                shown, _, faces = common.annotate_picture(shot.getvalue(), "the snapshot", settings)
+                shown, _, faces = common.annotate_picture(shot.getvalue(), "the snapshot", settings, camera=True)
                 st.image(shown)
                 st.markdown(", ".join(f"{r['label']} {r['confidence']:.0%}" for r in faces.to_records())
                             or "No face found.")
