@@ -264,11 +264,15 @@ def probability_chart(record: dict[str, Any], class_names: list[str]):
 
 def emotion_timeline(data, class_names: list[str], x_title: str, x_domain: tuple[float, float] | None = None):
     """Lines of probability over time, one colour per emotion, legend below. ``data`` has
-    the columns ``seconds``, ``emotion`` and ``probability``."""
+    the columns ``seconds``, ``emotion`` and ``probability``, and optionally ``segment``
+    (lines break between segments)."""
     import altair as alt
 
     x_scale = alt.Scale(domain=list(x_domain)) if x_domain else alt.Undefined
+    # A line per segment too, where the data has segments: no line across a gap.
+    detail = {"detail": alt.Detail("segment:N")} if "segment" in data.columns else {}
     return alt.Chart(data).mark_line().encode(
+        **detail,
         x=alt.X("seconds:Q", title=x_title, scale=x_scale),
         y=alt.Y("probability:Q", scale=alt.Scale(domain=[0, 1])),
         color=alt.Color("emotion:N", sort=class_names, legend=alt.Legend(orient="bottom", columns=4, title=None)),

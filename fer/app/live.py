@@ -21,6 +21,7 @@ import av
 import numpy as np
 import pandas as pd
 
+from fer.engine.track import Presence
 from fer.io.facelog import csv_text, no_face_record
 from fer.io.images import encode_image
 from fer.io.provenance import provenance
@@ -64,6 +65,8 @@ class LiveStats:
     faces: int = 0
     labels: list[str] = field(default_factory=list)  # "happy 83%" per face, current frame
     first_label_s: float | None = None  # seconds from the stream's first frame to its first label
+    main_label: str | None = None  # the largest face's label, current frame (the one the chart follows)
+    idle: bool = True  # no face for LiveSession.IDLE_AFTER_S seconds (or none yet)
     error: str | None = None
     log_rows: int = 0
 
@@ -79,6 +82,7 @@ class LiveSession:
     LOG_ROWS = 36_000  # per-frame log kept for download: 20 min of one face at 30 fps
     HISTORY_S = 20.0  # seconds of emotions in the live chart
     FPS_WINDOW_S = 2.0
+    IDLE_AFTER_S = 3.0  # seconds without a face before the stream is idle and forgets its visitors
 
     def __init__(self, pipeline, class_names: list[str]):
         self.pipeline = pipeline
@@ -101,6 +105,8 @@ class LiveSession:
             self._last_frame: np.ndarray | None = None
             self._size = (0, 0)  # width, height of the camera's frames
             self._error: str | None = None
+            self._presence = Presence(self.IDLE_AFTER_S)
+            self._segment = 0  # the chart's lines break where no face was seen
 
     def callback(self, frame: av.VideoFrame) -> av.VideoFrame:
         """streamlit-webrtc's ``video_frame_callback``: annotate one camera frame."""
@@ -130,9 +136,14 @@ class LiveSession:
             self._log.extend({"frame": self._frames - 1, "time": round(t, 4), **r}
                              for r in records or [no_face_record(self.class_names)])
             self._size = rgb.shape[1], rgb.shape[0]
+            if self._presence.update(t, len(records)):  # nobody for a while: the next visitor starts afresh
+                self.pipeline.reset()
+                self._history.clear()
             if records:
                 main = max(records, key=_area)  # the chart follows the largest face
-                self._history.append((t, [float(main[c]) for c in self.class_names]))
+                self._history.append((t, self._segment, [float(main[c]) for c in self.class_names]))
+            elif self._history and self._history[-1][1] == self._segment:
+                self._segment += 1
             while self._history and self._history[0][0] < t - self.HISTORY_S:
                 self._history.popleft()
             self._last_frame = annotated
@@ -150,16 +161,20 @@ class LiveSession:
                 faces=len(self._records) if recent else 0,
                 labels=[f"{r['label']} {r['confidence']:.0%}" for r in self._records] if recent else [],
                 first_label_s=self._first_label, error=self._error,
-                log_rows=len(self._log))
+                log_rows=len(self._log),
+                main_label=max(self._records, key=_area)["label"] if self._records and recent else None,
+                idle=self._presence.idle or not recent)
 
     def history(self) -> pd.DataFrame:
-        """The largest face's probabilities over the last seconds: columns seconds (0 = now,
-        negative = ago), emotion, probability."""
+        """The largest face's probabilities over the last seconds: columns seconds (0 = the
+        last frame, negative = ago), segment (a new one after each frame without a face),
+        emotion, probability."""
         with self._lock:
             rows = list(self._history)
-        now = rows[-1][0] if rows else 0.0
-        return pd.DataFrame([(t - now, name, p) for t, probs in rows for name, p in zip(self.class_names, probs)],
-                            columns=["seconds", "emotion", "probability"])
+            now = self._times[-1] - self._t0 if self._times and self._t0 is not None else 0.0
+        return pd.DataFrame([(t - now, segment, name, p) for t, segment, probs in rows
+                             for name, p in zip(self.class_names, probs)],
+                            columns=["seconds", "segment", "emotion", "probability"])
 
     def log_csv(self) -> bytes:
         """The per-frame log, in the format of :mod:`fer.io.facelog` (as video logs have):
