@@ -84,9 +84,10 @@ class LiveSession:
     FPS_WINDOW_S = 2.0
     IDLE_AFTER_S = 3.0  # seconds without a face before the stream is idle and forgets its visitors
 
-    def __init__(self, pipeline, class_names: list[str]):
+    def __init__(self, pipeline, class_names: list[str], keep: bool = True):
         self.pipeline = pipeline
         self.class_names = list(class_names)
+        self.keep = keep  # False: no per-frame log and no last frame (the booth stores nothing of a visitor)
         self._lock = threading.Lock()
         self.reset()
 
@@ -101,7 +102,7 @@ class LiveSession:
             self._latency: deque[float] = deque(maxlen=32)
             self._records: list[dict[str, Any]] = []
             self._history: deque[tuple[float, list[float]]] = deque()
-            self._log: deque[dict[str, Any]] = deque(maxlen=self.LOG_ROWS)
+            self._log: deque[dict[str, Any]] = deque(maxlen=self.LOG_ROWS if self.keep else 0)
             self._last_frame: np.ndarray | None = None
             self._size = (0, 0)  # width, height of the camera's frames
             self._error: str | None = None
@@ -146,7 +147,7 @@ class LiveSession:
                 self._segment += 1
             while self._history and self._history[0][0] < t - self.HISTORY_S:
                 self._history.popleft()
-            self._last_frame = annotated
+            self._last_frame = annotated if self.keep else None
             self._error = None
         return annotated
 
