@@ -21,6 +21,7 @@ import av
 import numpy as np
 import pandas as pd
 
+from fer.engine.draw import numbered_labels
 from fer.engine.track import Presence
 from fer.io.facelog import csv_text, no_face_record
 from fer.io.images import encode_image
@@ -160,7 +161,8 @@ class LiveSession:
                 frames=self._frames, fps=fps,
                 latency_ms=1000 * float(np.median(self._latency)) if self._latency else 0.0,
                 faces=len(self._records) if recent else 0,
-                labels=[f"{r['label']} {r['confidence']:.0%}" for r in self._records] if recent else [],
+                labels=numbered_labels(self._records, self._size[0], self.pipeline.camera and
+                                       self.pipeline.settings.mirror) if recent else [],
                 first_label_s=self._first_label, error=self._error,
                 log_rows=len(self._log),
                 main_label=max(self._records, key=_area)["label"] if self._records and recent else None,

@@ -60,10 +60,13 @@ class FaceAnnotator:
         if mirror:
             scene[:] = scene[:, ::-1]
             boxes[:, [0, 2]] = w - boxes[:, [2, 0]]
+        numbers = face_numbers(boxes, w)
         for i in range(len(faces)):
             x1, y1, x2, y2 = (int(v) for v in boxes[i])
             cv2.rectangle(scene, (x1, y1), (x2, y2), self.box_color, thickness, cv2.LINE_AA)
             text = f"{faces.labels[i]} {faces.confidences[i]:.0%}"
+            if len(faces) > 1:  # numbered left to right as shown, as the app's lists are
+                text = f"{numbers[i]}: {text}"
             if self.show_track_id:
                 text = f"#{faces.track_ids[i]} {text}"
             (tw, th), base = cv2.getTextSize(text, FONT, font_scale, text_thickness)
@@ -100,6 +103,34 @@ class FaceAnnotator:
             bx = left + name_w + 2 * thickness
             cv2.rectangle(scene, (bx, base_y - row + 3 * text_thickness),
                           (bx + max(1, int(round(float(p) * bar_w))), base_y - text_thickness), self.box_color, -1)
+
+
+def face_numbers(boxes: np.ndarray, width: int, mirror: bool = False) -> np.ndarray:
+    """Each face's number as a viewer reads them, left to right from 1, for ``boxes`` (N, 4)
+    in a picture ``width`` pixels wide that is shown mirrored when ``mirror``.
+
+    >>> boxes = np.array([[300, 0, 400, 100], [10, 0, 110, 100]])
+    >>> face_numbers(boxes, 640).tolist(), face_numbers(boxes, 640, mirror=True).tolist()
+    ([2, 1], [1, 2])
+    """
+    boxes = np.asarray(boxes).reshape(-1, 4)
+    lefts = width - boxes[:, 2] if mirror else boxes[:, 0]
+    numbers = np.empty(len(boxes), np.int64)
+    numbers[np.argsort(lefts, kind="stable")] = np.arange(1, len(boxes) + 1)
+    return numbers
+
+
+def numbered_labels(records: list[dict], width: int, mirror: bool = False) -> list[str]:
+    """``"1: happy 83%"`` per face record (see :meth:`Faces.to_records`), left to right as
+    shown, numbered as :class:`FaceAnnotator` numbers them in the picture (a lone face
+    has no number)."""
+    if not records:
+        return []
+    numbers = face_numbers(np.array([r["box"] for r in records]), width, mirror)
+    labels = [f"{r['label']} {r['confidence']:.0%}" for r in records]
+    if len(records) == 1:
+        return labels
+    return [f"{n}: {label}" for n, label in sorted(zip(numbers.tolist(), labels))]
 
 
 def fit_to_display(frame: np.ndarray, size: tuple[int, int]) -> np.ndarray:

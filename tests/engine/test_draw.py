@@ -75,3 +75,32 @@ def test_camera_streams_are_drawn_mirrored_files_are_not(tiny_recognizer):
     camera.update_settings(Settings(mirror=False))
     camera.process(frame)  # settings apply from the next frame
     assert np.array_equal(camera.draw(frame, faces), drawn)
+
+
+def test_faces_are_numbered_left_to_right_as_shown_in_the_picture_and_the_lists():
+    from fer.engine.draw import face_numbers, numbered_labels
+
+    records = [{"box": [400, 50, 500, 150], "label": "sad", "confidence": 0.5},
+               {"box": [20, 50, 120, 150], "label": "happy", "confidence": 0.9},
+               {"box": [200, 50, 300, 150], "label": "fear", "confidence": 0.6}]
+    assert numbered_labels(records, 640) == ["1: happy 90%", "2: fear 60%", "3: sad 50%"]
+    assert numbered_labels(records, 640, mirror=True) == ["1: sad 50%", "2: fear 60%", "3: happy 90%"]
+    assert numbered_labels(records[:1], 640) == ["sad 50%"]  # a lone face has no number
+    assert face_numbers(np.array([r["box"] for r in records]), 640, mirror=True).tolist() == [1, 3, 2]
+
+    # In the picture: the face shown leftmost is labelled "1: ...", the mirrored camera's rightmost.
+    probs = np.full((2, 7), 0.1, np.float32)
+    faces = Faces(np.array([[60, 200, 160, 300], [400, 200, 500, 300]]), [1, 2], probs, probs, ["happy", "sad"],
+                  [0.9, 0.5])
+    scene = FaceAnnotator(text_color=MAGENTA).annotate(np.zeros((480, 640, 3), np.uint8), faces, mirror=True)
+    left_label = text_mask(scene)[:, :320]
+    columns = np.flatnonzero(left_label.any(0))
+    font_scale = 0.04 * 480 / 22
+
+    def ink_width(text: str) -> int:
+        canvas = np.zeros((100, 640), np.uint8)
+        cv2.putText(canvas, text, (5, 60), cv2.FONT_HERSHEY_SIMPLEX, font_scale, 255, round(font_scale * 1.5))
+        ink = np.flatnonzero(canvas.any(0))
+        return ink.max() - ink.min()
+
+    assert abs((columns.max() - columns.min()) - ink_width("1: sad 50%")) <= 2
