@@ -19,6 +19,7 @@ import typing
 from dataclasses import MISSING, Field, fields
 from typing import Any
 
+from fer.engine import settings
 from fer.engine.settings import FIT_SIDE_RANGE, Settings
 
 #: ``--color R,G,B`` sets both colours at once (before ``--box-color``/``--text-color``).
@@ -26,19 +27,19 @@ BOTH_COLORS = ("box_color", "text_color")
 
 
 def parse_rgb(text: str) -> tuple[int, int, int]:
-    """``"255,0,0"`` -> ``(255, 0, 0)``."""
-    parts = text.split(",")
-    if len(parts) != 3 or not all(p.strip().isdigit() and int(p) <= 255 for p in parts):
-        raise argparse.ArgumentTypeError(f"expected R,G,B with each 0-255, e.g. 255,0,0, not {text!r}")
-    return tuple(int(p) for p in parts)  # type: ignore[return-value]
+    """``"255,0,0"`` -> ``(255, 0, 0)`` (:func:`fer.engine.settings.parse_rgb`, as argparse wants its errors)."""
+    try:
+        return settings.parse_rgb(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
 
 
 def parse_size(text: str) -> tuple[int, int]:
-    """``"640x480"`` -> ``(640, 480)``."""
-    parts = text.lower().split("x")
-    if len(parts) != 2 or not all(p.strip().isdigit() for p in parts):
-        raise argparse.ArgumentTypeError(f"expected WIDTHxHEIGHT in pixels, e.g. 640x480, not {text!r}")
-    return int(parts[0]), int(parts[1])
+    """``"640x480"`` -> ``(640, 480)`` (:func:`fer.engine.settings.parse_size`, as argparse wants its errors)."""
+    try:
+        return settings.parse_size(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
 
 
 def cli_fields() -> list[Field]:

@@ -220,6 +220,14 @@ def settings_controls(compact: bool = False) -> Settings:
 
 
 
+def display_style(settings: Settings) -> dict[str, str]:
+    """The live video's on-screen size: the display size (the size the frames are drawn
+    at, so one frame pixel is one screen pixel), the aspect ratio kept, never wider than
+    its column."""
+    w, h = settings.display_size
+    return {"width": f"{w}px", "maxWidth": "100%", "maxHeight": f"{h}px", "objectFit": "contain"}
+
+
 def defaults_panel() -> None:
     """Where each default of a new session comes from, and the operator's values that
     were refused."""

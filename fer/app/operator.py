@@ -15,14 +15,12 @@ built-in default. Settings stays the one definition of names, types and bounds.
 
 from __future__ import annotations
 
-import argparse
 import typing
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from typing import Any
 
-from fer.engine.settings import DISPLAY_HEIGHT_RANGE, DISPLAY_WIDTH_RANGE, Settings
-from fer.settings_cli import parse_rgb, parse_size
+from fer.engine.settings import DISPLAY_HEIGHT_RANGE, DISPLAY_WIDTH_RANGE, Settings, parse_rgb, parse_size
 
 ENV_PREFIX = "FER_"
 SECTION = "fer"
@@ -66,7 +64,7 @@ def operator_defaults(environ: Mapping[str, str], secrets: Mapping[str, Any] | N
                 Settings(**{f.name: value})  # the field's own checks, one field at a time
                 if f.name == "display_size":
                     check_display_size(value)
-            except (ValueError, TypeError, argparse.ArgumentTypeError) as e:
+            except (ValueError, TypeError) as e:
                 errors.append(f"{source}: {f.name} = {raw!r} ignored: {e}")
                 continue
             values[f.name], sources[f.name] = value, source

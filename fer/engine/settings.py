@@ -25,6 +25,24 @@ DISPLAY_HEIGHT_RANGE = (80, 600)
 FIT_SIDE_RANGE = (16, 7680)
 
 
+def parse_rgb(text: str) -> tuple[int, int, int]:
+    """``"255,0,0"`` -> ``(255, 0, 0)``; how colours are written on the command line and in
+    environment variables."""
+    parts = text.split(",")
+    if len(parts) != 3 or not all(p.strip().isdigit() and int(p) <= 255 for p in parts):
+        raise ValueError(f"expected R,G,B with each 0-255, e.g. 255,0,0, not {text!r}")
+    return tuple(int(p) for p in parts)  # type: ignore[return-value]
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    """``"640x480"`` -> ``(640, 480)``; how sizes are written on the command line and in
+    environment variables."""
+    parts = text.lower().split("x")
+    if len(parts) != 2 or not all(p.strip().isdigit() for p in parts):
+        raise ValueError(f"expected WIDTHxHEIGHT in pixels, e.g. 640x480, not {text!r}")
+    return int(parts[0]), int(parts[1])
+
+
 def option(label: str, help: str, range: tuple[float, float] | None = None, step: float | None = None,
            aliases: tuple[str, ...] = (), camera_only: bool = False) -> dict[str, Any]:
     """A field's description for the command line and the app: ``label`` (the app's
@@ -48,7 +66,8 @@ class Settings:
     box_color: RGB = field(default=(0, 255, 0), metadata=option("Box colour", "colour of the face boxes"))
     text_color: RGB = field(default=(0, 255, 0), metadata=option("Text colour", "colour of the labels"))
     display_size: tuple[int, int] = field(default=(640, 480), metadata=option(
-        "Display size", "fit the output into this width x height, keeping the aspect ratio", aliases=("--size",)))
+        "Display size", "fit the output into this width x height, keeping the aspect ratio (on the app's Live "
+        "page, also the video's size on screen)", aliases=("--size",)))
     tencrop: bool = field(default=False, metadata=option(
         "Ten-crop (slower, a little more accurate)",
         "average the model over ten shifted and mirrored crops of each face"))

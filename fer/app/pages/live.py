@@ -42,6 +42,8 @@ def _on_stream_change() -> None:
 with video_col:
     if mode == "Snapshots":
         st.caption("Take a picture: it runs through the same pipeline as the live stream.")
+        if settings.mirror:  # the preview mirrored like the result and the live stream
+            st.html("<style>[data-testid=stCameraInput] video { transform: scaleX(-1); }</style>")
         shot = st.camera_input("Snapshot", label_visibility="collapsed")
         if shot is not None:
             with common.shown_as_error("This picture could not be read"):
@@ -55,7 +57,8 @@ with video_col:
             key=STREAM_KEY, mode=WebRtcMode.SENDRECV, rtc_configuration=rtc,
             media_stream_constraints={"video": {"width": {"ideal": 640}, "height": {"ideal": 480}}, "audio": False},
             video_frame_callback=session.callback, async_processing=True, on_change=_on_stream_change,
-            video_html_attrs={"autoPlay": True, "muted": True, "playsInline": True, "style": {"width": "100%"}},
+            video_html_attrs={"autoPlay": True, "muted": True, "playsInline": True,
+                              "style": common.display_style(settings)},
             translations={"media_api_not_available": "The camera is not available here. " + CAMERA_HELP,
                           "device_access_denied": "The camera was refused. Allow it in the browser's site "
                                                   "settings, or switch to Snapshots.",
