@@ -95,3 +95,17 @@ def test_unknown_options_are_refused_outside_fer_app(capsys):
     with pytest.raises(SystemExit) as e:
         main(["annotate", "x.jpg", "--no-such-option"])
     assert e.value.code == 2 and "--no-such-option" in capsys.readouterr().err
+
+
+def test_fer_booth_runs_the_app_serving_only_the_booth_view(monkeypatch):
+    import os
+
+    from fer.app import launch
+    from fer.app.booth import BOOTH_ENV, booth_mode
+
+    seen = {}
+    monkeypatch.setenv(BOOTH_ENV, "0")  # restored after the test
+    monkeypatch.setattr(launch, "run_app", lambda args: seen.update(args=list(args), booth=booth_mode()) or 0)
+    assert main(["booth", "--server.port", "8502"]) == 0
+    assert seen == {"args": ["--server.port", "8502"], "booth": True}
+    assert os.environ[BOOTH_ENV] == "1"
