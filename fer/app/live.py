@@ -102,7 +102,7 @@ class LiveSession:
             self._times: deque[float] = deque(maxlen=256)
             self._latency: deque[float] = deque(maxlen=32)
             self._records: list[dict[str, Any]] = []
-            self._history: deque[tuple[float, list[float]]] = deque()
+            self._history: deque[tuple[float, int, list[float]]] = deque()  # time, segment, probabilities
             self._log: deque[dict[str, Any]] = deque(maxlen=self.LOG_ROWS if self.keep else 0)
             self._last_frame: np.ndarray | None = None
             self._size = (0, 0)  # width, height of the camera's frames

@@ -62,7 +62,7 @@ class FaceAnnotator:
             boxes[:, [0, 2]] = w - boxes[:, [2, 0]]
         numbers = face_numbers(boxes, w)
         for i in range(len(faces)):
-            x1, y1, x2, y2 = (int(v) for v in boxes[i])
+            x1, y1, x2, y2 = boxes[i].tolist()
             cv2.rectangle(scene, (x1, y1), (x2, y2), self.box_color, thickness, cv2.LINE_AA)
             text = f"{faces.labels[i]} {faces.confidences[i]:.0%}"
             if len(faces) > 1:  # numbered left to right as shown, as the app's lists are

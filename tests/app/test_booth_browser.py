@@ -199,7 +199,6 @@ def test_booth_invites_when_nobody_is_in_view(server, empty_browser):
 
 def test_a_reload_comes_back_playing_with_the_operators_settings(server, face_browser):
     page = open_booth(face_browser, SIZES[1])
-    video = page.frame_locator(WEBRTC_IFRAME).locator("video")
     wait_for(lambda: text_pixels(video_shot(page)).sum() > 200, 60, "a label in the operator's colour")
     page.reload(timeout=PAGE_MS)
     page.locator(".st-key-booth-banner").wait_for(timeout=PAGE_MS)

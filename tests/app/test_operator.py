@@ -66,8 +66,8 @@ def test_a_new_session_starts_from_the_operators_defaults_and_the_page_says_wher
     assert table.loc["Smoothing", "from"] == "$FER_SMOOTHING" and table.loc["Smoothing", "default"] == "0.3"
     assert table.loc["Box colour", "default"] == "255,0,255"
     assert table.loc["Mirror the camera view", "from"] == BUILT_IN
-    assert [w.value for w in app.warning] == ["$FER_TENCROP: tencrop = 'no way' ignored: expected true or false, "
-                                              "not 'no way'"]
+    refused = "$FER_TENCROP: tencrop = 'no way' ignored: expected true or false, not 'no way'"
+    assert [w.value for w in app.warning] == [refused]
     app.slider(key="fer.widget.smoothing").set_value(0.6).run()
     app.button[0].click().run()  # "Reset to defaults": back to the operator's, not the built-in ones
     assert app.session_state["fer.settings"] == expected

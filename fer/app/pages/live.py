@@ -5,6 +5,7 @@ from streamlit_webrtc import WebRtcMode, webrtc_streamer
 
 from fer.app import common
 from fer.app.live import LiveSession, rtc_configuration
+from fer.engine.draw import numbered_labels
 
 STREAM_KEY = "fer.webrtc"
 SESSION_KEY = "fer.live"
@@ -16,7 +17,8 @@ st.title("Live")
 rec = common.recognizer()
 model, session = st.session_state.get(SESSION_KEY, (None, None))
 if session is None or model != common.current_model():  # first visit, or another model was chosen
-    model, session = common.current_model(), LiveSession(rec.new_stream(common.current_settings(), camera=True), rec.class_names)
+    model = common.current_model()
+    session = LiveSession(rec.new_stream(common.current_settings(), camera=True), rec.class_names)
     st.session_state[SESSION_KEY] = model, session
 
 try:
@@ -47,9 +49,9 @@ with video_col:
         shot = st.camera_input("Snapshot", label_visibility="collapsed")
         if shot is not None:
             with common.shown_as_error("This picture could not be read"):
-                shown, _, faces = common.annotate_picture(shot.getvalue(), "the snapshot", settings, camera=True)
+                shown, full, faces = common.annotate_picture(shot.getvalue(), "the snapshot", settings, camera=True)
                 st.image(shown)
-                st.markdown(", ".join(f"{r['label']} {r['confidence']:.0%}" for r in faces.to_records())
+                st.markdown(", ".join(numbered_labels(faces.to_records(), full.shape[1], settings.mirror))
                             or "No face found.")
         ctx = None
     else:
