@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import cv2
 import numpy as np
@@ -93,8 +94,10 @@ def empty_browser(playwright, namespace, workdir):
     b.close()
 
 
-def open_booth(browser, size: tuple[int, int]):
+def open_booth(browser, size: tuple[int, int], requested: list[str] | None = None):
     page = browser.new_page(viewport={"width": size[0], "height": size[1]})
+    if requested is not None:
+        page.on("request", lambda r: requested.append(r.url))
     page.goto(URL, timeout=PAGE_MS)
     page.locator(".st-key-booth-banner").wait_for(timeout=PAGE_MS)
     wait_playing(page)
@@ -151,7 +154,8 @@ def screenshot(page, name: str) -> None:
 
 @pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
 def test_booth_fills_the_window_with_a_mirrored_readable_view_and_no_controls(server, face_browser, size):
-    page = open_booth(face_browser, size)
+    requested: list[str] = []
+    page = open_booth(face_browser, size, requested)
     video = page.frame_locator(WEBRTC_IFRAME).locator("video")
     wait_for(lambda: near(video_shot(page), (0, 255, 0), 40).sum() > 200, 60, "the green face box in the video")
     wait_for(lambda: page.locator(".st-key-booth-word").inner_text().strip() in CLASS_WORDS, 60,
@@ -186,6 +190,9 @@ def test_booth_fills_the_window_with_a_mirrored_readable_view_and_no_controls(se
     assert page.get_by_text(PRIVACY).is_visible()
     screenshot(page, f"booth-{size[0]}x{size[1]}")
     page.close()
+    outside = [url for url in requested
+               if urlsplit(url).scheme in ("http", "https", "ws", "wss") and urlsplit(url).hostname != "localhost"]
+    assert requested and outside == []  # offline: the icons and fonts come from the server
 
 
 def test_booth_invites_when_nobody_is_in_view(server, empty_browser):
@@ -197,7 +204,7 @@ def test_booth_invites_when_nobody_is_in_view(server, empty_browser):
     page.close()
 
 
-def test_a_reload_comes_back_playing_with_the_operators_settings(server, face_browser):
+def test_a_reload_or_a_bigger_window_comes_back_playing_with_the_operators_settings(server, face_browser):
     page = open_booth(face_browser, SIZES[1])
     wait_for(lambda: text_pixels(video_shot(page)).sum() > 200, 60, "a label in the operator's colour")
     page.reload(timeout=PAGE_MS)
@@ -205,4 +212,12 @@ def test_a_reload_comes_back_playing_with_the_operators_settings(server, face_br
     wait_playing(page)  # again without a click
     wait_for(lambda: text_pixels(video_shot(page)).sum() > 200, 60,
              "a label in the operator's colour after the reload")
+
+    # The operator makes the window bigger (full screen): the view follows and keeps playing.
+    page.set_viewport_size({"width": SIZES[0][0], "height": SIZES[0][1]})
+    video = page.frame_locator(WEBRTC_IFRAME).locator("video")
+    wait_for(lambda: (box := video.bounding_box()) and box["height"] >= 0.7 * SIZES[0][1], 30,
+             "the video to fill the bigger window")
+    wait_playing(page)
+    wait_for(lambda: text_pixels(video_shot(page)).sum() > 200, 60, "a label after the window grew")
     page.close()
