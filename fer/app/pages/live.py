@@ -45,10 +45,11 @@ with video_col:
     if mode == "Snapshots":
         st.caption("Take a picture: it runs through the same pipeline as the live stream.")
         if settings.mirror:  # the preview mirrored like the result and the live stream
-            st.html("<style>[data-testid=stCameraInput] video { transform: scaleX(-1); }</style>")
+            st.html("<style>[data-testid=stCameraInput] :is(video, img) { transform: scaleX(-1); }</style>")
+        result = st.container()  # above the camera: the result shows where the picture was taken
         shot = st.camera_input("Snapshot", label_visibility="collapsed")
         if shot is not None:
-            with common.shown_as_error("This picture could not be read"):
+            with result, common.shown_as_error("This picture could not be read"):
                 shown, full, faces = common.annotate_picture(shot.getvalue(), "the snapshot", settings, camera=True)
                 st.image(shown)
                 st.markdown(", ".join(numbered_labels(faces.to_records(), full.shape[1], settings.mirror))
