@@ -35,6 +35,16 @@ def _app(args: argparse.Namespace) -> int:
     return run_app(args.streamlit_args)
 
 
+def _booth(args: argparse.Namespace) -> int:
+    import os
+
+    from fer.app.booth import BOOTH_ENV
+    from fer.app.launch import run_app
+
+    os.environ[BOOTH_ENV] = "1"  # read by the app's router: only the booth view is served
+    return run_app(args.streamlit_args)
+
+
 def _train(args: argparse.Namespace) -> None:
     from fer.training.train import config_from_args, train
 
@@ -290,6 +300,13 @@ def build_parser() -> argparse.ArgumentParser:
                                    "`streamlit run`, e.g. fer app --server.port 8502 --server.address 0.0.0.0")
     p.set_defaults(func=_app)
 
+    p = sub.add_parser("booth", help="start the web app in booth mode: the full-window live view only",
+                       description="Start the app serving only the booth view: the mirrored live camera fitted "
+                                   "to the window, a banner with the main face's emotion, no controls for "
+                                   "visitors. Set the operator's defaults first (see the README). Other "
+                                   "arguments go to `streamlit run`.")
+    p.set_defaults(func=_booth)
+
     p = sub.add_parser("train", help="train a model on FER2013")
     add_config_arguments(p)
     p.add_argument("--resume", action="store_true", help="continue from OUT/last.pt if it exists")
@@ -416,7 +433,7 @@ def _terminate(signum: int, frame: object) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
-    if args.command == "app":
+    if args.command in ("app", "booth"):
         args.streamlit_args = extra
     elif extra:
         parser.error(f"unrecognized arguments: {' '.join(extra)}")

@@ -66,10 +66,11 @@ class EmotionRecognizer:
     def class_names(self) -> list[str]:
         return self.classifier.class_names
 
-    def new_stream(self, settings: Settings | None = None) -> FramePipeline:
+    def new_stream(self, settings: Settings | None = None, camera: bool = False) -> FramePipeline:
         """A pipeline with its own tracking state (one per webcam session or video),
-        sharing this recognizer's model."""
-        return FramePipeline(self.classifier, settings or self.settings)
+        sharing this recognizer's model. ``camera``: the frames are a camera's self-view,
+        drawn mirrored when ``settings.mirror`` is on (files never are)."""
+        return FramePipeline(self.classifier, settings or self.settings, camera=camera)
 
     def annotate_image(self, src: ImageSource, fit: bool = False, settings: Settings | None = None,
                        name: str | None = None) -> tuple[np.ndarray, Faces]:

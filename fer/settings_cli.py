@@ -19,6 +19,7 @@ import typing
 from dataclasses import MISSING, Field, fields
 from typing import Any
 
+from fer.engine import settings
 from fer.engine.settings import FIT_SIDE_RANGE, Settings
 
 #: ``--color R,G,B`` sets both colours at once (before ``--box-color``/``--text-color``).
@@ -26,19 +27,25 @@ BOTH_COLORS = ("box_color", "text_color")
 
 
 def parse_rgb(text: str) -> tuple[int, int, int]:
-    """``"255,0,0"`` -> ``(255, 0, 0)``."""
-    parts = text.split(",")
-    if len(parts) != 3 or not all(p.strip().isdigit() and int(p) <= 255 for p in parts):
-        raise argparse.ArgumentTypeError(f"expected R,G,B with each 0-255, e.g. 255,0,0, not {text!r}")
-    return tuple(int(p) for p in parts)  # type: ignore[return-value]
+    """``"255,0,0"`` -> ``(255, 0, 0)`` (:func:`fer.engine.settings.parse_rgb`, as argparse wants its errors)."""
+    try:
+        return settings.parse_rgb(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
 
 
 def parse_size(text: str) -> tuple[int, int]:
-    """``"640x480"`` -> ``(640, 480)``."""
-    parts = text.lower().split("x")
-    if len(parts) != 2 or not all(p.strip().isdigit() for p in parts):
-        raise argparse.ArgumentTypeError(f"expected WIDTHxHEIGHT in pixels, e.g. 640x480, not {text!r}")
-    return int(parts[0]), int(parts[1])
+    """``"640x480"`` -> ``(640, 480)`` (:func:`fer.engine.settings.parse_size`, as argparse wants its errors)."""
+    try:
+        return settings.parse_size(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
+def cli_fields() -> list[Field]:
+    """The Settings fields ``fer annotate`` offers: all but those that only apply to a
+    camera's pictures (see :func:`fer.engine.settings.option`)."""
+    return [f for f in fields(Settings) if not f.metadata.get("camera_only")]
 
 
 def option_name(f: Field) -> str:
@@ -83,7 +90,7 @@ def add_settings_arguments(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("settings (the same as the app's Settings page)")
     hints = typing.get_type_hints(Settings)
     group.add_argument("--color", type=parse_rgb, metavar="R,G,B", help="box and text colour at once")
-    for f in fields(Settings):
+    for f in cli_fields():
         default = f.default if f.default is not MISSING else f.default_factory()  # type: ignore[misc]
         group.add_argument(option_name(f), *f.metadata.get("aliases", ()), dest=f"setting_{f.name}", default=None,
                            help=_help(f, default), **_kind(f, hints[f.name]))
@@ -94,7 +101,7 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
     ValueError naming the option for a value out of range."""
     given = [("--color", BOTH_COLORS, args.color)]
     given += [("/".join([option_name(f), *f.metadata.get("aliases", ())]), (f.name,), getattr(args, f"setting_{f.name}"))
-              for f in fields(Settings)]  # named as argparse names them: --display-size/--size
+              for f in cli_fields()]  # named as argparse names them: --display-size/--size
     changes: dict[str, Any] = {}
     for option, names, value in given:
         if value is None:

@@ -14,7 +14,7 @@ from fer import __version__
 from fer.app.launch import config_file, streamlit_args
 from fer.cli import build_parser, main
 from fer.engine.settings import Settings
-from fer.settings_cli import add_settings_arguments, option_name, settings_from_args
+from fer.settings_cli import add_settings_arguments, cli_fields, option_name, settings_from_args
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -29,7 +29,7 @@ def test_no_option_means_the_defaults():
     assert parse() == Settings()
 
 
-@pytest.mark.parametrize("field", fields(Settings), ids=lambda f: f.name)
+@pytest.mark.parametrize("field", cli_fields(), ids=lambda f: f.name)
 def test_every_field_is_an_option_reaching_settings(field):
     default, bounds = getattr(Settings(), field.name), field.metadata.get("range")
     choices = typing.get_args(typing.get_type_hints(Settings)[field.name])
@@ -46,7 +46,15 @@ def test_every_field_is_an_option_reaching_settings(field):
     assert getattr(parse(*argv), field.name) == expected
 
 
-@pytest.mark.parametrize("field", [f for f in fields(Settings) if f.metadata.get("range")], ids=lambda f: f.name)
+def test_camera_only_fields_are_no_options_of_annotate(capsys):
+    """Files are never mirrored: ``fer annotate`` has no --mirror, and the field exists."""
+    assert "mirror" in {f.name for f in fields(Settings)} - {f.name for f in cli_fields()}
+    with pytest.raises(SystemExit) as e:
+        main(["annotate", "x.jpg", "--mirror"])
+    assert e.value.code == 2 and "--mirror" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("field", [f for f in cli_fields() if f.metadata.get("range")], ids=lambda f: f.name)
 def test_out_of_range_values_are_refused_with_the_apps_range(field, capsys):
     lo, hi = field.metadata["range"]
     too_big = hi + 1 if isinstance(hi, int) else hi + 0.01
@@ -103,3 +111,17 @@ def test_the_app_asks_nothing_of_the_internet_at_start(monkeypatch, capsys):
     finally:
         config.get_config_options(force_reparse=True)
     assert "http://localhost:8501" in capsys.readouterr().out
+
+
+def test_fer_booth_runs_the_app_serving_only_the_booth_view(monkeypatch):
+    import os
+
+    from fer.app import launch
+    from fer.app.booth import BOOTH_ENV, booth_mode
+
+    seen = {}
+    monkeypatch.setenv(BOOTH_ENV, "0")  # restored after the test
+    monkeypatch.setattr(launch, "run_app", lambda args: seen.update(args=list(args), booth=booth_mode()) or 0)
+    assert main(["booth", "--server.port", "8502"]) == 0
+    assert seen == {"args": ["--server.port", "8502"], "booth": True}
+    assert os.environ[BOOTH_ENV] == "1"

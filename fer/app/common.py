@@ -9,6 +9,7 @@ the state of widgets that are not on the current page.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import fields
@@ -17,6 +18,7 @@ from typing import Any
 
 import streamlit as st
 
+from fer.app.operator import OperatorDefaults, operator_defaults
 from fer.engine.settings import DETECTORS, DISPLAY_HEIGHT_RANGE, DISPLAY_WIDTH_RANGE, Settings
 from fer.models.modelfile import ModelFileError, default_weights
 
@@ -32,9 +34,19 @@ DETECTOR_NAMES = {"haar": "Haar cascade (fast; upright, frontal faces)",
 
 # ---------------------------------------------------------------- settings and model
 
+def defaults() -> OperatorDefaults:
+    """The settings a new session starts from: the operator's (environment variables and
+    the ``[fer]`` section of ``.streamlit/secrets.toml``, see :mod:`fer.app.operator`) over
+    the built-in ones. Read afresh for each new session, so an edited file applies to the
+    next visitor's tab."""
+    return operator_defaults(os.environ, st.secrets if st.secrets.load_if_toml_exists() else {})
+
+
 def current_settings() -> Settings:
-    """This browser session's settings (the defaults until the user changes one)."""
-    return st.session_state.setdefault(SETTINGS_KEY, Settings())
+    """This browser session's settings (the operator's defaults until the user changes one)."""
+    if SETTINGS_KEY not in st.session_state:
+        st.session_state[SETTINGS_KEY] = defaults().settings
+    return st.session_state[SETTINGS_KEY]
 
 
 def models_folder() -> Path:
@@ -147,7 +159,7 @@ def _toggle(name: str, key: str) -> None:
 
 
 def _reset() -> None:
-    st.session_state[SETTINGS_KEY] = Settings()
+    st.session_state[SETTINGS_KEY] = defaults().settings
     st.session_state.pop(MODEL_KEY, None)
     for name in _widget_values(Settings()):
         st.session_state.pop(_WIDGET + name, None)
@@ -191,9 +203,12 @@ def settings_controls(compact: bool = False) -> Settings:
         c2.color_picker(_meta("text_color")["label"], key=k["text_color"])
         st.slider("Display width", *DISPLAY_WIDTH_RANGE, step=10, key=k["width"])
         st.slider("Display height", *DISPLAY_HEIGHT_RANGE, step=10, key=k["height"])
+        _slider("label_size", k["label_size"])
+        _toggle("mirror", k["mirror"])
         _toggle("show_bars", k["show_bars"])
         _toggle("show_track_id", k["show_track_id"])
-        st.button("Reset to defaults", on_click=_reset)
+        st.button("Reset to defaults", on_click=_reset, help="The operator's defaults (see below on the Settings "
+                  "page), else the built-in ones.")
 
     try:
         chosen = current_settings().replace(**_settings_fields({name: st.session_state[key] for name, key in k.items()}))
@@ -205,13 +220,38 @@ def settings_controls(compact: bool = False) -> Settings:
 
 
 
-def annotate_picture(data: bytes, name: str, settings: Settings):
+def display_style(settings: Settings) -> dict[str, str]:
+    """The live video's on-screen size: the display size (the size the frames are drawn
+    at, so one frame pixel is one screen pixel), the aspect ratio kept, never wider than
+    its column."""
+    w, h = settings.display_size
+    return {"width": f"{w}px", "maxWidth": "100%", "maxHeight": f"{h}px", "objectFit": "contain"}
+
+
+def defaults_panel() -> None:
+    """Where each default of a new session comes from, and the operator's values that
+    were refused."""
+    import pandas as pd
+
+    from fer.app.operator import defaults_table
+
+    found = defaults()
+    st.subheader("Defaults of new sessions")
+    st.caption("Every new tab (and a reload) starts from these. An operator sets them once, in the `[fer]` section "
+               "of `.streamlit/secrets.toml` or as environment variables (which win); see the README.")
+    for error in found.errors:
+        st.warning(error)
+    st.dataframe(pd.DataFrame(defaults_table(found)), hide_index=True)
+
+
+def annotate_picture(data: bytes, name: str, settings: Settings, camera: bool = False):
     """One picture through the still-image pipeline: (shown, full, faces), where ``shown``
-    is fitted into the display size and ``full`` is annotated at the picture's own size."""
+    is fitted into the display size and ``full`` is annotated at the picture's own size;
+    both mirrored for a ``camera`` snapshot when the settings ask for it."""
     from fer.io.images import read_image
 
     image = read_image(data, name=name)
-    pipeline = recognizer().new_stream(settings)
+    pipeline = recognizer().new_stream(settings, camera=camera)
     faces = pipeline.analyze(image, still=True)
     return pipeline.draw(image, faces), pipeline.draw(image, faces, fit=False), faces
 
@@ -232,11 +272,15 @@ def probability_chart(record: dict[str, Any], class_names: list[str]):
 
 def emotion_timeline(data, class_names: list[str], x_title: str, x_domain: tuple[float, float] | None = None):
     """Lines of probability over time, one colour per emotion, legend below. ``data`` has
-    the columns ``seconds``, ``emotion`` and ``probability``."""
+    the columns ``seconds``, ``emotion`` and ``probability``, and optionally ``segment``
+    (lines break between segments)."""
     import altair as alt
 
     x_scale = alt.Scale(domain=list(x_domain)) if x_domain else alt.Undefined
+    # A line per segment too, where the data has segments: no line across a gap.
+    detail = {"detail": alt.Detail("segment:N")} if "segment" in data.columns else {}
     return alt.Chart(data).mark_line().encode(
+        **detail,
         x=alt.X("seconds:Q", title=x_title, scale=x_scale),
         y=alt.Y("probability:Q", scale=alt.Scale(domain=[0, 1])),
         color=alt.Color("emotion:N", sort=class_names, legend=alt.Legend(orient="bottom", columns=4, title=None)),

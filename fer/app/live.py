@@ -24,7 +24,9 @@ import pandas as pd
 from fer.app.admission import StreamSlots, server_slots
 from fer.app.degrade import Degrader
 from fer.app.framepath import LiveStream
+from fer.engine.draw import numbered_labels
 from fer.engine.settings import Settings
+from fer.engine.track import Presence
 from fer.io.facelog import csv_text, no_face_record
 from fer.io.images import encode_image
 from fer.io.provenance import provenance
@@ -71,6 +73,8 @@ class LiveStats:
     faces: int = 0
     labels: list[str] = field(default_factory=list)  # "happy 83%" per face, current frame
     first_label_s: float | None = None  # seconds from the stream's first frame to its first label
+    main_label: str | None = None  # the largest face's label, current frame (the one the chart follows)
+    idle: bool = True  # no face for LiveSession.IDLE_AFTER_S seconds (or none yet)
     error: str | None = None
     log_rows: int = 0
 
@@ -87,11 +91,13 @@ class LiveSession:
     LOG_ROWS = 36_000  # per-frame log kept for download: 20 min of one face at 30 fps
     HISTORY_S = 20.0  # seconds of emotions in the live chart
     FPS_WINDOW_S = 2.0
+    IDLE_AFTER_S = 3.0  # seconds without a face before the stream is idle and forgets its visitors
 
-    def __init__(self, pipeline, class_names: list[str], slots: StreamSlots | None = None):
+    def __init__(self, pipeline, class_names: list[str], slots: StreamSlots | None = None, keep: bool = True):
         self.pipeline = pipeline
         self.class_names = list(class_names)
         self.slots = slots if slots is not None else server_slots()
+        self.keep = keep  # False: no per-frame log and no last frame (the booth stores nothing of a visitor)
         self._requested: Settings = pipeline.settings
         self._degrader = Degrader()
         self._stream: LiveStream | None = None
@@ -129,11 +135,13 @@ class LiveSession:
             self._latency: deque[float] = deque(maxlen=32)
             self._delay: deque[float] = deque(maxlen=32)
             self._records: list[dict[str, Any]] = []
-            self._history: deque[tuple[float, list[float]]] = deque()
-            self._log: deque[dict[str, Any]] = deque(maxlen=self.LOG_ROWS)
+            self._history: deque[tuple[float, int, list[float]]] = deque()  # time, segment, probabilities
+            self._log: deque[dict[str, Any]] = deque(maxlen=self.LOG_ROWS if self.keep else 0)
             self._last_frame: np.ndarray | None = None
             self._size = (0, 0)  # width, height of the camera's frames
             self._error: str | None = None
+            self._presence = Presence(self.IDLE_AFTER_S)
+            self._segment = 0  # the chart's lines break where no face was seen
 
     def process(self, rgb: np.ndarray) -> np.ndarray:
         start = time.monotonic()
@@ -162,12 +170,17 @@ class LiveSession:
             self._log.extend({"frame": self._frames - 1, "time": round(t, 4), **r}
                              for r in records or [no_face_record(self.class_names)])
             self._size = rgb.shape[1], rgb.shape[0]
+            if self._presence.update(t, len(records)):  # nobody for a while: the next visitor starts afresh
+                self.pipeline.reset()
+                self._history.clear()
             if records:
                 main = max(records, key=_area)  # the chart follows the largest face
-                self._history.append((t, [float(main[c]) for c in self.class_names]))
+                self._history.append((t, self._segment, [float(main[c]) for c in self.class_names]))
+            elif self._history and self._history[-1][1] == self._segment:
+                self._segment += 1
             while self._history and self._history[0][0] < t - self.HISTORY_S:
                 self._history.popleft()
-            self._last_frame = annotated
+            self._last_frame = annotated if self.keep else None
             self._error = None
         return annotated
 
@@ -183,28 +196,33 @@ class LiveSession:
                 dropped=self._stream.dropped if self._stream is not None else 0,
                 degraded=self._degrader.notes(self._requested),
                 faces=len(self._records) if recent else 0,
-                labels=[f"{r['label']} {r['confidence']:.0%}" for r in self._records] if recent else [],
+                labels=numbered_labels(self._records, self._size[0], self.pipeline.camera and
+                                       self.pipeline.settings.mirror) if recent else [],
                 first_label_s=self._first_label, error=self._error,
-                log_rows=len(self._log))
+                log_rows=len(self._log),
+                main_label=max(self._records, key=_area)["label"] if self._records and recent else None,
+                idle=self._presence.idle or not recent)
 
     def refused(self) -> bool:
         """Whether the current stream was turned away because the server had no slot left."""
         return self._stream is not None and self._stream.refused
 
     def history(self, step_s: float = 0.0) -> pd.DataFrame:
-        """The largest face's probabilities over the last seconds: columns seconds (0 = now,
-        negative = ago), emotion, probability; at most one frame every ``step_s`` seconds."""
+        """The largest face's probabilities over the last seconds: columns seconds (0 = the
+        last frame, negative = ago), segment (a new one after each frame without a face),
+        emotion, probability; at most one frame every ``step_s`` seconds."""
         with self._lock:
             rows = list(self._history)
+            now = self._times[-1] - self._t0 if self._times and self._t0 is not None else 0.0
         if step_s > 0 and rows:
             kept = [rows[-1]]  # the newest always, then back in time
             for row in reversed(rows[:-1]):
                 if kept[-1][0] - row[0] >= step_s:
                     kept.append(row)
             rows = kept[::-1]
-        now = rows[-1][0] if rows else 0.0
-        return pd.DataFrame([(t - now, name, p) for t, probs in rows for name, p in zip(self.class_names, probs)],
-                            columns=["seconds", "emotion", "probability"])
+        return pd.DataFrame([(t - now, segment, name, p) for t, segment, probs in rows
+                             for name, p in zip(self.class_names, probs)],
+                            columns=["seconds", "segment", "emotion", "probability"])
 
     def log_csv(self) -> bytes:
         """The per-frame log, in the format of :mod:`fer.io.facelog` (as video logs have):

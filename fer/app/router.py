@@ -1,7 +1,8 @@
 """The app's router: the pages, their titles and icons, in one place.
 
 ``streamlit run streamlit_app.py`` (from a checkout) and ``streamlit run`` on this file
-(from an installed package) both end up in :func:`run`. The pages are found next to this
+(from an installed package) both end up in :func:`run`. With ``$FER_BOOTH=1`` (``fer
+booth``) it serves the booth view alone. The pages are found next to this
 file, so the app works wherever the package is installed.
 """
 
@@ -11,17 +12,26 @@ from pathlib import Path
 
 import streamlit as st
 
+from fer.app.booth import booth_mode
+
 PAGES = Path(__file__).resolve().parent / "pages"
 
 
 def run() -> None:
-    st.set_page_config(page_title="fer: facial expression recognition", page_icon="🙂", layout="wide")
+    booth = booth_mode()
+    st.set_page_config(page_title="fer: facial expression recognition", page_icon="🙂", layout="wide",
+                       initial_sidebar_state="collapsed" if booth else "auto")
+    booth_page = st.Page(PAGES / "booth.py", title="Booth", icon=":material/co_present:", url_path="booth")
+    if booth:  # `fer booth`: the booth view only, and no way to another page
+        st.navigation([booth_page], position="hidden").run()
+        return
     pages = [
         st.Page(PAGES / "live.py", title="Live", icon=":material/videocam:", default=True),
         st.Page(PAGES / "image.py", title="Image", icon=":material/image:"),
         st.Page(PAGES / "video.py", title="Video", icon=":material/movie:"),
         st.Page(PAGES / "settings.py", title="Settings", icon=":material/tune:"),
         st.Page(PAGES / "metrics.py", title="Metrics", icon=":material/analytics:"),
+        booth_page,
     ]
     st.navigation(pages).run()
 

@@ -35,8 +35,9 @@ class FramePipeline:
     :meth:`analyze` called from several threads at once are served one at a time.
     """
 
-    def __init__(self, classifier: Classifier, settings: Settings | None = None):
+    def __init__(self, classifier: Classifier, settings: Settings | None = None, camera: bool = False):
         self.classifier = classifier
+        self.camera = camera  # a camera's self-view: drawn mirrored when the settings ask for it
         self.settings = check_settings(settings) if settings is not None else Settings()
         self.detector: FaceDetector = make_detector(self.settings)
         self.annotator = FaceAnnotator()
@@ -142,12 +143,15 @@ class FramePipeline:
 
     def draw(self, frame: np.ndarray, faces: Faces, fit: bool = True) -> np.ndarray:
         """``frame`` with ``faces`` drawn on it, as a new array: fitted into the display
-        size when ``fit``, else at ``frame``'s own size."""
+        size when ``fit``, else at ``frame``'s own size; mirrored for a camera stream whose
+        settings ask for it (``faces`` keep the camera's coordinates)."""
+        mirror = self.camera and self.settings.mirror
         if not fit:
-            return self.annotator.annotate(frame.copy(), faces)
+            return self.annotator.annotate(frame.copy(), faces, mirror=mirror)
         h, w = frame.shape[:2]
         scene = fit_to_display(frame, self.settings.display_size)
-        return self.annotator.annotate(scene, faces, scale=display_scale((w, h), self.settings.display_size))
+        return self.annotator.annotate(scene, faces, scale=display_scale((w, h), self.settings.display_size),
+                                       mirror=mirror)
 
     def _sync(self) -> None:
         """Apply settings and resets requested by other threads since the last frame."""

@@ -25,13 +25,34 @@ DISPLAY_HEIGHT_RANGE = (80, 600)
 FIT_SIDE_RANGE = (16, 7680)
 
 
+def parse_rgb(text: str) -> tuple[int, int, int]:
+    """``"255,0,0"`` -> ``(255, 0, 0)``; how colours are written on the command line and in
+    environment variables."""
+    parts = text.split(",")
+    if len(parts) != 3 or not all(p.strip().isdigit() and int(p) <= 255 for p in parts):
+        raise ValueError(f"expected R,G,B with each 0-255, e.g. 255,0,0, not {text!r}")
+    return tuple(int(p) for p in parts)  # type: ignore[return-value]
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    """``"640x480"`` -> ``(640, 480)``; how sizes are written on the command line and in
+    environment variables."""
+    parts = text.lower().split("x")
+    if len(parts) != 2 or not all(p.strip().isdigit() for p in parts):
+        raise ValueError(f"expected WIDTHxHEIGHT in pixels, e.g. 640x480, not {text!r}")
+    return int(parts[0]), int(parts[1])
+
+
 def option(label: str, help: str, range: tuple[float, float] | None = None, step: float | None = None,
-           aliases: tuple[str, ...] = ()) -> dict[str, Any]:
+           aliases: tuple[str, ...] = (), camera_only: bool = False) -> dict[str, Any]:
     """A field's description for the command line and the app: ``label`` (the app's
     control), ``help``, the allowed ``range`` (inclusive; it is what the app's slider
     offers and what validation accepts), the slider's ``step``, and extra option
-    names for ``fer annotate``."""
-    return {"label": label, "help": help, "range": range, "step": step, "aliases": aliases}
+    names for ``fer annotate``. ``camera_only`` fields apply to a camera's pictures
+    (the live stream, snapshots), so ``fer annotate``, which reads files, has no option
+    for them."""
+    return {"label": label, "help": help, "range": range, "step": step, "aliases": aliases,
+            "camera_only": camera_only}
 
 
 @dataclass(frozen=True)
@@ -45,7 +66,8 @@ class Settings:
     box_color: RGB = field(default=(0, 255, 0), metadata=option("Box colour", "colour of the face boxes"))
     text_color: RGB = field(default=(0, 255, 0), metadata=option("Text colour", "colour of the labels"))
     display_size: tuple[int, int] = field(default=(640, 480), metadata=option(
-        "Display size", "fit the output into this width x height, keeping the aspect ratio", aliases=("--size",)))
+        "Display size", "fit the output into this width x height, keeping the aspect ratio (on the app's Live "
+        "page, also the video's size on screen)", aliases=("--size",)))
     tencrop: bool = field(default=False, metadata=option(
         "Ten-crop (slower, a little more accurate)",
         "average the model over ten shifted and mirrored crops of each face"))
@@ -81,6 +103,13 @@ class Settings:
     align: bool = field(default=True, metadata=option(
         "Turn faces upright by the eyes (BlazeFace)", "BlazeFace: rotate a face leaning over 10 degrees upright "
         "by its eye keypoints before classifying it"))
+    label_size: float = field(default=0.04, metadata=option(
+        "Label size", "height of the labels' capital letters, as a fraction of the picture's height (0.04 = 4%: "
+        "readable from about 2 m on a 24-inch screen filled by the picture)", (0.02, 0.12), 0.005))
+    mirror: bool = field(default=True, metadata=option(
+        "Mirror the camera view", "show the live camera and snapshots mirrored, as a mirror or a video call "
+        "does (labels still read the right way; boxes and logs stay in the camera's coordinates)",
+        camera_only=True))
 
     def __post_init__(self) -> None:
         w, h = self.display_size

@@ -82,3 +82,32 @@ class Tracker:
             ids[d] = self._next_id
             self._next_id += 1
         return ids, smoothed
+
+
+class Presence:
+    """Whether anyone has been in view lately: a live stream turns *idle* when no face has
+    been seen for ``idle_after_s`` seconds, so a booth can invite the next visitor and
+    start them afresh (new tracks, no chart of the last one).
+
+    >>> p = Presence(idle_after_s=3.0)
+    >>> p.update(0.0, faces=1), p.update(2.0, faces=0), p.update(3.5, faces=0), p.idle
+    (False, False, True, True)
+    >>> p.update(4.0, faces=0), p.update(5.0, faces=2), p.idle
+    (False, False, False)
+    """
+
+    def __init__(self, idle_after_s: float = 3.0):
+        self.idle_after_s = idle_after_s
+        self.idle = True  # nobody seen yet
+        self._last_seen: float | None = None
+
+    def update(self, t: float, faces: int) -> bool:
+        """Record a frame at time ``t`` (seconds) with ``faces`` faces; True on the frame
+        that turns the stream idle (once per absence)."""
+        if faces:
+            self._last_seen, self.idle = t, False
+            return False
+        if not self.idle and self._last_seen is not None and t - self._last_seen >= self.idle_after_s:
+            self.idle = True
+            return True
+        return False

@@ -59,3 +59,48 @@ def test_live_log_download_carries_provenance_raw_probabilities_and_no_face_rows
     assert found["settings"]["smoothing"] == 0.5
     assert found["inputs"] == [{"kind": "camera", "width": 320, "height": 240, "frames": 4,
                                 "fps": found["inputs"][0]["fps"], "first_logged_frame": 0}]
+
+
+class FakeClock:
+    def __init__(self):
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_nobody_in_view_for_a_while_makes_the_stream_idle_and_the_next_visitor_starts_afresh(tiny_recognizer,
+                                                                                           monkeypatch):
+    import numpy as np
+    from media import face_frame
+
+    from fer.app import live
+    from fer.app.live import LiveSession
+    from fer.engine.settings import Settings
+
+    clock = FakeClock()
+    monkeypatch.setattr(live.time, "monotonic", clock)
+    session = LiveSession(tiny_recognizer.new_stream(Settings(), camera=True), tiny_recognizer.class_names)
+    face, empty = face_frame(320, 240), np.full((240, 320, 3), 90, np.uint8)
+
+    def show(frame, seconds: float):
+        clock.now += seconds
+        session.process(frame)
+        return session.stats()
+
+    assert session.stats().idle  # nobody yet
+    stats = show(face, 0.1)
+    assert not stats.idle and stats.main_label in tiny_recognizer.class_names + ["uncertain"]
+    show(face, 0.1)
+    stats = show(empty, 0.1)  # a short gap: still the same visitor, but the chart's line breaks there
+    assert not stats.idle and stats.main_label is None and stats.labels == []
+    show(face, 0.1)
+    history = session.history()
+    assert history.segment.nunique() == 2 and history.seconds.max() == 0
+    first_id = session.pipeline.tracker.tracks[0].track_id
+    for _ in range(10):
+        stats = show(empty, 0.4)  # 4 s without a face
+    assert stats.idle and len(session.history()) == 0  # no stale "now"
+    show(face, 0.1)
+    assert session.pipeline.tracker.tracks[0].track_id == 1 == first_id  # ids restart: a fresh visitor
+    assert not session.stats().idle

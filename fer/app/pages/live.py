@@ -5,6 +5,7 @@ from streamlit_webrtc import WebRtcMode, webrtc_streamer
 
 from fer.app import common
 from fer.app.live import LiveSession, rtc_configuration
+from fer.engine.draw import numbered_labels
 
 STREAM_KEY = "fer.webrtc"
 SESSION_KEY = "fer.live"
@@ -18,7 +19,8 @@ st.title("Live")
 rec = common.recognizer()
 model, session = st.session_state.get(SESSION_KEY, (None, None))
 if session is None or model != common.current_model():  # first visit, or another model was chosen
-    model, session = common.current_model(), LiveSession(rec.new_stream(common.current_settings()), rec.class_names)
+    model = common.current_model()
+    session = LiveSession(rec.new_stream(common.current_settings(), camera=True), rec.class_names)
     st.session_state[SESSION_KEY] = model, session
 
 try:
@@ -44,12 +46,15 @@ def _on_stream_change() -> None:
 with video_col:
     if mode == "Snapshots":
         st.caption("Take a picture: it runs through the same pipeline as the live stream.")
+        if settings.mirror:  # the preview mirrored like the result and the live stream
+            st.html("<style>[data-testid=stCameraInput] :is(video, img) { transform: scaleX(-1); }</style>")
+        result = st.container()  # above the camera: the result shows where the picture was taken
         shot = st.camera_input("Snapshot", label_visibility="collapsed")
         if shot is not None:
-            with common.shown_as_error("This picture could not be read"):
-                shown, _, faces = common.annotate_picture(shot.getvalue(), "the snapshot", settings)
+            with result, common.shown_as_error("This picture could not be read"):
+                shown, full, faces = common.annotate_picture(shot.getvalue(), "the snapshot", settings, camera=True)
                 st.image(shown)
-                st.markdown(", ".join(f"{r['label']} {r['confidence']:.0%}" for r in faces.to_records())
+                st.markdown(", ".join(numbered_labels(faces.to_records(), full.shape[1], settings.mirror))
                             or "No face found.")
         ctx = None
     elif not session.slots.holds(stream := session.stream()) and session.slots.full():
@@ -62,7 +67,8 @@ with video_col:
             key=STREAM_KEY, mode=WebRtcMode.SENDRECV, rtc_configuration=rtc,
             media_stream_constraints={"video": {"width": {"ideal": 640}, "height": {"ideal": 480}}, "audio": False},
             sink_video_track=stream, source_video_track=stream.output, on_change=_on_stream_change,
-            video_html_attrs={"autoPlay": True, "muted": True, "playsInline": True, "style": {"width": "100%"}},
+            video_html_attrs={"autoPlay": True, "muted": True, "playsInline": True,
+                              "style": common.display_style(settings)},
             translations={"media_api_not_available": "The camera is not available here. " + CAMERA_HELP,
                           "device_access_denied": "The camera was refused. Allow it in the browser's site "
                                                   "settings, or switch to Snapshots.",

@@ -1,0 +1,73 @@
+"""The booth view: what a visitor sees on a big screen, and nothing they can break.
+
+``fer booth`` starts the app with only this view (``$FER_BOOTH=1``); the normal app also
+offers it as the Booth page. The page hides Streamlit's chrome (sidebar, header,
+toolbar), fits the camera's picture into the window, starts the stream by itself (no
+START, no STOP, no device picker: streamlit-webrtc hides its controls when the page asks
+for the playing state), keeps no log and no frame (so the privacy line is true by
+construction) and shows a banner with the main face's emotion, or an invitation when
+nobody is in view.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from fer.app.live import LiveStats
+
+BOOTH_ENV = "FER_BOOTH"
+INVITATION = "Step up and make a face!"
+INVITATION_HINT = "Happy, surprised, angry? The camera reads your expression."
+PRIVACY = "Your picture is processed in memory on this computer and never stored or sent anywhere."
+#: Material Symbols (bundled with Streamlit, so they work offline) for each label.
+ICONS = {"angry": "sentiment_extremely_dissatisfied", "disgust": "sick", "fear": "sentiment_worried",
+         "happy": "sentiment_very_satisfied", "sad": "sentiment_sad", "surprise": "sentiment_excited",
+         "neutral": "sentiment_neutral", "uncertain": "help"}
+IDLE_ICON = "waving_hand"
+
+#: The picture's aspect ratio the window is fitted to (the camera is asked for 640x480);
+#: a wider picture fits too, with bands above and below.
+ASPECT = 4 / 3
+#: Hide Streamlit's chrome and fit the video into the window's height.
+STYLE = f"""<style>
+[data-testid=stHeader], [data-testid=stSidebar], [data-testid=stSidebarCollapsedControl],
+[data-testid=stToolbar], [data-testid=stDecoration], [data-testid=stStatusWidget] {{ display: none !important; }}
+[data-testid=stMainBlockContainer] {{ padding: 0.75rem 1rem !important; max-width: 100% !important; }}
+.st-key-booth-video {{ max-width: calc((100vh - 2.5rem) * {ASPECT:.4f}); margin: 0 auto; }}
+.st-key-booth-banner {{ text-align: center; padding-top: 8vh; }}
+.st-key-booth-banner span[role=img] {{ font-size: min(22vh, 12vw); line-height: 1; }}
+.st-key-booth-banner .st-key-booth-word p {{ font-size: min(9vh, 4.5vw); font-weight: 700; line-height: 1.1; }}
+.st-key-booth-banner .st-key-booth-hint p {{ font-size: min(3.2vh, 1.7vw); }}
+.st-key-booth-privacy p {{ font-size: min(2.2vh, 1.1vw); color: #52606d; }}
+</style>"""
+
+
+def booth_mode(environ: Mapping[str, str] = os.environ) -> bool:
+    """Whether the app serves only the booth view (``fer booth`` sets ``$FER_BOOTH``)."""
+    return environ.get(BOOTH_ENV, "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+@dataclass(frozen=True)
+class Banner:
+    icon: str  # a Material Symbols name
+    word: str
+    hint: str
+
+
+def banner(stats: LiveStats, playing: bool) -> Banner:
+    """What the banner says for the stream's current figures.
+
+    >>> banner(LiveStats(frames=10, main_label="happy", labels=["happy 83%"], faces=1, idle=False), True).word
+    'Happy'
+    >>> banner(LiveStats(frames=10), True).word == INVITATION
+    True
+    """
+    if not playing or not stats.frames:
+        return Banner("videocam", "Starting the camera...", "Allow the camera if the browser asks.")
+    if stats.idle or stats.main_label is None:
+        return Banner(IDLE_ICON, INVITATION, INVITATION_HINT)
+    others = stats.faces - 1
+    hint = f"and {others} more face{'s' if others > 1 else ''}" if others > 0 else ""
+    return Banner(ICONS.get(stats.main_label, "help"), stats.main_label.capitalize(), hint)

@@ -1,0 +1,116 @@
+"""Operator defaults: the settings every new browser session starts from, set once for a
+booth instead of re-tuned after each reload.
+
+Each :class:`~fer.engine.settings.Settings` field may be given in the ``[fer]`` section of
+Streamlit's secrets file (``.streamlit/secrets.toml``), or as an environment variable
+``FER_<FIELD>`` (``FER_SMOOTHING=0.8``, ``FER_BOX_COLOR=255,0,0``,
+``FER_DISPLAY_SIZE=640x480``, ``FER_MIRROR=false``), which wins over the file. Values are
+checked with the field's own range; a bad one is reported and the field keeps its
+built-in default. Settings stays the one definition of names, types and bounds.
+
+>>> d = operator_defaults({"FER_SMOOTHING": "0.8"}, {"fer": {"mirror": False}})
+>>> d.settings.smoothing, d.settings.mirror, d.sources["smoothing"], d.sources["mirror"], d.errors
+(0.8, False, '$FER_SMOOTHING', 'secrets.toml [fer]', [])
+"""
+
+from __future__ import annotations
+
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from typing import Any
+
+from fer.engine.settings import DISPLAY_HEIGHT_RANGE, DISPLAY_WIDTH_RANGE, Settings, parse_rgb, parse_size
+
+ENV_PREFIX = "FER_"
+SECTION = "fer"
+BUILT_IN = "built-in default"
+FROM_FILE = f"secrets.toml [{SECTION}]"
+_TRUE, _FALSE = {"1", "true", "yes", "on"}, {"0", "false", "no", "off"}
+
+
+@dataclass(frozen=True)
+class OperatorDefaults:
+    """The defaults of new sessions, where each field's value came from (``sources``:
+    field name -> :data:`BUILT_IN`, :data:`FROM_FILE` or ``$FER_<FIELD>``), and the values
+    that were refused, one sentence each."""
+
+    settings: Settings
+    sources: dict[str, str]
+    errors: list[str]
+
+
+def env_name(field_name: str) -> str:
+    return ENV_PREFIX + field_name.upper()
+
+
+def operator_defaults(environ: Mapping[str, str], secrets: Mapping[str, Any] | None = None) -> OperatorDefaults:
+    """The operator's defaults from ``environ`` (e.g. ``os.environ``) and ``secrets`` (e.g.
+    ``st.secrets``; its ``[fer]`` table is read)."""
+    table = dict((secrets or {}).get(SECTION, {}) or {})
+    hints = typing.get_type_hints(Settings)
+    names = {f.name for f in fields(Settings)}
+    values: dict[str, Any] = {}
+    sources = {name: BUILT_IN for name in names}
+    errors = [f"{FROM_FILE}: unknown setting {key!r} (known: {', '.join(sorted(names))})"
+              for key in table if key not in names]
+    for f in fields(Settings):
+        given = [(FROM_FILE, table[f.name])] if f.name in table else []
+        if env_name(f.name) in environ:
+            given.append((f"${env_name(f.name)}", environ[env_name(f.name)]))
+        for source, raw in given:  # the environment, last, wins over the file
+            try:
+                value = parse_value(raw, hints[f.name])
+                Settings(**{f.name: value})  # the field's own checks, one field at a time
+                if f.name == "display_size":
+                    check_display_size(value)
+            except (ValueError, TypeError) as e:
+                errors.append(f"{source}: {f.name} = {raw!r} ignored: {e}")
+                continue
+            values[f.name], sources[f.name] = value, source
+    return OperatorDefaults(Settings(**values), sources, errors)
+
+
+def check_display_size(size: tuple[int, int]) -> None:
+    """The app's display sizes are bound by its sliders (files are not)."""
+    (w, h), (wlo, whi), (hlo, hhi) = size, DISPLAY_WIDTH_RANGE, DISPLAY_HEIGHT_RANGE
+    if not (wlo <= w <= whi and hlo <= h <= hhi):
+        raise ValueError(f"the app's display size must be within {wlo}-{whi} x {hlo}-{hhi}, got {w}x{h}")
+
+
+def parse_value(raw: Any, hint: Any) -> Any:
+    """A value for a field of type ``hint`` from an environment string or a TOML value.
+
+    >>> parse_value("255,0,0", tuple[int, int, int]), parse_value([640, 480], tuple[int, int])
+    ((255, 0, 0), (640, 480))
+    """
+    if hint is bool:
+        if isinstance(raw, bool):
+            return raw
+        text = str(raw).strip().lower()
+        if text in _TRUE | _FALSE:
+            return text in _TRUE
+        raise ValueError(f"expected true or false, not {raw!r}")
+    if typing.get_origin(hint) is tuple:
+        if isinstance(raw, (list, tuple)):
+            return tuple(int(v) for v in raw)
+        return parse_rgb(str(raw)) if len(typing.get_args(hint)) == 3 else parse_size(str(raw))
+    if hint is int:
+        if isinstance(raw, float) or (isinstance(raw, str) and not raw.strip().lstrip("-").isdigit()):
+            raise ValueError(f"expected a whole number, not {raw!r}")
+        return int(raw)
+    if hint is float:
+        return float(raw)
+    return str(raw)
+
+
+def defaults_table(defaults: OperatorDefaults) -> list[dict[str, str]]:
+    """One row per setting, for the Settings page: its label, its default for new
+    sessions, where that came from, and how to set it."""
+    rows = []
+    for f in fields(Settings):
+        value = getattr(defaults.settings, f.name)
+        shown = ("x" if f.name == "display_size" else ",").join(map(str, value)) if isinstance(value, tuple) else value
+        rows.append({"setting": f.metadata["label"], "default": str(shown), "from": defaults.sources[f.name],
+                     "set with": f"{env_name(f.name)} or {f.name} in [{SECTION}]"})
+    return rows

@@ -1,0 +1,69 @@
+import streamlit as st
+from streamlit_webrtc import WebRtcMode, webrtc_streamer
+
+from fer.app import booth, common
+from fer.app.live import LiveSession, rtc_configuration
+
+STREAM_KEY = "fer.booth.webrtc"
+SESSION_KEY = "fer.booth"
+
+st.html(booth.STYLE)
+rec = common.recognizer()
+settings = common.current_settings()
+model, session = st.session_state.get(SESSION_KEY, (None, None))
+if session is None or model != common.current_model():
+    model = common.current_model()
+    session = LiveSession(rec.new_stream(settings, camera=True), rec.class_names, keep=False)
+    st.session_state[SESSION_KEY] = model, session
+session.set_settings(settings)
+
+try:
+    rtc = rtc_configuration(st.secrets if st.secrets.load_if_toml_exists() else {})
+except ValueError as e:
+    st.error(f"ICE server configuration ignored: {e}")
+    rtc = {"iceServers": []}
+
+
+def _on_stream_change() -> None:
+    ctx = st.session_state.get(STREAM_KEY)
+    if ctx is not None and ctx.state.playing:
+        session.reset()
+
+
+video_col, banner_col = st.columns([3, 1], gap="medium")
+if not session.slots.holds(stream := session.stream()) and session.slots.full():
+    # Admission control, as on the Live page: the server runs at most so many streams.
+    with video_col:
+        st.warning("The camera view is busy: this server runs as many live streams as it can. "
+                   "Try again in a moment.")
+        st.button("Try again", icon=":material/refresh:")
+    st.stop()
+with video_col, st.container(key="booth-video"):
+    ctx = webrtc_streamer(
+        key=STREAM_KEY, mode=WebRtcMode.SENDRECV, rtc_configuration=rtc, desired_playing_state=True,
+        media_toggle_controls=False,
+        media_stream_constraints={"video": {"width": {"ideal": 640}, "height": {"ideal": 480}}, "audio": False},
+        sink_video_track=stream, source_video_track=stream.output, on_change=_on_stream_change,
+        video_html_attrs={"autoPlay": True, "muted": True, "playsInline": True,
+                          "style": {"width": "100%", "display": "block"}},
+        translations={"media_api_not_available": "The camera is not available here (the page needs localhost "
+                                                 "or HTTPS).",
+                      "device_access_denied": "The camera was refused: allow it in the browser's site settings.",
+                      "device_not_available": "No camera found."})
+
+
+@st.fragment(run_every=0.5)
+def banner(session: LiveSession, playing: bool) -> None:
+    shown = booth.banner(session.stats(), playing)
+    with st.container(key="booth-banner"):
+        st.markdown(f":material/{shown.icon}:")
+        with st.container(key="booth-word"):
+            st.markdown(shown.word)
+        with st.container(key="booth-hint"):
+            st.markdown(shown.hint or " ")
+    with st.container(key="booth-privacy"):
+        st.markdown(booth.PRIVACY)
+
+
+with banner_col:
+    banner(session, ctx.state.playing or ctx.state.signalling)

@@ -1,0 +1,73 @@
+"""Operator defaults: every setting given once (secrets file or environment) is the
+default of each new session, and the Settings page says where each value came from."""
+
+from __future__ import annotations
+
+from dataclasses import fields
+
+import pytest
+from appdata import REPO
+from streamlit.testing.v1 import AppTest
+
+from fer.app.operator import BUILT_IN, FROM_FILE, env_name, operator_defaults
+from fer.engine.settings import Settings
+
+#: A value other than the default for every field, as an environment string and as TOML.
+CHANGED = {"box_color": ("255,0,255", [255, 0, 255]), "text_color": ("1,2,3", [1, 2, 3]),
+           "display_size": ("320x240", [320, 240]), "tencrop": ("true", True), "smoothing": ("0.3", 0.3),
+           "min_face": ("0.07", 0.07), "min_neighbors": ("3", 3), "show_bars": ("yes", True),
+           "show_track_id": ("on", True), "uncertain_below": ("0.4", 0.4), "scale_factor": ("1.2", 1.2),
+           "full_scan_every": ("2", 2), "equalize": ("1", True), "detector": ("blazeface", "blazeface"),
+           "align": ("false", False), "label_size": ("0.06", 0.06), "mirror": ("off", False)}
+
+
+def test_every_field_can_be_given_in_the_environment_or_the_file():
+    assert set(CHANGED) == {f.name for f in fields(Settings)}  # a new field needs a line here
+    from_env = operator_defaults({env_name(n): raw for n, (raw, _) in CHANGED.items()})
+    from_file = operator_defaults({}, {"fer": {n: value for n, (_, value) in CHANGED.items()}})
+    for found, source in ((from_env, None), (from_file, FROM_FILE)):
+        assert found.errors == []
+        for name, (_, value) in CHANGED.items():
+            expected = tuple(value) if isinstance(value, list) else value
+            assert getattr(found.settings, name) == expected != getattr(Settings(), name), name
+            assert found.sources[name] == (source or f"${env_name(name)}")
+
+
+def test_environment_wins_over_the_file_and_bad_values_keep_the_default():
+    found = operator_defaults({"FER_SMOOTHING": "0.9", "FER_MIN_FACE": "0.9", "FER_MIRROR": "maybe"},
+                              {"fer": {"smoothing": 0.1, "min_face": 0.08, "detectr": "haar",
+                                       "display_size": [1920, 1080]}})
+    assert found.settings.smoothing == 0.9 and found.sources["smoothing"] == "$FER_SMOOTHING"
+    assert found.settings.min_face == 0.08 and found.sources["min_face"] == FROM_FILE  # 0.9 is out of range
+    assert found.settings.mirror is True and found.sources["mirror"] == BUILT_IN
+    assert found.settings.display_size == Settings().display_size
+    assert len(found.errors) == 4
+    assert any("unknown setting 'detectr'" in e for e in found.errors)
+    assert any("$FER_MIN_FACE" in e and "min_face must be in" in e for e in found.errors)
+    assert any("display size must be within" in e for e in found.errors)
+
+
+@pytest.fixture
+def app(app_env, monkeypatch) -> AppTest:
+    monkeypatch.setenv("FER_SMOOTHING", "0.3")
+    monkeypatch.setenv("FER_BOX_COLOR", "255,0,255")
+    monkeypatch.setenv("FER_TENCROP", "no way")
+    at = AppTest.from_file(str(REPO / "streamlit_app.py"), default_timeout=60)
+    at.switch_page("fer/app/pages/settings.py").run()
+    assert not at.exception, at.exception
+    return at
+
+
+def test_a_new_session_starts_from_the_operators_defaults_and_the_page_says_where_from(app):
+    expected = Settings(smoothing=0.3, box_color=(255, 0, 255))
+    assert app.session_state["fer.settings"] == expected
+    assert app.slider(key="fer.widget.smoothing").value == 0.3
+    table = app.dataframe[0].value.set_index("setting")
+    assert table.loc["Smoothing", "from"] == "$FER_SMOOTHING" and table.loc["Smoothing", "default"] == "0.3"
+    assert table.loc["Box colour", "default"] == "255,0,255"
+    assert table.loc["Mirror the camera view", "from"] == BUILT_IN
+    refused = "$FER_TENCROP: tencrop = 'no way' ignored: expected true or false, not 'no way'"
+    assert [w.value for w in app.warning] == [refused]
+    app.slider(key="fer.widget.smoothing").set_value(0.6).run()
+    app.button[0].click().run()  # "Reset to defaults": back to the operator's, not the built-in ones
+    assert app.session_state["fer.settings"] == expected
