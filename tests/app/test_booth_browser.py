@@ -58,7 +58,9 @@ def namespace() -> Namespace:
 def server(namespace, workdir, models_folder):
     model = os.environ.get("FER_TEST_WEIGHTS") or (BUNDLED_WEIGHTS if BUNDLED_WEIGHTS.is_file()
                                                    else models_folder / "vgg10.pt")
-    env = {"FER_WEIGHTS": str(model), "FER_ICE_SERVERS": "", "FER_BOOTH": "1",
+    # FER_MAX_STREAMS: the tests open booth pages one after another, and a closed page's
+    # stream gives its slot back only when the server sees its connection end.
+    env = {"FER_WEIGHTS": str(model), "FER_ICE_SERVERS": "", "FER_BOOTH": "1", "FER_MAX_STREAMS": "6",
            "FER_TEXT_COLOR": ",".join(map(str, TEXT_COLOR)), "TMPDIR": str(workdir)}
     with streamlit_server(namespace, PORT, env, workdir / "streamlit.log"):
         yield workdir / "streamlit.log"
