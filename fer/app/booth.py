@@ -2,10 +2,9 @@
 
 ``fer booth`` starts the app with only this view (``$FER_BOOTH=1``); the normal app also
 offers it as the Booth page. The page hides Streamlit's chrome (sidebar, header,
-toolbar), fits the camera's picture into the window, starts the stream by itself (no
-START, no STOP, no device picker: streamlit-webrtc hides its controls when the page asks
-for the playing state), keeps no log and no frame (so the privacy line is true by
-construction) and shows a banner with the main face's emotion, or an invitation when
+toolbar), fits the camera's picture into the window, starts when the operator presses
+Start once (see pages/booth.py for why not by itself), keeps no log and no frame (so the
+privacy line is true by construction) and shows a banner with the main face's emotion, or an invitation when
 nobody is in view.
 """
 

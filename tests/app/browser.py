@@ -182,3 +182,26 @@ def green_pixels(png: bytes, color: tuple[int, int, int] = (0, 255, 0)) -> int:
     bgr = cv2.imdecode(np.frombuffer(png, np.uint8), cv2.IMREAD_COLOR)
     rgb = bgr[..., ::-1].astype(int)
     return int((np.abs(rgb - np.array(color)).max(-1) < 40).sum())
+
+
+WEBRTC_IFRAME = 'iframe[title="streamlit_webrtc.component.webrtc_streamer"]'
+
+
+def start_stream(page, timeout_s: float = 120.0) -> float:
+    """Click the camera component's Start and wait until it shows Stop; the time of the
+    first click. On the server's first page a rerun can replace the component just as the
+    click lands, leaving Start showing: then click it again (3 s after the last click)."""
+    component = page.frame_locator(WEBRTC_IFRAME)
+    clicks: list[float] = []
+
+    def started() -> bool:
+        if component.get_by_role("button", name="Stop").count():
+            return True
+        start_button = component.get_by_role("button", name="Start")
+        if start_button.count() and (not clicks or time.monotonic() - clicks[-1] > 3.0):
+            start_button.click(timeout=timeout_s * 1000)
+            clicks.append(time.monotonic())
+        return False
+
+    wait_for(started, timeout_s, "the stream to start (Stop button)")
+    return clicks[0]

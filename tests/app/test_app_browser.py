@@ -21,6 +21,8 @@ import av
 import pytest
 from appdata import check_batch_zip, face_frames
 from browser import (
+    WEBRTC_IFRAME,
+    start_stream,
     NAMESPACE_PREFIX,
     Namespace,
     chromium_args,
@@ -40,7 +42,6 @@ pytestmark = pytest.mark.skipif(bool(missing_prerequisites()),
 
 PORT = 8531
 URL = f"http://localhost:{PORT}"  # secure context, so the page may open the (fake) camera
-WEBRTC_IFRAME = 'iframe[title="streamlit_webrtc.component.webrtc_streamer"]'
 REPORT = Path(os.environ.get("FER_LIVE_REPORT", "/tmp/fer-live-report.json"))
 # Generous deadlines, met in seconds on an idle machine: they only bound a hung test.
 PAGE_MS = 120_000
@@ -169,25 +170,7 @@ def open_live(new_page, browser):
 
 
 def start(page) -> float:
-    """Click Start and wait until the component shows Stop. On the server's first page a
-    rerun can replace the component just as the click lands, leaving Start showing: then
-    click it again."""
-    component = page.frame_locator(WEBRTC_IFRAME)
-    clicks: list[float] = []
-
-    def started() -> bool:
-        if component.get_by_role("button", name="Stop").count():
-            return True
-        start_button = component.get_by_role("button", name="Start")
-        # Poll often (the time to the first label is measured from here), click again only
-        # when Start is still showing 3 s after the last click.
-        if start_button.count() and (not clicks or time.monotonic() - clicks[-1] > 3.0):
-            start_button.click(timeout=PAGE_MS)
-            clicks.append(time.monotonic())
-        return False
-
-    wait_for(started, PAGE_MS / 1000, "the stream to start (Stop button)")
-    return clicks[0]
+    return start_stream(page, PAGE_MS / 1000)
 
 
 def stop(page) -> None:

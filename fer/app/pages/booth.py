@@ -40,8 +40,11 @@ if not session.slots.holds(stream := session.stream()) and session.slots.full():
     st.stop()
 with video_col, st.container(key="booth-video"):
     ctx = webrtc_streamer(
-        key=STREAM_KEY, mode=WebRtcMode.SENDRECV, rtc_configuration=rtc, desired_playing_state=True,
-        media_toggle_controls=False,
+        # Not desired_playing_state=True (start by itself): streamlit-webrtc 0.79 checks
+        # that it is stopped, then awaits a script before marking itself started, and a
+        # rerun in between starts it a second time; the two connections fail, and every
+        # retry causes another rerun. The operator presses Start once.
+        key=STREAM_KEY, mode=WebRtcMode.SENDRECV, rtc_configuration=rtc, media_toggle_controls=False,
         media_stream_constraints={"video": {"width": {"ideal": 640}, "height": {"ideal": 480}}, "audio": False},
         sink_video_track=stream, source_video_track=stream.output, on_change=_on_stream_change,
         video_html_attrs={"autoPlay": True, "muted": True, "playsInline": True,
