@@ -5,11 +5,11 @@ status is 143 or 130."""
 import os
 import signal
 import subprocess
-import sys
 import time
 
 import pytest
 from media import make_clip
+from processes import FER_FROM_A_TERMINAL
 
 
 @pytest.fixture(scope="module")
@@ -27,7 +27,7 @@ def shown(err: str) -> list[str]:
 def test_a_signal_mid_video_leaves_nothing_behind(long_clip, tiny_model_file, tmp_path, signum, status, message):
     out, temp = tmp_path / "out", tmp_path / "temp"
     temp.mkdir()
-    child = subprocess.Popen([sys.executable, "-m", "fer", "annotate", str(long_clip), "-o", str(out),
+    child = subprocess.Popen([*FER_FROM_A_TERMINAL, "annotate", str(long_clip), "-o", str(out),
                               "--log", str(out / "all.csv"), "--weights", str(tiny_model_file)],
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                              env={**os.environ, "TMPDIR": str(temp)})

@@ -16,6 +16,7 @@ import pandas as pd
 import pytest
 import ray
 from media import astronaut, decode_all, make_clip
+from processes import FER_FROM_A_TERMINAL
 
 from fer.classes import CLASS_NAMES
 from fer.cli import main
@@ -173,7 +174,7 @@ def test_a_signal_ends_the_workers_and_leaves_no_partial_file(inputs, tiny_model
     for Ctrl-C)."""
     clip = make_clip(tmp_path / "long.mp4", frames=900)
     out = tmp_path / "out"
-    child = subprocess.Popen([sys.executable, "-m", "fer", "annotate", str(clip), str(inputs / "walk.mp4"),
+    child = subprocess.Popen([*FER_FROM_A_TERMINAL, "annotate", str(clip), str(inputs / "walk.mp4"),
                               "-o", str(out), "--weights", str(tiny_model_file), "--ray", "--workers", "2"],
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 300
