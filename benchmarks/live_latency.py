@@ -313,7 +313,8 @@ def measure(streams: list[int], seconds: float, warmup: float, workdir: Path) ->
     print(f"VP8 encode, 640x480 face frame: {vp8_encode_ms(frames[:90]):.1f} ms (median of 80)", flush=True)
     camera = write_y4m(workdir / "coded-face.y4m", frames, fps=FPS)
     del frames
-    env = {"FER_ICE_SERVERS": "", "FER_MAX_STREAMS": str(max(streams))}
+    # Not mirrored (an operator default): the frame code is read left to right.
+    env = {"FER_ICE_SERVERS": "", "FER_MAX_STREAMS": str(max(streams)), "FER_MIRROR": "false"}
     results = []
     print(HEADER, flush=True)
     with Namespace(f"{NAMESPACE_PREFIX}{os.getpid()}") as ns, \

@@ -3,8 +3,8 @@
 Each live stream costs a share of the CPU (decode, detect, classify, draw, encode). Past
 what the machine carries, every stream slows down together and their pictures fall
 behind; so the next tab is told that the camera view is busy (and pointed to Snapshots)
-instead. The limit is ``$FER_MAX_STREAMS``, else one stream per CPU core this process may
-use.
+instead. The limit is ``$FER_MAX_STREAMS``, else one stream per two CPU cores this process
+may use (at least one).
 """
 
 from __future__ import annotations
@@ -19,12 +19,15 @@ STALE_S = 15.0  # a slot whose stream has shown no frame for this long is taken 
 
 
 def max_streams_from_env() -> int:
-    """``$FER_MAX_STREAMS`` (a positive integer), else the number of CPU cores available:
-    on a 2-core machine two streams keep about 10 processed frames per second each, a
-    third would take them below the 5 that a moving label needs."""
+    """``$FER_MAX_STREAMS`` (a positive integer), else one per two CPU cores available (at
+    least one). Measured on a 2-core machine running the browser too
+    (``benchmarks/live_latency.py``): one stream 200 ms median, 300 ms p95 at 19 processed
+    fps; two streams 600 ms median, 1.4 s p95 at 4.5-5.7 fps each, below the 5 fps that
+    a moving label needs and past the 1 s that keeps the picture live."""
     raw = os.environ.get(MAX_STREAMS_ENV, "").strip()
     if not raw:
-        return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+        return max(1, cores // 2)
     try:
         value = int(raw)
     except ValueError:

@@ -4,6 +4,7 @@ control, graceful degradation and the light chart data."""
 from __future__ import annotations
 
 import asyncio
+import os
 import threading
 import time
 from fractions import Fraction
@@ -14,7 +15,12 @@ import pytest
 from aiortc import MediaStreamTrack
 from aiortc.mediastreams import MediaStreamError
 
-from fer.app.admission import MAX_STREAMS_ENV, STALE_S, StreamSlots, max_streams_from_env
+from fer.app.admission import (
+    MAX_STREAMS_ENV,
+    STALE_S,
+    StreamSlots,
+    max_streams_from_env,
+)
 from fer.app.degrade import BUDGET_MS, WINDOW, Degrader
 from fer.app.framepath import LiveStream, Mailbox
 from fer.engine.settings import Settings
@@ -46,7 +52,9 @@ def test_stream_limit_comes_from_the_environment_else_the_cores(monkeypatch):
     monkeypatch.setenv(MAX_STREAMS_ENV, "3")
     assert max_streams_from_env() == 3
     monkeypatch.delenv(MAX_STREAMS_ENV)
-    assert max_streams_from_env() >= 1
+    for cores, streams in ((1, 1), (2, 1), (3, 1), (8, 4)):  # one per two cores, at least one
+        monkeypatch.setattr(os, "sched_getaffinity", lambda pid, n=cores: set(range(n)), raising=False)
+        assert max_streams_from_env() == streams
     for bad in ("0", "two", "-1"):
         monkeypatch.setenv(MAX_STREAMS_ENV, bad)
         with pytest.raises(ValueError, match=MAX_STREAMS_ENV):
