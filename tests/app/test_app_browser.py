@@ -21,13 +21,13 @@ import av
 import pytest
 from appdata import check_batch_zip, face_frames
 from browser import (
-    WEBRTC_IFRAME,
-    start_stream,
     NAMESPACE_PREFIX,
+    WEBRTC_IFRAME,
     Namespace,
     chromium_args,
     green_pixels,
     missing_prerequisites,
+    start_stream,
     streamlit_server,
     wait_for,
     write_y4m,

@@ -18,12 +18,12 @@ import numpy as np
 import pytest
 from appdata import face_frames
 from browser import (
-    WEBRTC_IFRAME,
-    start_stream,
     NAMESPACE_PREFIX,
+    WEBRTC_IFRAME,
     Namespace,
     chromium_args,
     missing_prerequisites,
+    start_stream,
     streamlit_server,
     wait_for,
     write_y4m,
