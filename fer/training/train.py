@@ -32,7 +32,7 @@ from fer.classes import NUM_CLASSES
 from fer.engine.classify import Classifier, predict_member
 from fer.engine.crops import normalize
 from fer.models import create_model, list_models
-from fer.models.modelfile import ModelFileError, ModelMeta, load_models
+from fer.models.modelfile import LoadedModel, ModelFileError, ModelMeta, load_models
 from fer.training.augment import TrainAugment
 from fer.training.data import FERData, load_fer2013, stratified_subset
 from fer.training.losses import LOSSES, build_loss, distillation_loss
@@ -81,7 +81,8 @@ class TrainConfig:
     seed: int = _opt(0, "random seed")
     device: str = _opt("auto", "auto, cpu or cuda[:N]")
     subset: int = _opt(0, "use only this many training and PublicTest faces (tests, smoke runs); 0 = all")
-    init: str = _opt("", "start from this checkpoint's weights (its EMA when present) for a second schedule")
+    init: str = _opt("", "start a new schedule from these weights: a checkpoint (its EMA when present) "
+                         "or a model file such as weights/vgg10.pt")
     teacher: str = _opt("", "distil from this model or ensemble file (its ten-crop probabilities, computed once)")
     distill_alpha: float = _opt(0.5, "weight of the teacher's soft targets against the labels, 0..1")
     distill_temperature: float = _opt(4.0, "temperature that softens teacher and student for distillation")
@@ -325,15 +326,28 @@ def _load_init(model: nn.Module, cfg: TrainConfig) -> dict[str, Any]:
     redoing the first part: a second schedule of 30 epochs took the shipped VGG10 from 0.6757
     to 0.6865 PublicTest ten-crop accuracy, a third of 18 epochs to 0.6907.
     """
-    ckpt = torch.load(cfg.init, map_location="cpu", weights_only=False)
+    shipped = _model_file(cfg.init)
+    if shipped is not None:  # a model file stores the weights its run chose (the EMA's)
+        weights, summary = shipped.module.state_dict(), shipped.meta.training
+    else:
+        ckpt = torch.load(cfg.init, map_location="cpu", weights_only=False)
+        weights = ckpt["ema"] or ckpt["model"]
+        summary = run_summary(ckpt["history"], TrainConfig(**ckpt["config"])) | {"init": ckpt.get("init_summary")}
     try:
-        model.load_state_dict(ckpt["ema"] or ckpt["model"])
+        model.load_state_dict(weights)
     except RuntimeError as err:
         first_problem = next((line.strip() for line in str(err).splitlines()[1:] if line.strip()), str(err))
         raise TrainConfigError(f"--init {cfg.init}: its weights do not fit {cfg.model} at width "
                                f"{cfg.width_mult} ({first_problem})") from None
-    parent = TrainConfig(**ckpt["config"])
-    return run_summary(ckpt["history"], parent) | {"init": ckpt.get("init_summary")}
+    return summary
+
+
+def _model_file(path: str) -> LoadedModel | None:
+    """``path`` loaded as a ``fer`` model file, or None for a training checkpoint."""
+    try:
+        return load_models(path)[0] if not path.endswith(".json") else None
+    except ModelFileError:
+        return None
 
 
 def _atomic_save(obj: dict, path: Path) -> None:

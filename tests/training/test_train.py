@@ -7,6 +7,7 @@ import fer.training.train as train_mod
 from fer.engine.classify import Classifier
 from fer.models.modelfile import ModelMeta, load_models, save_model
 from fer.training.losses import build_loss
+from fer.training.export import export_checkpoint
 from fer.training.report import plot_training_curve
 from fer.training.train import TrainConfig, _optimizer, build_model, model_from_checkpoint, train, train_command
 
@@ -132,6 +133,19 @@ def test_init_starts_a_second_schedule_from_a_checkpoint(tmp_path, fer2013_path,
     assert main(["train", "--data", str(fer2013_path), "--width-mult", "0.5", "--init", str(first),
                  "--out", str(tmp_path / "third")]) == 2
     assert "do not fit vgg10 at width 0.5" in capsys.readouterr().err
+
+
+def test_init_accepts_a_shipped_model_file(tmp_path, fer2013_path):
+    # The shipped weights/vgg10.pt has no checkpoint beside it: a longer schedule starts
+    # from the model file itself, and its history travels on as the new run's "init".
+    first = train(_cfg(tmp_path, fer2013_path, epochs=1, out=str(tmp_path / "first")))
+    shipped = export_checkpoint(first, tmp_path / "shipped.pt", weights_dtype="float32")
+    second = train(_cfg(tmp_path, fer2013_path, epochs=1, lr=0.0, init=str(shipped), out=str(tmp_path / "second")))
+    a = load_models(shipped)[0].module.state_dict()
+    b = torch.load(second, weights_only=False)["model"]
+    weights = [k for k in a if k.endswith("weight")]
+    assert weights and all(torch.equal(a[k], b[k]) for k in weights)
+    assert model_from_checkpoint(second)[1].training["init"]["epochs_done"] == 1
 
 
 def test_distillation_pulls_the_student_towards_the_teacher(tmp_path, fer2013_path, monkeypatch):
