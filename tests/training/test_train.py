@@ -6,10 +6,17 @@ import torch
 import fer.training.train as train_mod
 from fer.engine.classify import Classifier
 from fer.models.modelfile import ModelMeta, load_models, save_model
-from fer.training.losses import build_loss
 from fer.training.export import export_checkpoint
+from fer.training.losses import build_loss
 from fer.training.report import plot_training_curve
-from fer.training.train import TrainConfig, _optimizer, build_model, model_from_checkpoint, train, train_command
+from fer.training.train import (
+    TrainConfig,
+    _optimizer,
+    build_model,
+    model_from_checkpoint,
+    train,
+    train_command,
+)
 
 
 def _cfg(tmp_path, fer2013_path, **kw) -> TrainConfig:
