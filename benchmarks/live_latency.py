@@ -1,7 +1,7 @@
 """Capture-to-display latency of the Live page, for 1, 2, 3... concurrent streams: what a
 visitor feels between moving and seeing the labelled picture move.
 
-    python benchmarks/live_latency.py [--streams 1 2 3] [--seconds 60] [--json out.json]
+    python benchmarks/live_latency.py [--streams 1 2 3] [--seconds 60] [--max-streams N|server] [--json out.json]
 
 As the browser tests do (``tests/app/browser.py``; needs root, Debian's ``chromium``,
 iproute2 and the ``playwright`` package), the Streamlit server and headless Chromium run
@@ -24,8 +24,10 @@ through latency against time, ms per second), the median of the window's last th
 against its first third (within 20%: no growth, the issue's test), and per tab the
 processed frames per second (the page's figure) and the new pictures displayed per
 second. The server's limit of streams is set to the
-largest count (``FER_MAX_STREAMS``). Figures from a shared machine are not comparable to
-a quiet one's.
+largest count (``FER_MAX_STREAMS``), so every tab streams; ``--max-streams server`` keeps
+the server's own default (one stream per two cores) and counts the tabs it turns away
+("The camera view is busy"), which is what visitors get by default. Figures from a shared
+machine are not comparable to a quiet one's.
 """
 
 from __future__ import annotations
@@ -280,11 +282,15 @@ def page_figures(page) -> dict:
 
 
 def open_stream(browser, url: str):
-    """A new tab on the Live page with its stream started and measured."""
+    """A new tab on the Live page with its stream started and measured, or None when the
+    server turned it away (admission control: "The camera view is busy")."""
     page = browser.new_page(viewport={"width": 1400, "height": 950})
     page.add_init_script(KEEP_PEER_CONNECTIONS_JS)
     page.goto(url, timeout=PAGE_MS)
-    page.locator(WEBRTC_IFRAME).wait_for(timeout=PAGE_MS)
+    camera, busy = page.locator(WEBRTC_IFRAME), page.get_by_text("The camera view is busy")
+    wait_for(lambda: camera.count() > 0 or busy.count() > 0, PAGE_MS / 1000, "the camera view or the busy message")
+    if busy.count():
+        return None
     component = page.frame_locator(WEBRTC_IFRAME)
     clicked = [0.0]
 
@@ -306,7 +312,7 @@ def open_stream(browser, url: str):
     return page, frame
 
 
-def measure(streams: list[int], seconds: float, warmup: float, workdir: Path) -> list[dict]:
+def measure(streams: list[int], seconds: float, warmup: float, workdir: Path, limit: int | None) -> list[dict]:
     from playwright.sync_api import sync_playwright
 
     frames = coded_frames(LOOP_FRAMES)
@@ -314,18 +320,22 @@ def measure(streams: list[int], seconds: float, warmup: float, workdir: Path) ->
     camera = write_y4m(workdir / "coded-face.y4m", frames, fps=FPS)
     del frames
     # Not mirrored (an operator default): the frame code is read left to right.
-    env = {"FER_ICE_SERVERS": "", "FER_MAX_STREAMS": str(max(streams)), "FER_MIRROR": "false"}
+    env = {"FER_ICE_SERVERS": "", "FER_MIRROR": "false"} | ({"FER_MAX_STREAMS": str(limit)} if limit else {})
     results = []
     print(HEADER, flush=True)
     with Namespace(f"{NAMESPACE_PREFIX}{os.getpid()}") as ns, \
             streamlit_server(ns, PORT, env, workdir / "streamlit.log"), sync_playwright() as p:
-        browsers, tabs = [], []
+        browsers, tabs, refused = [], [], 0
         for count in sorted(streams):
-            while len(tabs) < count:
+            while len(tabs) + refused < count:
                 # A browser per tab: in one Chromium, a third tab's camera stopped the first two tabs' streams.
                 browsers.append(p.chromium.launch(executable_path=str(ns.chromium_wrapper(workdir)),
                                                   args=chromium_args(camera)))
-                tabs.append(open_stream(browsers[-1], f"http://localhost:{PORT}"))
+                tab = open_stream(browsers[-1], f"http://localhost:{PORT}")
+                if tab is None:
+                    refused += 1
+                else:
+                    tabs.append(tab)
             time.sleep(warmup)  # let the new stream settle: a measurement window, not synchronisation
             for _, frame in tabs:
                 frame.evaluate("() => { Object.assign(window.__ferLatency, {samples: [], shown: 0, unreadable: 0}); }")
@@ -342,7 +352,8 @@ def measure(streams: list[int], seconds: float, warmup: float, workdir: Path) ->
                 per_tab.append({"t": t, "latency_ms": values, "new_pictures": new, "callbacks": m["shown"],
                                 "unreadable": m["unreadable"], "visibility": m["visibility"], **page_figures(page),
                                 "browser": browser_delays(stats_before, frame.evaluate(BROWSER_STATS_JS))})
-            results.append(summarize(per_tab, seconds) | {"udp_receive_queue_max_bytes": udp})
+            results.append(summarize(per_tab, seconds) | {"tabs": count, "tabs_refused": refused,
+                                                           "udp_receive_queue_max_bytes": udp})
             print(format_row(results[-1]), flush=True)
             print("  most bytes waiting in UDP receive queues: "
                   + (", ".join(f"{k} {v}" for k, v in udp.items()) or "none"), flush=True)
@@ -353,8 +364,8 @@ def measure(streams: list[int], seconds: float, warmup: float, workdir: Path) ->
     return results
 
 
-HEADER = ("streams | latency median | p95 | max | growth | first third -> last third | processed fps | "
-          "displayed fps | server delay | tabs without picture")
+HEADER = ("tabs | streams | latency median | p95 | max | growth | first third -> last third | processed fps | "
+          "displayed fps | server delay | tabs without picture | tabs turned away")
 
 
 def _ms(value: float | None) -> str:
@@ -363,12 +374,13 @@ def _ms(value: float | None) -> str:
 
 def format_row(r: dict) -> str:
     growth = "-" if r["growth_ms_per_s"] is None else f"{r['growth_ms_per_s']:+.1f} ms/s"
-    return (f"{r['streams']} | {_ms(r['median_ms'])} | {_ms(r['p95_ms'])} | {_ms(r['max_ms'])} | {growth} | "
+    return (f"{r['tabs']} | {r['streams']} | {_ms(r['median_ms'])} | {_ms(r['p95_ms'])} | {_ms(r['max_ms'])} | {growth} | "
             f"{_ms(r['first_third_median_ms'])} -> {_ms(r['last_third_median_ms'])}"
             f" ({'within' if r['bounded'] else 'NOT within'} 20%)"
             f" | {', '.join(f'{x:.1f}' for x in r['processed_fps'] if x is not None)} | "
             f"{', '.join(f'{x:.1f}' for x in r['displayed_fps'])} | "
-            f"{', '.join(f'{x} ms' for x in r['server_delay_ms'] if x is not None)} | {r['tabs_without_picture']}")
+            f"{', '.join(f'{x} ms' for x in r['server_delay_ms'] if x is not None)} | {r['tabs_without_picture']}"
+            f" | {r['tabs_refused']}")
 
 
 def main() -> int:
@@ -376,8 +388,15 @@ def main() -> int:
     parser.add_argument("--streams", type=int, nargs="+", default=[1, 2, 3], help="stream counts to measure")
     parser.add_argument("--seconds", type=float, default=60, help="measurement window per stream count")
     parser.add_argument("--warmup", type=float, default=10, help="seconds before each window")
+    parser.add_argument("--max-streams", default="",
+                        help="the server's stream limit: a number, or 'server' for its own default "
+                             "(default: the largest --streams count, so every tab streams)")
     parser.add_argument("--json", type=Path, help="write the figures here too")
     args = parser.parse_args()
+    if args.max_streams not in ("", "server") and not (args.max_streams.isdigit() and int(args.max_streams) > 0):
+        print("--max-streams takes a positive number or 'server'", file=sys.stderr)
+        return 2
+    limit = None if args.max_streams == "server" else int(args.max_streams or max(args.streams))
     missing = missing_prerequisites()
     if missing:
         print("live_latency.py needs " + "; ".join(missing), file=sys.stderr)
@@ -386,9 +405,10 @@ def main() -> int:
         print("--streams must be positive counts and --seconds positive", file=sys.stderr)
         return 2
     with tempfile.TemporaryDirectory(prefix="fer-live-latency-") as folder:
-        results = measure(args.streams, args.seconds, args.warmup, Path(folder))
+        results = measure(args.streams, args.seconds, args.warmup, Path(folder), limit)
     if args.json:
         args.json.write_text(json.dumps({"command": " ".join(sys.argv), "seconds": args.seconds,
+                                         "max_streams": args.max_streams or max(args.streams),
                                          "load_average": os.getloadavg(), "results": results}, indent=2) + "\n")
     return 0
 
