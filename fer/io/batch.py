@@ -91,7 +91,8 @@ def _is_media_name(path: Path) -> bool:
 
 
 def plan_batch(inputs: Sequence[str | os.PathLike], out: str | os.PathLike | None = None,
-               log: str | os.PathLike | None = None, overwrite: bool = False) -> list[Planned | Result]:
+               log: str | os.PathLike | None = None, overwrite: bool = False,
+               summary: bool = False) -> list[Planned | Result]:
     """Decide, before anything is annotated, where each input's outputs go: a
     :class:`Planned` per usable input, in input order, and a :class:`Result` with the error
     for an input that is not a readable image or video. Creates the output folder.
@@ -121,7 +122,7 @@ def plan_batch(inputs: Sequence[str | os.PathLike], out: str | os.PathLike | Non
         except INPUT_ERRORS as e:
             kinds.append(e)
     usable = [(src, kind) for src, kind in zip(paths, kinds) if isinstance(kind, str)]
-    plans = iter(plan_outputs(usable, out_path, out_is_file, combined))
+    plans = iter(plan_outputs(usable, out_path, out_is_file, combined, summary))
     return [Result(src, "image", error=kind) if isinstance(kind, Exception) else next(plans)
             for src, kind in zip(paths, kinds)]
 
@@ -143,7 +144,7 @@ def annotate_files(inputs: Sequence[str | os.PathLike], recognizer: EmotionRecog
     ``summary``: also write each video's per-face table and timeline plot beside it
     (see :mod:`fer.io.summary`).
     """
-    items = plan_batch(inputs, out, log, overwrite)
+    items = plan_batch(inputs, out, log, overwrite, summary)
     with ExitStack() as stack:
         sink = None
         if log is not None:

@@ -130,7 +130,7 @@ def annotate_on_ray(inputs: Sequence[str | os.PathLike], weights: str | os.PathL
     """
     ray = import_ray()
     settings = settings or Settings()
-    items = plan_batch(inputs, out, log, overwrite)
+    items = plan_batch(inputs, out, log, overwrite, summary)
     parts = Path(log).with_name(f".{Path(log).name}.parts") if log is not None else None
     planned: list[tuple[int, Planned]] = []  # the usable inputs, by their place on the command line
     todo: list[tuple[int, Planned]] = []  # those not done by an earlier run

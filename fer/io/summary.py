@@ -87,11 +87,17 @@ def plot_timeline(rows: pd.DataFrame, class_names: Sequence[str], title: str = "
     return fig
 
 
-def write_summary(rows: pd.DataFrame, class_names: Sequence[str], stem: str | os.PathLike) -> list[Path]:
-    """Write ``STEM.faces.csv`` (the per-face table) and ``STEM.timeline.png``; each file
-    appears only when complete."""
+def summary_paths(stem: str | os.PathLike) -> tuple[Path, Path]:
+    """Where a video's summary goes: ``STEM.faces.csv`` (the per-face table) and
+    ``STEM.timeline.png``; a batch plans them with its other outputs, so they never clash."""
     stem = Path(stem)
-    table, figure = stem.with_name(stem.name + ".faces.csv"), stem.with_name(stem.name + ".timeline.png")
+    return stem.with_name(stem.name + ".faces.csv"), stem.with_name(stem.name + ".timeline.png")
+
+
+def write_summary(rows: pd.DataFrame, class_names: Sequence[str], stem: str | os.PathLike) -> list[Path]:
+    """Write the per-face table and the timeline plot to :func:`summary_paths`; each file
+    appears only when complete."""
+    table, figure = summary_paths(stem)
     partial = [p.with_name(p.name + ".partial") for p in (table, figure)]
     try:
         face_summary(rows, class_names).to_csv(partial[0], index=False)

@@ -57,3 +57,15 @@ def test_the_same_file_twice_is_numbered(tmp_path):
 def test_combined_log_means_no_results_files(tmp_path):
     plans = plan_outputs([(tmp_path / "a.jpg", "image")], combined_log=tmp_path / "all.json")
     assert plans[0].results == ()
+
+
+def test_summary_files_are_planned_and_never_replace_an_input(tmp_path):
+    # --summary writes NAME.annotated.faces.csv and .timeline.png beside a video's output;
+    # an input picture of that name keeps its file, the video takes the longer name.
+    plans = plan_outputs([(tmp_path / "talk.mp4", "video"), (tmp_path / "talk.annotated.timeline.png", "image")],
+                         summary=True)
+    assert names(plans, tmp_path)[0] == ["talk.mp4.annotated.mp4", "talk.mp4.annotated.csv",
+                                         "talk.mp4.annotated.json", "talk.mp4.annotated.faces.csv",
+                                         "talk.mp4.annotated.timeline.png"]
+    assert plans[1].summary == ()  # pictures have no summary
+    assert plan_outputs([(tmp_path / "talk.mp4", "video")])[0].summary == ()
