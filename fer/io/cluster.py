@@ -153,6 +153,9 @@ def annotate_on_ray(inputs: Sequence[str | os.PathLike], weights: str | os.PathL
     started_here = not ray.is_initialized()
     signals = DeferredSignals()  # the handlers of this process, before Ray replaces them
     if started_here:
+        # Ray reports usage statistics to its makers from a cluster's dashboard unless told
+        # not to; this command sends nothing anywhere (a cluster started by hand: README).
+        os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
         try:
             ray.init(address=address or None, include_dashboard=False, logging_level="ERROR", log_to_driver=False)
         except (ConnectionError, RuntimeError, ValueError) as e:

@@ -30,6 +30,7 @@ PROBABILITIES = [*CLASS_NAMES, *(f"raw_{c}" for c in CLASS_NAMES)]
 @pytest.fixture(scope="module", autouse=True)
 def local_ray():
     """One local Ray instance for the module (it takes seconds to start), two CPUs."""
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     ray.init(num_cpus=2, include_dashboard=False, logging_level="ERROR", log_to_driver=False)
     yield
     ray.shutdown()
@@ -208,3 +209,25 @@ def test_an_input_taken_for_the_address_is_caught(capsys, inputs):
     with pytest.raises(SystemExit) as e:
         main(["annotate", str(inputs / "walk.mp4"), "--ray", str(inputs / "talk.mov")])
     assert e.value.code == 2 and "put --ray after the inputs" in capsys.readouterr().err
+
+
+def test_a_local_instance_sends_no_usage_statistics(inputs, tmp_path, monkeypatch):
+    # Ray's usage statistics are on unless switched off: the instance --ray starts for the
+    # run must see them off when it starts.
+    seen = {}
+
+    class NoRay:
+        @staticmethod
+        def is_initialized() -> bool:
+            return False
+
+        @staticmethod
+        def init(**kwargs):
+            seen["usage_stats"] = os.environ.get("RAY_USAGE_STATS_ENABLED")
+            raise ConnectionError("stopped here")
+
+    monkeypatch.delenv("RAY_USAGE_STATS_ENABLED", raising=False)
+    monkeypatch.setattr("fer.io.cluster.import_ray", lambda: NoRay)
+    with pytest.raises(Exception, match="stopped here"):
+        list(annotate_on_ray([inputs / "astronaut.jpg"], out=tmp_path / "out"))
+    assert seen == {"usage_stats": "0"}
