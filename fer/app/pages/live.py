@@ -4,7 +4,7 @@ import streamlit as st
 from streamlit_webrtc import WebRtcMode, webrtc_streamer
 
 from fer.app import common
-from fer.app.live import LiveSession, rtc_configuration
+from fer.app.live import LiveSession, chart_title, rtc_configuration
 from fer.engine.draw import numbered_labels
 
 STREAM_KEY = "fer.webrtc"
@@ -118,12 +118,14 @@ def live_figures(session: LiveSession, streaming: bool) -> None:
 
 @st.fragment(run_every=CHART_EVERY_S)
 def live_chart(session: LiveSession) -> None:
-    """The emotion chart, redrawn less often than the figures and from thinned history
-    (a point every :data:`CHART_STEP_S`): a chart rebuilt every second from every frame's
-    row cost the stream a stall each time."""
+    """The emotion chart of the largest face, titled with its number in the picture,
+    redrawn less often than the figures and from thinned history (a point every
+    :data:`CHART_STEP_S`): a chart rebuilt every second from every frame's row cost the
+    stream a stall each time."""
     history = session.history(step_s=CHART_STEP_S)
     if len(history):
-        chart = common.emotion_timeline(history, session.class_names, "seconds (0 = now)", (-session.HISTORY_S, 0))
+        chart = common.emotion_timeline(history, session.class_names, "seconds (0 = now)", (-session.HISTORY_S, 0),
+                                        title=chart_title(history))
         st.altair_chart(chart, width="stretch")
 
 
