@@ -27,8 +27,11 @@ ICONS = {"angry": "sentiment_extremely_dissatisfied", "disgust": "sick", "fear":
 IDLE_ICON = "waving_hand"
 #: Seconds the booth keeps asking its camera to start while it neither plays nor connects
 #: (the browser refused the camera, or it has none); then the component's Start button and
-#: its message show, for the operator.
-AUTOSTART_FOR_S = 20.0
+#: its message show, for the operator. Short: streamlit-webrtc retries at once after each
+#: failure and leaks a connection object each time (about 18 a second here), and past
+#: about 500 Chromium refuses new ones, Start included, until a reload. A camera that
+#: works reaches the server in 0.15-0.53 s here (test_booth_browser.py).
+AUTOSTART_FOR_S = 8.0
 
 #: The picture's aspect ratio the window is fitted to (the camera is asked for 640x480);
 #: a wider picture fits too, with bands above and below.
