@@ -228,7 +228,7 @@ def test_robustness_writes_table_plot_and_json(capsys, fer2013_path, tiny_model_
 
 
 def test_robustness_runs_only_the_conditions_named(capsys, fer2013_path, tiny_model_file, tmp_path):
-    code, out, _ = run(capsys, "robustness", "--data", fer2013_path, "--faces", 7, "--variants", "haar",
+    code, _, _ = run(capsys, "robustness", "--data", fer2013_path, "--faces", 7, "--variants", "haar",
                        "--split", "public", "--conditions", "40 px", "no face", "--min-face", 0.08,
                        "--weights", tiny_model_file, "--json", tmp_path / "r.json", "--plot", tmp_path / "r.png")
     assert code == 0
