@@ -270,11 +270,10 @@ def probability_chart(record: dict[str, Any], class_names: list[str]):
     ).properties(height=alt.Step(24))  # one 24-pixel band per emotion
 
 
-def emotion_timeline(data, class_names: list[str], x_title: str, x_domain: tuple[float, float] | None = None,
-                     title: str = ""):
-    """Lines of probability over time, one colour per emotion, legend below, under
-    ``title``. ``data`` has the columns ``seconds``, ``emotion`` and ``probability``, and
-    optionally ``segment`` (lines break between segments)."""
+def emotion_timeline(data, class_names: list[str], x_title: str, x_domain: tuple[float, float] | None = None):
+    """Lines of probability over time, one colour per emotion, legend below. ``data`` has
+    the columns ``seconds``, ``emotion`` and ``probability``, and optionally ``segment``
+    (lines break between segments)."""
     import altair as alt
 
     x_scale = alt.Scale(domain=list(x_domain)) if x_domain else alt.Undefined
@@ -286,7 +285,7 @@ def emotion_timeline(data, class_names: list[str], x_title: str, x_domain: tuple
         y=alt.Y("probability:Q", scale=alt.Scale(domain=[0, 1])),
         color=alt.Color("emotion:N", sort=class_names, legend=alt.Legend(orient="bottom", columns=4, title=None)),
         tooltip=["emotion", alt.Tooltip("seconds:Q", format=".1f"), alt.Tooltip("probability:Q", format=".1%")],
-    ).properties(height=230, title=title or alt.Undefined)
+    ).properties(height=230)
 
 
 def face_timeline(data, levels: list[str]):
