@@ -238,11 +238,13 @@ def _robustness(args: argparse.Namespace) -> None:
     import json
 
     from fer.robustness import README_END, README_START, VARIANTS, plot, run, table
+    from fer.scenes import CONDITIONS
     from fer.training.evaluate import write_json
     from fer.training.report import update_readme
 
     report = run(args.data, faces=args.faces, split=args.split, weights=args.weights,
                  variants={name: VARIANTS[name] for name in args.variants}, min_face=args.min_face,
+                 conditions=tuple(c for c in CONDITIONS if c.name in args.conditions),
                  log=lambda msg: print(msg, file=sys.stderr))
     print(table(report))
     print(json.dumps({"classifier_on_fer2013_crops": report["classifier_on_fer2013_crops"],
@@ -400,6 +402,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_bench)
 
     from fer.robustness import DEFAULT_VARIANTS, MIN_FACE, VARIANTS
+    from fer.scenes import CONDITIONS
+
+    condition_names = [c.name for c in CONDITIONS]
 
     p = sub.add_parser("robustness", help="detection recall and end-to-end accuracy of each detector on FER2013 "
                                           "faces turned, small, covered, dark, blurred, compressed or in groups")
@@ -413,6 +418,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--min-face", type=float, default=MIN_FACE,
                    help=f"smallest face asked for, fraction of the shorter side (default: {MIN_FACE}: 40-pixel faces "
                         "are in range)")
+    p.add_argument("--conditions", nargs="+", choices=condition_names, default=condition_names, metavar="NAME",
+                   help="only these conditions (default: all: " + ", ".join(f"'{c}'" for c in condition_names) + ")")
     p.add_argument("--weights", help="model or ensemble file (default: weights/vgg10.pt or $FER_WEIGHTS)")
     p.add_argument("--json", help="also write the full results to this file, e.g. docs/robustness.json")
     p.add_argument("--plot", help="also draw recall and accuracy per condition into this PNG, e.g. docs/robustness.png")

@@ -116,7 +116,7 @@ def summarise(results: dict[str, dict[str, Any]], faces: int) -> dict[str, dict[
     per scene, end-to-end accuracy, milliseconds per scene."""
     table: dict[str, dict[str, dict[str, float]]] = {}
     for name, per in results.items():
-        upright = per[REFERENCE.name]["found"]
+        upright = per[REFERENCE.name]["found"] if REFERENCE.name in per else None
         table[name] = {}
         for condition in CONDITIONS:
             r = per.get(condition.name)
@@ -124,9 +124,9 @@ def summarise(results: dict[str, dict[str, Any]], faces: int) -> dict[str, dict[
                 continue
             row = {"false_per_scene": round(r["false_per_scene"], 3), "ms_median": round(r["ms_median"], 1)}
             if condition.faces:
-                row |= {"recall": round(float(r["found"].mean()), 3),
-                        "recall_vs_upright": round(float(r["found"][upright].mean()) if upright.any() else 0.0, 3),
-                        "accuracy": round(float(r["correct"].mean()), 3)}
+                row |= {"recall": round(float(r["found"].mean()), 3), "accuracy": round(float(r["correct"].mean()), 3)}
+            if condition.faces and upright is not None:
+                row["recall_vs_upright"] = round(float(r["found"][upright].mean()) if upright.any() else 0.0, 3)
             table[name][condition.name] = row
     return table
 
@@ -158,8 +158,8 @@ def fit_crops(faces: np.ndarray, detectors: set[str], min_face: float = MIN_FACE
 
 def run(data: str | os.PathLike, faces: int = 60, split: str = "private", weights: str | os.PathLike | None = None,
         variants: dict[str, Settings] | None = None, min_face: float = MIN_FACE,
-        log: Callable[[str], None] = print) -> dict[str, Any]:
-    """The whole benchmark; returns the JSON-able report."""
+        conditions: tuple[Condition, ...] = CONDITIONS, log: Callable[[str], None] = print) -> dict[str, Any]:
+    """The whole benchmark (or the ``conditions`` named); returns the JSON-able report."""
     from fer.recognizer import EmotionRecognizer
     from fer.training.evaluate import split_faces
 
@@ -167,15 +167,15 @@ def run(data: str | os.PathLike, faces: int = 60, split: str = "private", weight
     variants = {name: s.replace(min_face=min_face) for name, s in variants.items()}
     test_faces, test_labels = split_faces(data, split, faces)
     rec = EmotionRecognizer(weights)
-    log(f"robustness: {len(test_faces)} {split} faces, {len(CONDITIONS)} conditions, {len(variants)} variants")
+    log(f"robustness: {len(test_faces)} {split} faces, {len(conditions)} conditions, {len(variants)} variants")
     load_before = os.getloadavg()
-    results = measure(rec, test_faces, test_labels, variants, log=log)
+    results = measure(rec, test_faces, test_labels, variants, conditions, log=log)
     ceiling = rec.classifier.predict_proba(test_faces).argmax(1) == test_labels
     log("robustness: fitting crops on PublicTest ...")
     fit_faces, _ = split_faces(data, "public", faces)
     return {
         "faces": len(test_faces), "split": split, "model": str(rec.weights), "min_face": min_face,
-        "scene": {"size": [640, 480], "conditions": [c.name for c in CONDITIONS]},
+        "scene": {"size": [640, 480], "conditions": [c.name for c in conditions]},
         "variants": {name: s.as_dict() for name, s in variants.items()},
         "classifier_on_fer2013_crops": round(float(ceiling.mean()), 3),
         "results": summarise(results, len(test_faces)),
@@ -215,7 +215,7 @@ def plot(report: dict[str, Any], path: str | os.PathLike) -> Path:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    conditions = [c for c in COLUMNS if c != "no face"]
+    conditions = [c for c in report["scene"]["conditions"] if c != "no face"]
     fig, axes = plt.subplots(2, 1, figsize=(11, 6.5), sharex=True)
     for ax, key, title in zip(axes, ("recall", "accuracy"), ("detection recall", "end-to-end accuracy (found and labelled right)")):
         for name, per in report["results"].items():

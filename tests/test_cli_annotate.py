@@ -227,6 +227,18 @@ def test_robustness_writes_table_plot_and_json(capsys, fer2013_path, tiny_model_
     assert (tmp_path / "r.png").read_bytes()[:4] == b"\x89PNG"
 
 
+def test_robustness_runs_only_the_conditions_named(capsys, fer2013_path, tiny_model_file, tmp_path):
+    code, _, _ = run(capsys, "robustness", "--data", fer2013_path, "--faces", 7, "--variants", "haar",
+                       "--split", "public", "--conditions", "40 px", "no face", "--min-face", 0.08,
+                       "--weights", tiny_model_file, "--json", tmp_path / "r.json", "--plot", tmp_path / "r.png")
+    assert code == 0
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert report["scene"]["conditions"] == ["40 px", "no face"] and report["min_face"] == 0.08
+    assert set(report["results"]["haar"]) == {"40 px", "no face"}
+    assert "recall" in report["results"]["haar"]["40 px"]  # no "recall vs upright" without the upright scenes
+    assert (tmp_path / "r.png").read_bytes()[:4] == b"\x89PNG"
+
+
 def test_robustness_needs_one_face_per_class(capsys, fer2013_path):
     with pytest.raises(SystemExit) as e:
         main(["robustness", "--data", str(fer2013_path), "--faces", "3"])

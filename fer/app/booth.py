@@ -2,9 +2,9 @@
 
 ``fer booth`` starts the app with only this view (``$FER_BOOTH=1``); the normal app also
 offers it as the Booth page. The page hides Streamlit's chrome (sidebar, header,
-toolbar), fits the camera's picture into the window, starts when the operator presses
-Start once (see pages/booth.py for why not by itself), keeps no log and no frame (so the
-privacy line is true by construction) and shows a banner with the main face's emotion, or an invitation when
+toolbar), fits the camera's picture into the window, starts the camera by itself (see
+:func:`playing_request`), keeps no log and no frame (so the privacy line is true by
+construction) and shows a banner with the main face's emotion, or an invitation when
 nobody is in view.
 """
 
@@ -25,6 +25,13 @@ ICONS = {"angry": "sentiment_extremely_dissatisfied", "disgust": "sick", "fear":
          "happy": "sentiment_very_satisfied", "sad": "sentiment_sad", "surprise": "sentiment_excited",
          "neutral": "sentiment_neutral", "uncertain": "help"}
 IDLE_ICON = "waving_hand"
+#: Seconds the booth keeps asking its camera to start while it neither plays nor connects
+#: (the browser refused the camera, or it has none); then the component's Start button and
+#: its message show, for the operator. Short: streamlit-webrtc retries at once after each
+#: failure and leaks a connection object each time (about 18 a second here), and past
+#: about 500 Chromium refuses new ones, Start included, until a reload. A camera that
+#: works reaches the server in 0.15-0.53 s here (test_booth_browser.py).
+AUTOSTART_FOR_S = 8.0
 
 #: The picture's aspect ratio the window is fitted to (the camera is asked for 640x480);
 #: a wider picture fits too, with bands above and below.
@@ -46,6 +53,31 @@ STYLE = f"""<style>
 def booth_mode(environ: Mapping[str, str] = os.environ) -> bool:
     """Whether the app serves only the booth view (``fer booth`` sets ``$FER_BOOTH``)."""
     return environ.get(BOOTH_ENV, "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+def playing_request(reported: bool, stopped_s: float) -> bool | None:
+    """What the booth asks of the camera component (streamlit-webrtc's
+    ``desired_playing_state``): stay stopped until the component has reported its state
+    (``reported``), then play; ``None`` (the component's own Start and Stop buttons) once
+    it has been stopped for :data:`AUTOSTART_FOR_S` seconds since asked.
+
+    Why in that order: streamlit-webrtc 0.79 starts when it renders with the request while
+    stopped, but it marks itself as starting only after loading a script. A render in
+    between (new arguments, or the page re-sending them because the component's height
+    changed) starts it a second time, and the two connections fail. Asked to stay stopped
+    first, the component mounts without its buttons and reports its height and state; the
+    request to play then changes nothing else, so nothing renders it again while it starts.
+
+    >>> playing_request(reported=False, stopped_s=0.0)  # not mounted yet
+    False
+    >>> playing_request(reported=True, stopped_s=1.0)
+    True
+    >>> playing_request(reported=True, stopped_s=AUTOSTART_FOR_S) is None  # the operator's turn
+    True
+    """
+    if not reported:
+        return False
+    return True if stopped_s < AUTOSTART_FOR_S else None
 
 
 @dataclass(frozen=True)

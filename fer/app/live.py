@@ -24,7 +24,7 @@ import pandas as pd
 from fer.app.admission import StreamSlots, server_slots
 from fer.app.degrade import Degrader
 from fer.app.framepath import LiveStream
-from fer.engine.draw import numbered_labels
+from fer.engine.draw import face_numbers, numbered_labels
 from fer.engine.settings import Settings
 from fer.engine.track import Presence
 from fer.io.facelog import csv_text, no_face_record
@@ -135,7 +135,9 @@ class LiveSession:
             self._latency: deque[float] = deque(maxlen=32)
             self._delay: deque[float] = deque(maxlen=32)
             self._records: list[dict[str, Any]] = []
-            self._history: deque[tuple[float, int, list[float]]] = deque()  # time, segment, probabilities
+            # time, segment, the face's number in the picture (0: the only face), probabilities
+            self._history: deque[tuple[float, int, int, list[float]]] = deque()
+            self._followed: int | None = None  # track id of the face the chart follows
             self._log: deque[dict[str, Any]] = deque(maxlen=self.LOG_ROWS if self.keep else 0)
             self._last_frame: np.ndarray | None = None
             self._size = (0, 0)  # width, height of the camera's frames
@@ -173,9 +175,14 @@ class LiveSession:
             if self._presence.update(t, len(records)):  # nobody for a while: the next visitor starts afresh
                 self.pipeline.reset()
                 self._history.clear()
-            if records:
-                main = max(records, key=_area)  # the chart follows the largest face
-                self._history.append((t, self._segment, [float(main[c]) for c in self.class_names]))
+            if records:  # the chart follows the largest face, under its number in the picture
+                numbers = face_numbers(np.array([r["box"] for r in records]), rgb.shape[1], self._mirrored())
+                main = max(range(len(records)), key=lambda i: _area(records[i]))
+                if records[main]["track_id"] != self._followed and self._history:
+                    self._segment += 1  # another face is now the largest: no line from one to the other
+                self._followed = records[main]["track_id"]
+                self._history.append((t, self._segment, int(numbers[main]) if len(records) > 1 else 0,
+                                      [float(records[main][c]) for c in self.class_names]))
             elif self._history and self._history[-1][1] == self._segment:
                 self._segment += 1
             while self._history and self._history[0][0] < t - self.HISTORY_S:
@@ -196,12 +203,15 @@ class LiveSession:
                 dropped=self._stream.dropped if self._stream is not None else 0,
                 degraded=self._degrader.notes(self._requested),
                 faces=len(self._records) if recent else 0,
-                labels=numbered_labels(self._records, self._size[0], self.pipeline.camera and
-                                       self.pipeline.settings.mirror) if recent else [],
+                labels=numbered_labels(self._records, self._size[0], self._mirrored()) if recent else [],
                 first_label_s=self._first_label, error=self._error,
                 log_rows=len(self._log),
                 main_label=max(self._records, key=_area)["label"] if self._records and recent else None,
                 idle=self._presence.idle or not recent)
+
+    def _mirrored(self) -> bool:
+        """Whether the visitor sees the frames mirrored (numbers follow what they see)."""
+        return self.pipeline.camera and self.pipeline.settings.mirror
 
     def refused(self) -> bool:
         """Whether the current stream was turned away because the server had no slot left."""
@@ -209,8 +219,10 @@ class LiveSession:
 
     def history(self, step_s: float = 0.0) -> pd.DataFrame:
         """The largest face's probabilities over the last seconds: columns seconds (0 = the
-        last frame, negative = ago), segment (a new one after each frame without a face),
-        emotion, probability; at most one frame every ``step_s`` seconds."""
+        last frame, negative = ago), segment (a new one after each frame without a face and
+        whenever another face becomes the largest), face (its number in the picture, 0 when
+        it was the only face: a lone face has no number), emotion, probability; at most one
+        frame every ``step_s`` seconds."""
         with self._lock:
             rows = list(self._history)
             now = self._times[-1] - self._t0 if self._times and self._t0 is not None else 0.0
@@ -220,9 +232,9 @@ class LiveSession:
                 if kept[-1][0] - row[0] >= step_s:
                     kept.append(row)
             rows = kept[::-1]
-        return pd.DataFrame([(t - now, segment, name, p) for t, segment, probs in rows
+        return pd.DataFrame([(t - now, segment, face, name, p) for t, segment, face, probs in rows
                              for name, p in zip(self.class_names, probs)],
-                            columns=["seconds", "segment", "emotion", "probability"])
+                            columns=["seconds", "segment", "face", "emotion", "probability"])
 
     def log_csv(self) -> bytes:
         """The per-frame log, in the format of :mod:`fer.io.facelog` (as video logs have):
@@ -241,6 +253,19 @@ class LiveSession:
         with self._lock:
             frame = self._last_frame
         return b"" if frame is None else encode_image(frame, "png")
+
+
+def chart_title(history: pd.DataFrame) -> str:
+    """Whose emotions the chart of :meth:`LiveSession.history` shows, by the number the
+    picture gives that face now.
+
+    >>> chart_title(pd.DataFrame({"face": [0, 2]}))
+    'Face 2, the largest in view'
+    >>> chart_title(pd.DataFrame({"face": [2, 0]}))
+    'The face in view'
+    """
+    face = int(history.face.iloc[-1])
+    return f"Face {face}, the largest in view" if face else "The face in view"
 
 
 def _area(record: dict[str, Any]) -> float:

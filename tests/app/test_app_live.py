@@ -104,3 +104,30 @@ def test_nobody_in_view_for_a_while_makes_the_stream_idle_and_the_next_visitor_s
     show(face, 0.1)
     assert session.pipeline.tracker.tracks[0].track_id == 1 == first_id  # ids restart: a fresh visitor
     assert not session.stats().idle
+
+
+def test_the_chart_says_which_face_it_follows_by_its_number_in_the_picture(tiny_recognizer):
+    import numpy as np
+    from media import face_patch
+
+    from fer.app.live import LiveSession, chart_title
+    from fer.engine.settings import Settings
+
+    def frame(*faces: tuple[int, int]) -> np.ndarray:  # (left edge, side) per face
+        rgb = np.full((480, 640, 3), 90, np.uint8)
+        for x, side in faces:
+            rgb[100:100 + side, x:x + side] = face_patch(side)
+        return rgb
+
+    session = LiveSession(tiny_recognizer.new_stream(Settings(mirror=True), camera=True), tiny_recognizer.class_names)
+    big_right, small_left = (400, 200), (40, 130)
+    for _ in range(3):
+        session.process(frame(big_right, small_left))
+    assert session.stats().faces == 2
+    history = session.history()
+    # The larger face is on the camera's right: shown on the left of the mirrored picture, as 1.
+    assert set(history.face) == {1} and chart_title(history) == "Face 1, the largest in view"
+    session.process(frame(small_left))  # the larger face leaves: the chart follows the other, alone now
+    history = session.history()
+    assert history.face.iloc[-1] == 0 and chart_title(history) == "The face in view"
+    assert history.segment.nunique() == 2  # no line from one face to the other

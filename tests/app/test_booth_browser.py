@@ -1,7 +1,7 @@
 """The booth view (``fer booth``) in headless Chromium with a fake camera, at a desktop
 and a laptop window size: the video fills the window, labels are readable, the picture is
-mirrored, nobody in view shows the invitation, and after a reload and the operator's Start
-the operator's settings are still there.
+mirrored, nobody in view shows the invitation, the camera starts by itself (once per page
+load, with no button for visitors) and after each reload again, with the operator's settings.
 
 Runs where CI runs (root, Chromium, iproute2); elsewhere it skips and says what is
 missing. Screenshots go to $FER_SCREENSHOTS if set (docs/screenshots/booth-*.png).
@@ -23,13 +23,12 @@ from browser import (
     Namespace,
     chromium_args,
     missing_prerequisites,
-    start_stream,
     streamlit_server,
     wait_for,
     write_y4m,
 )
 
-from fer.app.booth import INVITATION, PRIVACY
+from fer.app.booth import AUTOSTART_FOR_S, INVITATION, PRIVACY
 from fer.models.modelfile import BUNDLED_WEIGHTS
 
 pytestmark = pytest.mark.skipif(bool(missing_prerequisites()),
@@ -42,6 +41,9 @@ TEXT_COLOR = (0, 255, 255)  # the operator's label colour (cyan: not in the scen
 MARKER = (255, 0, 0)  # a block in the camera's bottom-left corner: bottom-right once mirrored
 CLASS_WORDS = {"Angry", "Disgust", "Fear", "Happy", "Sad", "Surprise", "Neutral", "Uncertain"}
 SIZES = [(1920, 1080), (1366, 768)]
+RELOADS = 5
+#: streamlit-webrtc's frontend logs this once for each connection it starts.
+START_MESSAGE = "RTCConfiguration:"
 
 
 @pytest.fixture(scope="module")
@@ -97,15 +99,36 @@ def empty_browser(playwright, namespace, workdir):
     b.close()
 
 
+@pytest.fixture(scope="module")
+def refusing_browser(playwright, namespace, workdir):
+    """A browser that refuses the camera to the page (as a visitor's "Block" would)."""
+    camera = write_y4m(workdir / "refused.y4m", [np.full((480, 640, 3), 40, np.uint8)] * 15, fps=15)
+    args = [a for a in chromium_args(camera) if a != "--use-fake-ui-for-media-stream"] + ["--deny-permission-prompts"]
+    b = playwright.chromium.launch(executable_path=str(namespace.chromium_wrapper(workdir)), args=args)
+    yield b
+    b.close()
+
+
 def open_booth(browser, size: tuple[int, int], requested: list[str] | None = None):
+    """A booth page, playing; no click: the camera starts by itself. ``page.starts`` lists
+    each connection the camera component started (see :func:`wait_started_once`)."""
     page = browser.new_page(viewport={"width": size[0], "height": size[1]})
+    page.starts = []
+    page.on("console", lambda m: m.text.startswith(START_MESSAGE) and page.starts.append(m.text))
     if requested is not None:
         page.on("request", lambda r: requested.append(r.url))
     page.goto(URL, timeout=PAGE_MS)
-    page.locator(".st-key-booth-banner").wait_for(timeout=PAGE_MS)
-    start_stream(page, PAGE_MS / 1000)  # the operator's one click
-    wait_playing(page)
+    wait_started_once(page)
     return page
+
+
+def wait_started_once(page) -> None:
+    """Wait for the loaded page's camera to play by itself, and check it started one
+    connection: two (streamlit-webrtc starting twice) fail together."""
+    page.locator(".st-key-booth-banner").wait_for(timeout=PAGE_MS)
+    wait_playing(page)
+    assert len(page.starts) == 1, page.starts
+    assert page.frame_locator(WEBRTC_IFRAME).get_by_role("button").count() == 0  # no Stop for visitors
 
 
 def wait_playing(page) -> None:
@@ -183,9 +206,7 @@ def test_booth_fills_the_window_with_a_mirrored_readable_view_and_no_controls(se
     right_corner = (corner[0], slice(w - int(0.09 * w), w - int(0.03 * w)))
     assert near(rgb[right_corner], MARKER).mean() > 0.8 and near(rgb[corner], MARKER).mean() < 0.05
 
-    # Nothing for visitors to take away, and no developer figures. The camera component
-    # keeps its own Stop and device buttons (see pages/booth.py: why the booth does not
-    # start by itself); the page adds none.
+    # Nothing for visitors to take away or to press, and no developer figures.
     assert page.locator("[data-testid=stSidebar], [data-testid=stSidebarNav], [data-testid=stHeader]").count() == 0 \
         or not page.locator("[data-testid=stSidebarNav]").is_visible()
     assert page.get_by_role("button").count() == 0 and page.locator("[data-testid=stDownloadButton]").count() == 0
@@ -207,15 +228,15 @@ def test_booth_invites_when_nobody_is_in_view(server, empty_browser):
     page.close()
 
 
-def test_a_reload_or_a_bigger_window_keeps_the_operators_settings(server, face_browser):
+def test_reloads_come_back_playing_with_the_operators_settings_and_a_bigger_window_too(server, face_browser):
     page = open_booth(face_browser, SIZES[1])
     wait_for(lambda: text_pixels(video_shot(page)).sum() > 200, 60, "a label in the operator's colour")
-    page.reload(timeout=PAGE_MS)
-    page.locator(".st-key-booth-banner").wait_for(timeout=PAGE_MS)
-    start_stream(page, PAGE_MS / 1000)
-    wait_playing(page)
-    wait_for(lambda: text_pixels(video_shot(page)).sum() > 200, 60,
-             "a label in the operator's colour after the reload")
+    for reload in range(RELOADS):
+        page.starts.clear()
+        page.reload(timeout=PAGE_MS)
+        wait_started_once(page)
+        wait_for(lambda: text_pixels(video_shot(page)).sum() > 200, 60,
+                 f"a label in the operator's colour after reload {reload + 1}")
 
     # The operator makes the window bigger (full screen): the view follows and keeps playing.
     page.set_viewport_size({"width": SIZES[0][0], "height": SIZES[0][1]})
@@ -224,4 +245,16 @@ def test_a_reload_or_a_bigger_window_keeps_the_operators_settings(server, face_b
              "the video to fill the bigger window")
     wait_playing(page)
     wait_for(lambda: text_pixels(video_shot(page)).sum() > 200, 60, "a label after the window grew")
+    page.close()
+
+
+def test_a_refused_camera_gives_the_operator_the_start_button(server, refusing_browser):
+    page = refusing_browser.new_page(viewport={"width": SIZES[1][0], "height": SIZES[1][1]})
+    page.goto(URL, timeout=PAGE_MS)
+    page.locator(".st-key-booth-banner").wait_for(timeout=PAGE_MS)
+    component = page.frame_locator(WEBRTC_IFRAME)
+    # The booth keeps asking for AUTOSTART_FOR_S seconds, then gives the operator Start.
+    component.get_by_role("button", name="Start").wait_for(timeout=(AUTOSTART_FOR_S + 60) * 1000)
+    shown = component.locator("body")
+    wait_for(lambda: "NotAllowedError" in shown.inner_text(), 30, "the camera's error, for the operator")
     page.close()

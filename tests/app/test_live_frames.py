@@ -191,7 +191,7 @@ def test_chart_history_is_thinned_to_a_point_per_step(tiny_recognizer):
     session = LiveSession(tiny_recognizer.new_stream(Settings()), tiny_recognizer.class_names, slots=StreamSlots(1))
     n = len(session.class_names)
     with session._lock:
-        session._history.extend((i / 30, 0, [1.0 / n] * n) for i in range(300))  # 10 s at 30 fps, one segment
+        session._history.extend((i / 30, 0, 0, [1.0 / n] * n) for i in range(300))  # 10 s at 30 fps, one segment
     full, thin = session.history(), session.history(step_s=0.25)
     assert len(full) == 300 * n
     assert 35 * n <= len(thin) <= 41 * n  # a point every 8 frames (0.27 s), the newest included and thin.seconds.max() == 0.0

@@ -1,11 +1,15 @@
+import time
+
 import streamlit as st
 from streamlit_webrtc import WebRtcMode, webrtc_streamer
+from streamlit_webrtc.component import generate_frontend_component_key
 
 from fer.app import booth, common
 from fer.app.live import LiveSession, rtc_configuration
 
 STREAM_KEY = "fer.booth.webrtc"
 SESSION_KEY = "fer.booth"
+STOPPED_SINCE_KEY = "fer.booth.stopped_since"  # when the booth asked to play while the camera was stopped
 
 st.html(booth.STYLE)
 rec = common.recognizer()
@@ -30,6 +34,22 @@ def _on_stream_change() -> None:
         session.reset()
 
 
+def stopped_for_s(reported: bool) -> float:
+    """Seconds the camera has been neither playing nor connecting since the booth first
+    asked it to play (0 while it plays or connects, or before it has reported)."""
+    previous = st.session_state.get(STREAM_KEY)  # the component's state as it last reported it
+    if not reported or (previous is not None and (previous.state.playing or previous.state.signalling)):
+        st.session_state.pop(STOPPED_SINCE_KEY, None)
+        return 0.0
+    return time.monotonic() - st.session_state.setdefault(STOPPED_SINCE_KEY, time.monotonic())
+
+
+# The camera starts by itself (booth.playing_request says why only once the component has
+# reported its state) and comes back after a reload; visitors get no Stop button.
+reported = st.session_state.get(generate_frontend_component_key(STREAM_KEY)) is not None
+request = booth.playing_request(reported, stopped_for_s(reported))
+
+
 video_col, banner_col = st.columns([3, 1], gap="medium")
 if not session.slots.holds(stream := session.stream()) and session.slots.full():
     # Admission control, as on the Live page: the server runs at most so many streams.
@@ -40,11 +60,8 @@ if not session.slots.holds(stream := session.stream()) and session.slots.full():
     st.stop()
 with video_col, st.container(key="booth-video"):
     ctx = webrtc_streamer(
-        # Not desired_playing_state=True (start by itself): streamlit-webrtc 0.79 checks
-        # that it is stopped, then awaits a script before marking itself started, and a
-        # rerun in between starts it a second time; the two connections fail, and every
-        # retry causes another rerun. The operator presses Start once.
-        key=STREAM_KEY, mode=WebRtcMode.SENDRECV, rtc_configuration=rtc, media_toggle_controls=False,
+        key=STREAM_KEY, desired_playing_state=request, mode=WebRtcMode.SENDRECV, rtc_configuration=rtc,
+        media_toggle_controls=False,
         media_stream_constraints={"video": {"width": {"ideal": 640}, "height": {"ideal": 480}}, "audio": False},
         sink_video_track=stream, source_video_track=stream.output, on_change=_on_stream_change,
         video_html_attrs={"autoPlay": True, "muted": True, "playsInline": True,
@@ -56,7 +73,10 @@ with video_col, st.container(key="booth-video"):
 
 
 @st.fragment(run_every=0.5)
-def banner(session: LiveSession, playing: bool) -> None:
+def banner(session: LiveSession, playing: bool, request: bool | None) -> None:
+    since = st.session_state.get(STOPPED_SINCE_KEY)
+    if request and since is not None and time.monotonic() - since >= booth.AUTOSTART_FOR_S:
+        st.rerun()  # the camera did not start: the whole page reruns to show its Start button
     shown = booth.banner(session.stats(), playing)
     with st.container(key="booth-banner"):
         st.markdown(f":material/{shown.icon}:")
@@ -69,4 +89,4 @@ def banner(session: LiveSession, playing: bool) -> None:
 
 
 with banner_col:
-    banner(session, ctx.state.playing or ctx.state.signalling)
+    banner(session, ctx.state.playing or ctx.state.signalling, request)

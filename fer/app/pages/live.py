@@ -1,11 +1,13 @@
 import time
 
+import numpy as np
 import streamlit as st
 from streamlit_webrtc import WebRtcMode, webrtc_streamer
 
 from fer.app import common
-from fer.app.live import LiveSession, rtc_configuration
-from fer.engine.draw import numbered_labels
+from fer.app.live import LiveSession, chart_title, rtc_configuration
+from fer.engine.draw import face_numbers, numbered_labels
+from fer.io.images import encode_image
 
 STREAM_KEY = "fer.webrtc"
 SESSION_KEY = "fer.live"
@@ -43,19 +45,22 @@ def _on_stream_change() -> None:
         session.reset()
 
 
+snapshot = None  # (annotated picture at full size, its face records) once a picture is taken
 with video_col:
     if mode == "Snapshots":
         st.caption("Take a picture: it runs through the same pipeline as the live stream.")
         if settings.mirror:  # the preview mirrored like the result and the live stream
             st.html("<style>[data-testid=stCameraInput] :is(video, img) { transform: scaleX(-1); }</style>")
-        result = st.container()  # above the camera: the result shows where the picture was taken
+        result = st.container()  # above the camera's button: the result shows where the preview was
         shot = st.camera_input("Snapshot", label_visibility="collapsed")
         if shot is not None:
+            # The widget's own copy of the photo (and its frame) is hidden: the annotated one
+            # shows instead, and the widget's Clear photo button right below it.
+            st.html("<style>[data-testid=stCameraInput] div:has(> img) { display: none; }</style>")
             with result, common.shown_as_error("This picture could not be read"):
                 shown, full, faces = common.annotate_picture(shot.getvalue(), "the snapshot", settings, camera=True)
                 st.image(shown)
-                st.markdown(", ".join(numbered_labels(faces.to_records(), full.shape[1], settings.mirror))
-                            or "No face found.")
+                snapshot = full, faces.to_records()
         ctx = None
     elif not session.slots.holds(stream := session.stream()) and session.slots.full():
         st.warning(f"The camera view is busy: {session.slots.limit} live stream(s) are running, the most this "
@@ -118,15 +123,41 @@ def live_figures(session: LiveSession, streaming: bool) -> None:
 
 @st.fragment(run_every=CHART_EVERY_S)
 def live_chart(session: LiveSession) -> None:
-    """The emotion chart, redrawn less often than the figures and from thinned history
-    (a point every :data:`CHART_STEP_S`): a chart rebuilt every second from every frame's
-    row cost the stream a stall each time."""
+    """The emotion chart of the largest face, titled with its number in the picture,
+    redrawn less often than the figures and from thinned history (a point every
+    :data:`CHART_STEP_S`): a chart rebuilt every second from every frame's row cost the
+    stream a stall each time."""
     history = session.history(step_s=CHART_STEP_S)
     if len(history):
+        st.markdown(f"**{chart_title(history)}**")
         chart = common.emotion_timeline(history, session.class_names, "seconds (0 = now)", (-session.HISTORY_S, 0))
         st.altair_chart(chart, width="stretch")
 
 
+def snapshot_panel(full, records: list[dict], mirror: bool) -> None:
+    """Beside a snapshot: its faces, numbered as in the picture, each with its bars."""
+    with st.container(key="snapshot-stats"):
+        st.metric("Faces", len(records))
+        labels = numbered_labels(records, full.shape[1], mirror)
+        st.markdown("Labels: " + (", ".join(f"**{label}**" for label in labels) or "none"))
+        if not records:
+            st.warning("No face found. Faces should look roughly at the camera and fill at least "
+                       f"{settings.min_face:.0%} of the picture's height (the minimum face size in Settings).")
+        numbers = face_numbers(np.array([r["box"] for r in records]), full.shape[1], mirror) if records else []
+        for number, record in sorted(zip(numbers, records), key=lambda pair: pair[0]):
+            if len(records) > 1:
+                st.caption(f"Face {number}")
+            st.altair_chart(common.probability_chart(record, session.class_names), width="stretch")
+        st.download_button("Save picture", encode_image(full, "png"), file_name="fer-snapshot.png", mime="image/png",
+                           on_click="ignore", icon=":material/photo_camera:", key="save-snapshot")
+
+
 with side_col:
-    live_figures(session, ctx is not None)
-    live_chart(session)
+    if mode == "Snapshots":
+        if snapshot is None:
+            st.caption("Take a picture: its faces and their emotions show here.")
+        else:
+            snapshot_panel(*snapshot, settings.mirror)
+    else:
+        live_figures(session, ctx is not None)
+        live_chart(session)
