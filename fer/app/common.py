@@ -18,6 +18,7 @@ from typing import Any
 
 import streamlit as st
 
+from fer.app.admission import StreamSlots
 from fer.app.operator import OperatorDefaults, operator_defaults
 from fer.engine.settings import DETECTORS, DISPLAY_HEIGHT_RANGE, DISPLAY_WIDTH_RANGE, Settings
 from fer.models.modelfile import ModelFileError, default_weights
@@ -108,6 +109,21 @@ def shown_as_error(what: str) -> Iterator[None]:
 
 
 # ---------------------------------------------------------------- settings controls
+
+def busy_view(slots: StreamSlots, message: str) -> None:
+    """The camera view is busy (admission control): say so, and show the camera by itself
+    as soon as a stream ends, checking once a second (a reloaded page's old stream lets
+    its slot go a moment after the new page has loaded), or on *Try again*."""
+    st.warning(message)
+    st.button("Try again", icon=":material/refresh:")
+
+    @st.fragment(run_every=1.0)
+    def wait_for_a_slot() -> None:
+        if not slots.full():
+            st.rerun()
+
+    wait_for_a_slot()
+
 
 def _hex(rgb: tuple[int, int, int]) -> str:
     return "#{:02x}{:02x}{:02x}".format(*rgb)

@@ -252,20 +252,9 @@ def test_live_page_labels_the_face_and_two_streams_run_at_once(server, browser, 
     page3.get_by_text("The camera view is busy").wait_for(timeout=PAGE_MS)
     assert page3.locator(WEBRTC_IFRAME).count() == 0
     stop(page2)
-    # The slot comes back when the server sees the stream end (a moment after Stop):
-    # until then Try again shows the busy message again, as a visitor would see.
-    clicks: list[float] = []
-
-    def admitted() -> bool:
-        if page3.locator(WEBRTC_IFRAME).count():
-            return True
-        again = page3.get_by_role("button", name="Try again")
-        if again.count() and (not clicks or time.monotonic() - clicks[-1] > 2.0):
-            again.click(timeout=PAGE_MS)
-            clicks.append(time.monotonic())
-        return False
-
-    wait_for(admitted, 60, "the third tab to get the camera view after a stream stopped")
+    # The slot comes back when the server sees the stream end (a moment after Stop); the
+    # waiting tab looks once a second and shows the camera view by itself, with no click.
+    page3.locator(WEBRTC_IFRAME).wait_for(timeout=60_000)
 
 
 def shown_fps(page, seconds: float) -> float:

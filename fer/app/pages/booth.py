@@ -54,9 +54,8 @@ video_col, banner_col = st.columns([3, 1], gap="medium")
 if not session.slots.holds(stream := session.stream()) and session.slots.full():
     # Admission control, as on the Live page: the server runs at most so many streams.
     with video_col:
-        st.warning("The camera view is busy: this server runs as many live streams as it can. "
-                   "Try again in a moment.")
-        st.button("Try again", icon=":material/refresh:")
+        common.busy_view(session.slots, "The camera view is busy: this server runs as many live streams as it can. "
+                                        "It starts by itself as soon as one ends.")
     st.stop()
 with video_col, st.container(key="booth-video"):
     ctx = webrtc_streamer(

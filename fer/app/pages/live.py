@@ -63,9 +63,9 @@ with video_col:
                 snapshot = full, faces.to_records()
         ctx = None
     elif not session.slots.holds(stream := session.stream()) and session.slots.full():
-        st.warning(f"The camera view is busy: {session.slots.limit} live stream(s) are running, the most this "
-                   "server takes at once. Try **Snapshots** (above), or try again in a moment.")
-        st.button("Try again", icon=":material/refresh:")
+        common.busy_view(session.slots, f"The camera view is busy: {session.slots.limit} live stream(s) are "
+                                        "running, the most this server takes at once. Try **Snapshots** (above), "
+                                        "or wait: the camera view comes back by itself as soon as one ends.")
         ctx = None
     else:
         ctx = webrtc_streamer(
