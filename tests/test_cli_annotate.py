@@ -135,6 +135,8 @@ def test_bench_prints_and_writes_json(capsys, tiny_model_file, tmp_path):
     for live in report["live_640x480"].values():
         assert set(live) == {"1_face_tencrop_off", "1_face_tencrop_on", "4_faces_tencrop_off", "4_faces_tencrop_on"}
         assert set(live["1_face_tencrop_off"]["total_ms"]) == {"median", "p95"}
+        stages = ("detect", "crop", "classify", "track", "draw")  # where a frame's time goes
+        assert all(live["4_faces_tencrop_off"][f"{stage}_ms"]["median"] > 0 for stage in stages)
         assert live["4_faces_tencrop_off"]["faces_found_per_frame"] > 2
     video = report["video_640x480_30fps"]["0.5s"]
     assert video["frames"] == 15 and video["peak_rss_mb"] > 0

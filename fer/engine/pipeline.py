@@ -31,7 +31,9 @@ class FramePipeline:
 
     :meth:`update_settings` and :meth:`reset` may be called from any thread while another
     thread processes frames; they take effect at the start of the next frame.
-    ``timings`` holds the last frame's stage times in milliseconds. :meth:`process` and
+    ``timings`` holds the last frame's stage times in milliseconds: ``detect``, ``crop``
+    (grayscale conversion and crops), ``classify`` (the network), ``track`` and their
+    ``total``; after :meth:`process` also ``draw``, included in ``total``. :meth:`process` and
     :meth:`analyze` called from several threads at once are served one at a time.
     """
 
@@ -97,6 +99,7 @@ class FramePipeline:
         detected = time.perf_counter()
         crops = crop_faces(to_gray(frame), found.boxes, self.classifier.face_size, fit=self.detector.crop,
                            angles=upright_turn(found.angles) if s.align else None)
+        cropped = time.perf_counter()
         probs = self.classifier.predict_proba(crops, tencrop=s.tencrop)
         # A face cut by the frame's edge is cropped whole (the missing part repeats the
         # edge), but reported, tracked and drawn within the frame.
@@ -109,8 +112,10 @@ class FramePipeline:
             ids, smoothed = self.tracker.update(boxes, probs, s.smoothing)
             self.frame_index += 1
         faces = label_faces(boxes, ids, probs, smoothed, self.classifier.class_names, s.uncertain_below)
-        self.timings = {"detect": (detected - start) * 1000, "classify": (classified - detected) * 1000,
-                        "total": (time.perf_counter() - start) * 1000}
+        end = time.perf_counter()
+        self.timings = {"detect": (detected - start) * 1000, "crop": (cropped - detected) * 1000,
+                        "classify": (classified - cropped) * 1000, "track": (end - classified) * 1000,
+                        "total": (end - start) * 1000}
         return faces
 
     def _detect_in_stream(self, frame: np.ndarray, full_scan_every: int) -> Detections:

@@ -32,6 +32,17 @@ def test_process_returns_the_annotated_frame_fitted_and_the_faces(stream):
     assert np.array_equal(frame, astronaut())  # the input is left alone
 
 
+def test_timings_name_every_stage_and_add_up_to_the_frame(stream):
+    """``fer bench`` reports these stages to show where a frame's time goes."""
+    stream.analyze(astronaut())
+    assert set(stream.timings) == {"detect", "crop", "classify", "track", "total"}
+    stream.process(astronaut())
+    stages = ("detect", "crop", "classify", "track", "draw")
+    assert set(stream.timings) == {*stages, "total"} and min(stream.timings.values()) >= 0
+    assert sum(stream.timings[s] for s in stages) == pytest.approx(stream.timings["total"], abs=0.05)
+    assert stream.timings["classify"] > 0 and stream.timings["draw"] > 0
+
+
 def test_a_frame_without_faces(stream):
     annotated, faces = stream.process(np.full((240, 320, 3), 100, np.uint8))
     assert len(faces) == 0 and faces.to_records() == []
