@@ -50,6 +50,16 @@ STYLE = f"""<style>
 </style>"""
 
 
+#: What ``fer booth`` starts from instead of the built-in settings (the operator's file and
+#: environment still win): visitors stand back from a booth, and the Haar cascade at the
+#: built-in minimum face (0.12 of the height: 58 px at 640x480) finds no 40-pixel face.
+#: BlazeFace at 0.07 found 0.63 of them, with no false face on empty scenes, on PublicTest
+#: scenes (README, "Faces people stand back from"; docs/min-face/public-0.07.json), for
+#: about 3 ms more per frame than Haar (`fer bench`).
+BOOTH_DEFAULTS = {"detector": "blazeface", "min_face": 0.07}
+BOOTH_DEFAULTS_SOURCE = "booth default"
+
+
 def booth_mode(environ: Mapping[str, str] = os.environ) -> bool:
     """Whether the app serves only the booth view (``fer booth`` sets ``$FER_BOOTH``)."""
     return environ.get(BOOTH_ENV, "").strip().lower() in {"1", "true", "yes", "on"}

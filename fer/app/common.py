@@ -19,6 +19,7 @@ from typing import Any
 import streamlit as st
 
 from fer.app.admission import StreamSlots
+from fer.app.booth import BOOTH_DEFAULTS, BOOTH_DEFAULTS_SOURCE, booth_mode
 from fer.app.operator import OperatorDefaults, operator_defaults
 from fer.engine.settings import DETECTORS, DISPLAY_HEIGHT_RANGE, DISPLAY_WIDTH_RANGE, Settings
 from fer.models.modelfile import ModelFileError, default_weights
@@ -38,9 +39,10 @@ DETECTOR_NAMES = {"haar": "Haar cascade (fast; upright, frontal faces)",
 def defaults() -> OperatorDefaults:
     """The settings a new session starts from: the operator's (environment variables and
     the ``[fer]`` section of ``.streamlit/secrets.toml``, see :mod:`fer.app.operator`) over
-    the built-in ones. Read afresh for each new session, so an edited file applies to the
-    next visitor's tab."""
-    return operator_defaults(os.environ, st.secrets if st.secrets.load_if_toml_exists() else {})
+    the built-in ones (under ``fer booth``, over the booth's: :data:`fer.app.booth.BOOTH_DEFAULTS`).
+    Read afresh for each new session, so an edited file applies to the next visitor's tab."""
+    mode = (BOOTH_DEFAULTS_SOURCE, BOOTH_DEFAULTS) if booth_mode() else None
+    return operator_defaults(os.environ, st.secrets if st.secrets.load_if_toml_exists() else {}, mode)
 
 
 def current_settings() -> Settings:

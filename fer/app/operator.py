@@ -44,14 +44,22 @@ def env_name(field_name: str) -> str:
     return ENV_PREFIX + field_name.upper()
 
 
-def operator_defaults(environ: Mapping[str, str], secrets: Mapping[str, Any] | None = None) -> OperatorDefaults:
+def operator_defaults(environ: Mapping[str, str], secrets: Mapping[str, Any] | None = None,
+                      mode: tuple[str, Mapping[str, Any]] | None = None) -> OperatorDefaults:
     """The operator's defaults from ``environ`` (e.g. ``os.environ``) and ``secrets`` (e.g.
-    ``st.secrets``; its ``[fer]`` table is read)."""
+    ``st.secrets``; its ``[fer]`` table is read), over ``mode``'s (a name and field values
+    that a mode of the app, such as the booth, starts from instead of the built-in ones).
+
+    >>> d = operator_defaults({"FER_MIN_FACE": "0.1"}, {}, ("booth default", {"min_face": 0.07, "mirror": False}))
+    >>> d.settings.min_face, d.sources["min_face"], d.settings.mirror, d.sources["mirror"]
+    (0.1, '$FER_MIN_FACE', False, 'booth default')
+    """
     table = dict((secrets or {}).get(SECTION, {}) or {})
     hints = typing.get_type_hints(Settings)
     names = {f.name for f in fields(Settings)}
-    values: dict[str, Any] = {}
-    sources = {name: BUILT_IN for name in names}
+    mode_name, mode_values = mode or (BUILT_IN, {})
+    values: dict[str, Any] = dict(mode_values)
+    sources = {name: mode_name if name in mode_values else BUILT_IN for name in names}
     errors = [f"{FROM_FILE}: unknown setting {key!r} (known: {', '.join(sorted(names))})"
               for key in table if key not in names]
     for f in fields(Settings):

@@ -71,3 +71,18 @@ def test_a_new_session_starts_from_the_operators_defaults_and_the_page_says_wher
     app.slider(key="fer.widget.smoothing").set_value(0.6).run()
     app.button[0].click().run()  # "Reset to defaults": back to the operator's, not the built-in ones
     assert app.session_state["fer.settings"] == expected
+
+
+def test_the_booth_starts_from_its_own_defaults_under_the_operators(monkeypatch):
+    # fer booth: visitors stand back, so BlazeFace at a smaller minimum face; the
+    # operator's environment (and file) still win, and the Settings page says which.
+    from fer.app import common
+    from fer.app.booth import BOOTH_DEFAULTS_SOURCE
+
+    monkeypatch.setenv("FER_BOOTH", "1")
+    monkeypatch.setenv("FER_MIN_FACE", "0.1")
+    booth = common.defaults()
+    assert (booth.settings.detector, booth.sources["detector"]) == ("blazeface", BOOTH_DEFAULTS_SOURCE)
+    assert (booth.settings.min_face, booth.sources["min_face"]) == (0.1, "$FER_MIN_FACE")
+    monkeypatch.delenv("FER_BOOTH")
+    assert common.defaults().settings.detector == Settings().detector == "haar"  # the app as designed
