@@ -63,16 +63,21 @@ def write_model_metrics(weights: str | os.PathLike, data: str | os.PathLike,
 
 
 def plot_training_curve(training: dict[str, Any], path: Path) -> Path | None:
-    """The learning curve of every schedule behind a model, end to end, from the history
-    its model file carries (files trained before histories were kept have none: no plot)."""
+    """The learning curve of the schedules behind a model, end to end, from the history its
+    model file carries. Schedules trained before histories were kept (the shipped
+    ``vgg10.pt``'s first three) have none: the curve starts after their epochs, so a longer
+    schedule started from such a model still shows where it stands; None when no schedule
+    kept a history."""
     stages = training_stages(training)
-    if not stages or not all(stage.get("history") for stage in stages):
-        return None
-    rows, restarts = [], []
+    rows, restarts, epoch = [], [], 0
     for stage in stages:
-        if rows:
-            restarts.append(len(rows))
-        rows += [r | {"epoch": len(rows) + i + 1} for i, r in enumerate(stage["history"])]
+        history = stage.get("history") or []
+        if rows or (history and epoch):
+            restarts.append(epoch)
+        rows += [r | {"epoch": epoch + i + 1} for i, r in enumerate(history)]
+        epoch += len(history) or int(stage.get("epochs_done") or 0)
+    if not rows:
+        return None
     path.parent.mkdir(parents=True, exist_ok=True)
     plot_learning_curves(rows, path, restarts)
     return path

@@ -121,7 +121,7 @@ def test_gpu_recipe_smoke_runs_on_cpu(tmp_path, fer2013_path):
     assert log["config"]["batch_size"] == 256 and log["config"]["lr"] == 0.1 and log["epochs_done"] == 1
 
 
-def test_init_starts_a_second_schedule_from_a_checkpoint(tmp_path, fer2013_path, capsys):
+def test_init_starts_a_second_schedule_from_a_checkpoint(tmp_path, fer2013_path, capsys, monkeypatch):
     first = train(_cfg(tmp_path, fer2013_path, epochs=1, out=str(tmp_path / "first")))
     # With a zero learning rate the second run's weights stay exactly those it started from.
     second = train(_cfg(tmp_path, fer2013_path, epochs=1, lr=0.0, init=str(first), out=str(tmp_path / "second")))
@@ -135,6 +135,14 @@ def test_init_starts_a_second_schedule_from_a_checkpoint(tmp_path, fer2013_path,
     assert [len(t["history"]) for t in (meta.training["init"], meta.training)] == [1, 1]
     assert plot_training_curve(meta.training, tmp_path / "curves.png").stat().st_size > 0
     assert plot_training_curve({"epochs_done": 40, "minutes": 1.0}, tmp_path / "none.png") is None
+    # A schedule started from a model trained before histories were kept (the shipped
+    # vgg10.pt) is drawn after that model's epochs, the restart marked.
+    drawn = {}
+    monkeypatch.setattr("fer.training.report.plot_learning_curves",
+                        lambda rows, path, restarts: drawn.update(epochs=[r["epoch"] for r in rows], restarts=restarts))
+    later = {"epochs_done": 1, "history": meta.training["history"], "init": {"epochs_done": 74, "minutes": 221.0}}
+    plot_training_curve(later, tmp_path / "later.png")
+    assert drawn == {"epochs": [75], "restarts": [74]}
     from fer.cli import main
 
     assert main(["train", "--data", str(fer2013_path), "--width-mult", "0.5", "--init", str(first),
