@@ -94,7 +94,8 @@ def probabilities(fn, x: torch.Tensor, batch: int) -> np.ndarray:
     with torch.no_grad():
         for i in range(0, len(x), batch):
             part = x[i:i + batch]
-            padded = torch.cat([part, part[:1].expand(batch - len(part), *part.shape[1:])]) if len(part) < batch else part
+            filler = part[:1].expand(batch - len(part), *part.shape[1:])
+            padded = torch.cat([part, filler]) if len(part) < batch else part
             out.append(torch.softmax(fn(padded).float(), 1)[:len(part)])
     return torch.cat(out).numpy()
 

@@ -374,7 +374,8 @@ def _ms(value: float | None) -> str:
 
 def format_row(r: dict) -> str:
     growth = "-" if r["growth_ms_per_s"] is None else f"{r['growth_ms_per_s']:+.1f} ms/s"
-    return (f"{r['tabs']} | {r['streams']} | {_ms(r['median_ms'])} | {_ms(r['p95_ms'])} | {_ms(r['max_ms'])} | {growth} | "
+    return (f"{r['tabs']} | {r['streams']} | {_ms(r['median_ms'])} | {_ms(r['p95_ms'])} | {_ms(r['max_ms'])} | "
+            f"{growth} | "
             f"{_ms(r['first_third_median_ms'])} -> {_ms(r['last_third_median_ms'])}"
             f" ({'within' if r['bounded'] else 'NOT within'} 20%)"
             f" | {', '.join(f'{x:.1f}' for x in r['processed_fps'] if x is not None)} | "

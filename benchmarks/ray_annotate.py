@@ -47,7 +47,8 @@ def ray_workers_rss() -> dict[int, int]:
         try:
             if (proc / "cmdline").read_bytes().startswith(b"ray::Annotator"):
                 status = (proc / "status").read_text()
-                found[int(proc.name)] = int(next(ln.split()[1] for ln in status.splitlines() if ln.startswith("VmRSS:")))
+                rss = next(ln.split()[1] for ln in status.splitlines() if ln.startswith("VmRSS:"))
+                found[int(proc.name)] = int(rss)
         except (OSError, StopIteration):
             continue
     return found

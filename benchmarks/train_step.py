@@ -60,7 +60,8 @@ def main() -> None:
         for channels_last in (False, True):
             t = np.array(time_step(args.model, args.width_mult, args.batch_size, bf16, channels_last, args.repeats))
             rows[f"{'bf16' if bf16 else 'fp32'} {'channels_last' if channels_last else 'nchw'}"] = {
-                "median_ms": round(1000 * float(np.median(t)), 1), "p95_ms": round(1000 * float(np.percentile(t, 95)), 1),
+                "median_ms": round(1000 * float(np.median(t)), 1),
+                "p95_ms": round(1000 * float(np.percentile(t, 95)), 1),
                 "minutes_per_epoch": round(float(np.median(t)) * (TRAINING_FACES // args.batch_size) / 60, 1)}
     base = rows["fp32 nchw"]["median_ms"]
     for row in rows.values():

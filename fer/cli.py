@@ -367,7 +367,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_ensemble)
 
     p = sub.add_parser("annotate", help="label the faces in images and videos (told apart by content)")
-    p.add_argument("inputs", nargs="+", metavar="INPUT", help="image (jpg, png, webp, bmp, ...) or video (mp4, mov, ...)")
+    p.add_argument("inputs", nargs="+", metavar="INPUT",
+                   help="image (jpg, png, webp, bmp, ...) or video (mp4, mov, ...)")
     p.add_argument("-o", "--output", help="output file (one input) or folder (default: NAME.annotated.EXT beside "
                                           "each input; videos are written as .mp4)")
     p.add_argument("--log", help="one results file for all inputs, .csv or .json (default: results beside each "
@@ -396,7 +397,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--weights", help="model or ensemble file (default: weights/vgg10.pt or $FER_WEIGHTS)")
     p.add_argument("--frames", type=int, default=300, help="frames per live measurement (default: 300)")
     p.add_argument("--video-seconds", default="10,60",
-                   help="lengths of the 640x480 30 fps test clips in seconds, comma-separated; '' skips (default: 10,60)")
+                   help="lengths of the 640x480 30 fps test clips in seconds, comma-separated; "
+                        "'' skips (default: 10,60)")
     p.add_argument("--detectors", nargs="+", choices=DETECTORS, default=["haar", "blazeface"],
                    help="detectors whose live latency to measure, in one run (default: haar blazeface)")
     p.set_defaults(func=_bench)

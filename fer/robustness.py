@@ -217,7 +217,8 @@ def plot(report: dict[str, Any], path: str | os.PathLike) -> Path:
 
     conditions = [c for c in report["scene"]["conditions"] if c != "no face"]
     fig, axes = plt.subplots(2, 1, figsize=(11, 6.5), sharex=True)
-    for ax, key, title in zip(axes, ("recall", "accuracy"), ("detection recall", "end-to-end accuracy (found and labelled right)")):
+    titles = ("detection recall", "end-to-end accuracy (found and labelled right)")
+    for ax, key, title in zip(axes, ("recall", "accuracy"), titles):
         for name, per in report["results"].items():
             ax.plot(range(len(conditions)), [per[c][key] for c in conditions], marker="o", label=name)
         if key == "accuracy":

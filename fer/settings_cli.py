@@ -100,7 +100,8 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
     """The Settings the options describe, defaults for those not given. Raises
     ValueError naming the option for a value out of range."""
     given = [("--color", BOTH_COLORS, args.color)]
-    given += [("/".join([option_name(f), *f.metadata.get("aliases", ())]), (f.name,), getattr(args, f"setting_{f.name}"))
+    given += [("/".join([option_name(f), *f.metadata.get("aliases", ())]), (f.name,),
+               getattr(args, f"setting_{f.name}"))
               for f in cli_fields()]  # named as argparse names them: --display-size/--size
     changes: dict[str, Any] = {}
     for option, names, value in given:

@@ -41,8 +41,8 @@ def test_image_round_trip(capsys, inputs, tiny_model_file, tmp_path):
 
 
 def test_video_round_trip_into_a_folder(capsys, inputs, tiny_model_file, tmp_path):
-    code, out, _ = run(capsys, "annotate", inputs / "clip.mov", "-o", tmp_path / "results", "--weights", tiny_model_file,
-                       "--size", "160x120", "--smoothing", "0")
+    code, out, _ = run(capsys, "annotate", inputs / "clip.mov", "-o", tmp_path / "results",
+                       "--weights", tiny_model_file, "--size", "160x120", "--smoothing", "0")
     assert code == 0 and "8 frames" in out
     video = decode_all(tmp_path / "results" / "clip.annotated.mp4")
     assert video["frames"] == 8 and video["size"] == (160, 120) and video["audio"] == ["aac"]
@@ -64,7 +64,8 @@ def test_several_inputs_one_combined_log(capsys, inputs, tiny_model_file, tmp_pa
     assert rows[rows.source == str(tmp_path / "wall.png")].label.tolist() == ["no face"]
     header = read_provenance(tmp_path / log)
     assert [(i["kind"], i["path"]) for i in header["inputs"]] == [
-        ("image", str(inputs / "astronaut.jpg")), ("image", str(tmp_path / "wall.png")), ("video", str(inputs / "clip.mov"))]
+        ("image", str(inputs / "astronaut.jpg")), ("image", str(tmp_path / "wall.png")),
+        ("video", str(inputs / "clip.mov"))]
     assert header["inputs"][2]["frames"] == 8
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
         "astronaut.annotated.jpg", "clip.annotated.mp4", "wall.annotated.png"]
@@ -95,7 +96,8 @@ def test_missing_weights(capsys, inputs, tmp_path):
 
 
 @pytest.mark.parametrize("args, message", [(["--size", "9000x100"], "outside"), (["--color", "red"], "--color"),
-                                           (["--smoothing", "1.5"], "smoothing"), (["--log", "x.txt"], ".csv or .json")])
+                                           (["--smoothing", "1.5"], "smoothing"),
+                                           (["--log", "x.txt"], ".csv or .json")])
 def test_bad_options(capsys, inputs, args, message):
     with pytest.raises(SystemExit) as e:
         main(["annotate", str(inputs / "astronaut.jpg"), *args])
@@ -143,7 +145,8 @@ def test_bench_prints_and_writes_json(capsys, tiny_model_file, tmp_path):
 
 
 @pytest.mark.parametrize("args, message", [
-    (["--size", "640x480x3"], "argument --display-size/--size: expected WIDTHxHEIGHT in pixels, e.g. 640x480, not '640x480x3'"),
+    (["--size", "640x480x3"],
+     "argument --display-size/--size: expected WIDTHxHEIGHT in pixels, e.g. 640x480, not '640x480x3'"),
     (["--size", "9000x100"], "argument --display-size/--size: display size 9000x100 is outside"),
     (["--color="], "argument --color: expected R,G,B with each 0-255, e.g. 255,0,0, not ''"),
     (["--color", "0,300,0"], "argument --color: expected R,G,B with each 0-255"),

@@ -12,7 +12,8 @@ from fer.models.modelfile import ModelFileError
 
 def test_import_fer_stays_cheap():
     code = "import sys, fer; print(any(m in sys.modules for m in ('torch', 'cv2', 'av')))"
-    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == "False"
+    shown = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert shown.strip() == "False"
 
 
 def test_public_names():

@@ -229,7 +229,8 @@ def settings_controls(compact: bool = False) -> Settings:
                   "page), else the built-in ones.")
 
     try:
-        chosen = current_settings().replace(**_settings_fields({name: st.session_state[key] for name, key in k.items()}))
+        widgets = {name: st.session_state[key] for name, key in k.items()}
+        chosen = current_settings().replace(**_settings_fields(widgets))
     except ValueError as e:  # widgets keep to the bounds, so this is a bug, but say it plainly
         st.error(f"These settings are not valid: {e}")
         return current_settings()

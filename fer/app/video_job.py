@@ -64,7 +64,8 @@ class VideoJob:
     def _run(self) -> None:
         try:
             self.summary = self.recognizer.annotate_video(self.src, self.dst, progress=self._report,
-                                                          cancel=self._cancel.is_set, log=self.log, settings=self.settings)
+                                                          cancel=self._cancel.is_set, log=self.log,
+                                                          settings=self.settings)
         except Exception as e:  # noqa: BLE001 - handed to the page thread, which decides what to show
             self.error = detached(e)
 

@@ -114,7 +114,8 @@ def resolve_precision(precision: str, device: torch.device) -> torch.dtype:
     natively (AVX512-BF16 or AMX, through oneDNN), where it is several times faster for
     ten-crop batches; float32 elsewhere."""
     if precision == "auto":
-        native = device.type == "cpu" and torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported()
+        native = (device.type == "cpu" and torch.backends.mkldnn.is_available()
+                  and torch.ops.mkldnn._is_mkldnn_bf16_supported())
         return torch.bfloat16 if native else torch.float32
     dtypes = {"float32": torch.float32, "bfloat16": torch.bfloat16}
     if precision not in dtypes:

@@ -35,6 +35,6 @@ def ten_crop(faces: torch.Tensor, crop: int) -> torch.Tensor:
     faces = as_batch(faces)
     h, w = faces.shape[-2:]
     corners = [(0, 0), (0, w - crop), (h - crop, 0), (h - crop, w - crop), ((h - crop) // 2, (w - crop) // 2)]
-    views = [faces[..., t:t + crop, l:l + crop] for t, l in corners]
+    views = [faces[..., top:top + crop, left:left + crop] for top, left in corners]
     views += [v.flip(-1) for v in views]
     return torch.stack(views, dim=1).flatten(0, 1)

@@ -99,6 +99,7 @@ class HaarDetector:
         if len(rects) == 0:
             return np.zeros((0, 4), np.int64)
         rects = np.asarray(rects, dtype=np.float64) / scale
-        boxes = np.round(np.column_stack([rects[:, 0], rects[:, 1], rects[:, 0] + rects[:, 2], rects[:, 1] + rects[:, 3]]))
+        left, top, width, height = rects.T
+        boxes = np.round(np.column_stack([left, top, left + width, top + height]))
         h, w = gray.shape[:2]
         return np.clip(boxes, 0, [w, h, w, h]).astype(np.int64)

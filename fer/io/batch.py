@@ -127,8 +127,8 @@ def plan_batch(inputs: Sequence[str | os.PathLike], out: str | os.PathLike | Non
             for src, kind in zip(paths, kinds)]
 
 
-def annotate_files(inputs: Sequence[str | os.PathLike], recognizer: EmotionRecognizer, out: str | os.PathLike | None = None,
-                   log: str | os.PathLike | None = None, fit: bool = False,
+def annotate_files(inputs: Sequence[str | os.PathLike], recognizer: EmotionRecognizer,
+                   out: str | os.PathLike | None = None, log: str | os.PathLike | None = None, fit: bool = False,
                    progress: Callable[[Path], Progress | None] | None = None, overwrite: bool = False,
                    summary: bool = False) -> Iterator[Result]:
     """Annotate each input, yielding a :class:`Result` per input as it finishes; a bad

@@ -150,7 +150,8 @@ def csv_preamble(provenance: dict[str, Any]) -> str:
     return CSV_PREAMBLE + "".join(f"# {key}: {json.dumps(value)}\n" for key, value in provenance.items())
 
 
-def csv_text(rows: Sequence[dict[str, Any]], provenance: dict[str, Any], class_names: Sequence[str] = CLASS_NAMES) -> str:
+def csv_text(rows: Sequence[dict[str, Any]], provenance: dict[str, Any],
+             class_names: Sequence[str] = CLASS_NAMES) -> str:
     """A whole CSV log in memory (the Live page's download), in the same format as a file."""
     out = io.StringIO()
     out.write(csv_preamble(provenance))

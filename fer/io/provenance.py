@@ -22,7 +22,8 @@ from fer.engine.settings import Settings
 from fer.models.modelfile import metrics_path
 
 
-def provenance(classifier: Classifier, settings: Settings, inputs: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+def provenance(classifier: Classifier, settings: Settings,
+               inputs: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     """The provenance object of a log: ``fer_version``, ``model``, ``settings``, ``inputs``."""
     return {"fer_version": __version__, "model": model_provenance(classifier), "settings": settings.as_dict(),
             "inputs": list(inputs or [])}

@@ -132,7 +132,8 @@ def open_video(src: str | os.PathLike) -> av.container.InputContainer:
     try:
         container = av.open(str(path), metadata_errors="ignore")
     except (av.FFmpegError, UnicodeDecodeError) as e:
-        raise VideoError(f"{path} is not a video FFmpeg can read, or it is damaged or truncated ({_reason(e)})") from None
+        raise VideoError(f"{path} is not a video FFmpeg can read, or it is damaged or truncated "
+                         f"({_reason(e)})") from None
     if not container.streams.video:
         container.close()
         raise VideoError(f"{path} has no video stream")

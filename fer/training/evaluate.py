@@ -143,7 +143,8 @@ def plot_confusion_matrices(result: dict[str, Any], out_dir: str | os.PathLike, 
     out_dir.mkdir(parents=True, exist_ok=True)
     tag = f"{prefix}{result['split']}{'_tencrop' if result['tencrop'] else ''}"
     written = []
-    for key, fmt, title in (("confusion_matrix", "d", "counts"), ("confusion_matrix_normalized", ".2f", "row-normalised")):
+    for key, fmt, title in (("confusion_matrix", "d", "counts"),
+                            ("confusion_matrix_normalized", ".2f", "row-normalised")):
         fig, ax = plt.subplots(figsize=(6, 5))
         skm.ConfusionMatrixDisplay(np.array(result[key]), display_labels=result["class_names"]).plot(
             ax=ax, cmap="Blues", values_format=fmt, colorbar=False, xticks_rotation=45)

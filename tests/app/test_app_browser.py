@@ -408,7 +408,8 @@ def test_pages_ask_for_nothing_outside_the_server(server, browser, new_page, req
 
 def test_the_namespace_has_no_ipv6(namespace):
     """IPv6 address changes in the namespace would make Chromium abort page loads."""
-    sysctl = namespace.prefix() + ["sysctl", "-n", "net.ipv6.conf.all.disable_ipv6", "net.ipv6.conf.default.disable_ipv6"]
+    sysctl = namespace.prefix() + ["sysctl", "-n", "net.ipv6.conf.all.disable_ipv6",
+                                   "net.ipv6.conf.default.disable_ipv6"]
     assert subprocess.run(sysctl, capture_output=True, text=True, check=True).stdout.split() == ["1", "1"]
     namespace.set_links(up=False)
     namespace.set_links(up=True)

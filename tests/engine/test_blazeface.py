@@ -5,8 +5,16 @@ import pytest
 from media import ASTRONAUT_FACE, astronaut
 
 from fer.engine import blazeface
-from fer.engine.blazeface import (FULL_RANGE, SHORT_RANGE, BlazeFaceDetector, Candidates, anchor_centres, decode,
-                                  merge, scan_scales)
+from fer.engine.blazeface import (
+    FULL_RANGE,
+    SHORT_RANGE,
+    BlazeFaceDetector,
+    Candidates,
+    anchor_centres,
+    decode,
+    merge,
+    scan_scales,
+)
 from fer.engine.detect import box_iou
 from fer.models.modelfile import ModelFileError
 
@@ -52,7 +60,8 @@ def test_merge_keeps_one_weighted_box_per_face():
                    np.array([0.9, 0.3, 0.8], np.float32), np.zeros((3, 6, 2), np.float32))
     merged = merge(c)
     assert merged.scores.tolist() == pytest.approx([0.9, 0.8])
-    assert merged.boxes[0].tolist() == pytest.approx([0.5, 0, 10.5, 10])  # 0.9 / 1.2 of the first, 0.3 / 1.2 of the second
+    # 0.9 / 1.2 of the first, 0.3 / 1.2 of the second
+    assert merged.boxes[0].tolist() == pytest.approx([0.5, 0, 10.5, 10])
 
 
 def test_merge_keeps_one_box_per_face_across_scan_levels():

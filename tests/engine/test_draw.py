@@ -46,7 +46,8 @@ def test_mirrored_view_flips_the_picture_and_boxes_but_not_the_text():
     assert faces.boxes[0].tolist() == [40, 120, 200, 300]  # the faces keep the camera's coordinates
     # And the text reads left to right: the first letter's ink is at the left of the label.
     unmirrored = FaceAnnotator(text_color=MAGENTA).annotate(frame.copy(), faces)
-    left_of = lambda scene: np.flatnonzero(text_mask(scene).any(0))
+    def left_of(scene):
+        return np.flatnonzero(text_mask(scene).any(0))
     a, b = left_of(unmirrored), left_of(mirrored)
     assert np.array_equal(b - b.min(), a - a.min())
 

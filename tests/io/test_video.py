@@ -37,7 +37,7 @@ def test_annotated_video_plays_everywhere_and_keeps_frames_timing_and_audio(tiny
     assert after["duration"] == pytest.approx(before["duration"], abs=1e-3) == summary.duration
     assert after["audio"] == ["aac"] and summary.audio == "copied (aac)"
     assert calls[-1] == (12, 12, 0.0)
-    with av.open(str(tmp_path / "out.mp4")) as c:  # +faststart: the index comes before the media data
+    with av.open(str(tmp_path / "out.mp4")):  # +faststart: the index comes before the media data
         pass
     data = (tmp_path / "out.mp4").read_bytes()
     assert data.find(b"moov") < data.find(b"mdat")
@@ -162,7 +162,8 @@ def test_empty_and_non_video_files(tiny_recognizer, tmp_path, content, message):
 def test_cancel_leaves_nothing_behind(tiny_recognizer, clip_with_audio, tmp_path):
     asked = []
     with pytest.raises(VideoCancelled, match="after 3 of 12 frames"):
-        annotate(tiny_recognizer, clip_with_audio, tmp_path / "out.mp4", cancel=lambda: asked.append(1) or len(asked) > 3)
+        annotate(tiny_recognizer, clip_with_audio, tmp_path / "out.mp4",
+                 cancel=lambda: asked.append(1) or len(asked) > 3)
     event = threading.Event()
     event.set()
     with pytest.raises(VideoCancelled):

@@ -54,7 +54,8 @@ def test_ensemble_file_leaves_out_members_the_search_gave_no_weight(monkeypatch,
     from fer.models.modelfile import load_models
 
     other = shutil.copy(tiny_model_file, tmp_path / "other.pt")
-    monkeypatch.setattr(fer.training.ensemble, "search_weights", lambda probs, labels, step: (np.array([1.0, 0.0]), 0.5))
+    monkeypatch.setattr(fer.training.ensemble, "search_weights",
+                        lambda probs, labels, step: (np.array([1.0, 0.0]), 0.5))
     result = fer.training.ensemble.build_ensemble([tiny_model_file, other], fer2013_path, tmp_path / "e.ens.json",
                                          tencrop=False)
     assert [m.path.name for m in load_models(result["file"])] == [tiny_model_file.name]

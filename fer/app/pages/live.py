@@ -109,7 +109,8 @@ def live_figures(session: LiveSession, streaming: bool) -> None:
             st.caption("Under load, for now: " + ", ".join(stats.degraded) + ".")
         c1, c2 = st.columns(2)
         c1.download_button("Save frame", session.last_frame_png, file_name="fer-frame.png", mime="image/png",
-                           on_click="ignore", icon=":material/photo_camera:", disabled=not stats.frames, key="save-frame")
+                           on_click="ignore", icon=":material/photo_camera:", disabled=not stats.frames,
+                           key="save-frame")
         c2.download_button("Log (CSV)", session.log_csv, file_name="fer-live-log.csv", mime="text/csv",
                            on_click="ignore", icon=":material/download:", disabled=not stats.log_rows, key="save-log")
     if stats.error:
