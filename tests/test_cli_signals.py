@@ -9,7 +9,7 @@ import time
 
 import pytest
 from media import make_clip
-from processes import FER_FROM_A_TERMINAL
+from processes import FER_FROM_A_TERMINAL, finish_or_show_stacks
 
 
 @pytest.fixture(scope="module")
@@ -36,7 +36,7 @@ def test_a_signal_mid_video_leaves_nothing_behind(long_clip, tiny_model_file, tm
         assert child.poll() is None and time.monotonic() < deadline, child.communicate()
         time.sleep(0.05)
     child.send_signal(signum)
-    _, err = child.communicate(timeout=60)
+    err = finish_or_show_stacks(child, timeout=60)
     assert child.returncode == status, err
     assert shown(err)[-1] == message
     assert list(out.iterdir()) == [] and list(temp.iterdir()) == []

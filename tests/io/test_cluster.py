@@ -16,7 +16,7 @@ import pandas as pd
 import pytest
 import ray
 from media import astronaut, decode_all, make_clip
-from processes import FER_FROM_A_TERMINAL
+from processes import FER_FROM_A_TERMINAL, finish_or_show_stacks
 
 from fer.classes import CLASS_NAMES
 from fer.cli import main
@@ -184,7 +184,7 @@ def test_a_signal_ends_the_workers_and_leaves_no_partial_file(inputs, tiny_model
         assert child.poll() is None and time.monotonic() < deadline, child.communicate()
         time.sleep(0.05)
     child.send_signal(signum)
-    _, err = child.communicate(timeout=120)
+    err = finish_or_show_stacks(child, timeout=120)
     assert child.returncode == status, err
     assert err.rstrip().endswith(message)
     assert not list(out.glob("*.partial*"))
