@@ -110,7 +110,7 @@ def shown_as_error(what: str) -> Iterator[None]:
         st.error(f"{what}: {e}")
 
 
-# ---------------------------------------------------------------- settings controls
+# ---------------------------------------------------------------- live streams
 
 def busy_view(slots: StreamSlots, message: str) -> None:
     """The camera view is busy (admission control): say so, and show the camera by itself
@@ -126,6 +126,8 @@ def busy_view(slots: StreamSlots, message: str) -> None:
 
     wait_for_a_slot()
 
+
+# ---------------------------------------------------------------- settings controls
 
 def _hex(rgb: tuple[int, int, int]) -> str:
     return "#{:02x}{:02x}{:02x}".format(*rgb)
