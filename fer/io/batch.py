@@ -158,7 +158,7 @@ def annotate_files(inputs: Sequence[str | os.PathLike], recognizer: EmotionRecog
                 yield done
             else:
                 report = progress(item.source) if progress and item.kind == "video" else None
-                yield annotate_one(item, recognizer, sink, fit, report, overwrite, summary)
+                yield annotate_one(item, recognizer, sink, fit, report, overwrite)
 
 
 def skipped(plan: Planned, overwrite: bool) -> Result | None:
@@ -172,7 +172,7 @@ def skipped(plan: Planned, overwrite: bool) -> Result | None:
 
 
 def annotate_one(plan: Planned, rec: EmotionRecognizer, sink: FaceLog | None = None, fit: bool = False,
-                 progress: Progress | None = None, overwrite: bool = False, summary: bool = False) -> Result:
+                 progress: Progress | None = None, overwrite: bool = False) -> Result:
     """Annotate one planned input (one unit of work, also on a Ray worker); ``sink``: the
     combined log its rows go to, if any. A bad input or an output that cannot be written
     becomes the result's error."""
@@ -184,7 +184,7 @@ def annotate_one(plan: Planned, rec: EmotionRecognizer, sink: FaceLog | None = N
         if plan.kind == "image":
             result = _image(plan, rec, sink, fit)
         else:
-            result = _video(plan, rec, sink, fit, progress, summary)
+            result = _video(plan, rec, sink, fit, progress)
     except (*INPUT_ERRORS, OutputError) as e:
         return Result(plan.source, plan.kind, error=e)
     if plan.usual is not None:
@@ -210,8 +210,8 @@ def _image(plan: Planned, rec: EmotionRecognizer, sink: FaceLog | None, fit: boo
                   f"{len(faces)} face{'s' if len(faces) != 1 else ''}" + (f" ({labels})" if labels else ""))
 
 
-def _video(plan: Planned, rec: EmotionRecognizer, sink: FaceLog | None, fit: bool, progress: Progress | None,
-           summary: bool) -> Result:
+def _video(plan: Planned, rec: EmotionRecognizer, sink: FaceLog | None, fit: bool,
+           progress: Progress | None) -> Result:
     with tempfile.TemporaryDirectory(prefix="fer-") as tmp:
         log = Path(tmp) / "faces.csv" if sink is not None else list(plan.results)
         result = rec.annotate_video(plan.source, plan.output, progress=progress, log=log, fit=fit)
@@ -219,8 +219,8 @@ def _video(plan: Planned, rec: EmotionRecognizer, sink: FaceLog | None, fit: boo
         if sink is not None:
             sink.add_log(csv_log, source=str(plan.source))
             sink.provenance["inputs"] += read_provenance(csv_log)["inputs"]
-        written = (write_summary(pd.read_csv(csv_log, comment="#"), rec.class_names, plan.output.with_suffix(""))
-                   if summary else [])
+        written = (write_summary(pd.read_csv(csv_log, comment="#"), rec.class_names, plan.summary)
+                   if plan.summary else [])
     skipped = f", {result.skipped} damaged frames skipped" if result.skipped else ""
     return Result(plan.source, "video", plan.output, f"{result.frames} frames{skipped}, {result.face_rows} face rows, "
                                                      f"{result.frames_without_face} frames without a face, "

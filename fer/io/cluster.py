@@ -88,11 +88,11 @@ class Annotator:
     def provenance(self) -> dict[str, Any]:
         return provenance(self.recognizer.classifier, self.recognizer.settings)
 
-    def annotate(self, index: int, plan: Planned, fit: bool, overwrite: bool, summary: bool) -> Result:
+    def annotate(self, index: int, plan: Planned, fit: bool, overwrite: bool) -> Result:
         def report(done: int, total: int | None, eta: float | None) -> None:
             self.counter.report.remote(index, done)
 
-        result = annotate_one(plan, self.recognizer, None, fit, report, overwrite, summary)
+        result = annotate_one(plan, self.recognizer, None, fit, report, overwrite)
         result.worker = f"pid {os.getpid()} on {socket.gethostname()}"
         return result
 
@@ -164,7 +164,7 @@ def annotate_on_ray(inputs: Sequence[str | os.PathLike], weights: str | os.PathL
     try:
         with signals:
             pool = _Pool(ray, weights, settings, device, workers, signals.deliver)
-            yield from pool.run(todo, fit, overwrite, summary, progress)
+            yield from pool.run(todo, fit, overwrite, progress)
             if parts is not None:
                 _assemble_log(Path(log), parts, planned, pool.provenance())
     finally:
@@ -281,7 +281,7 @@ class _Pool:
     def provenance(self) -> dict[str, Any]:
         return self._get([self.actors[0].provenance.remote()])[0]
 
-    def run(self, todo: list[tuple[int, Planned]], fit: bool, overwrite: bool, summary: bool,
+    def run(self, todo: list[tuple[int, Planned]], fit: bool, overwrite: bool,
             progress: JobProgress | None) -> Iterator[Result]:
         """Yield each file's result as it finishes; stopped early (Ctrl-C, an error), end
         the workers before returning, so that none writes after the command ended."""
@@ -298,7 +298,7 @@ class _Pool:
                 while idle and queue:
                     actor = idle.popleft()
                     i, plan, attempt = queue.popleft()
-                    running[actor.annotate.remote(i, plan, fit, overwrite, summary)] = (actor, i, plan, attempt)
+                    running[actor.annotate.remote(i, plan, fit, overwrite)] = (actor, i, plan, attempt)
                 ready, _ = ray.wait(list(running), num_returns=1, timeout=POLL_SECONDS)
                 self.between_waits()
                 for ref in ready:

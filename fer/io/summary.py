@@ -94,14 +94,14 @@ def summary_paths(stem: str | os.PathLike) -> tuple[Path, Path]:
     return stem.with_name(stem.name + ".faces.csv"), stem.with_name(stem.name + ".timeline.png")
 
 
-def write_summary(rows: pd.DataFrame, class_names: Sequence[str], stem: str | os.PathLike) -> list[Path]:
-    """Write the per-face table and the timeline plot to :func:`summary_paths`; each file
-    appears only when complete."""
-    table, figure = summary_paths(stem)
+def write_summary(rows: pd.DataFrame, class_names: Sequence[str], paths: tuple[Path, Path]) -> list[Path]:
+    """Write the per-face table and the timeline plot to ``paths`` (as
+    :func:`summary_paths` names them); each file appears only when complete."""
+    table, figure = paths
     partial = [p.with_name(p.name + ".partial") for p in (table, figure)]
     try:
         face_summary(rows, class_names).to_csv(partial[0], index=False)
-        plot_timeline(rows, class_names, title=stem.name).savefig(partial[1], format="png")
+        plot_timeline(rows, class_names, title=table.name.removesuffix(".faces.csv")).savefig(partial[1], format="png")
         for p, final in zip(partial, (table, figure)):
             p.replace(final)
     finally:
