@@ -10,9 +10,36 @@ REPO = Path(__file__).resolve().parents[1]
 FER2013 = REPO.parent / "shared" / "data" / "fer2013.tar.gz"
 
 
+@pytest.fixture(scope="session", autouse=True)
+def one_torch_thread():
+    """Every test's networks on one PyTorch thread, as the runtime runs them
+    (:data:`fer.recognizer.THREADS`), whichever test comes first: the suite shares two
+    cores with its own servers and browsers, and an OpenMP region on two threads stalls
+    whenever one core is taken (a tiny model's ten-crop went from 0.3 s to 25 s)."""
+    import torch
+
+    torch.set_num_threads(1)
+
+
 @pytest.fixture(scope="session")
 def fer2013_path() -> Path:
     return FER2013
+
+
+@pytest.fixture(scope="session")
+def small_fer2013(tmp_path_factory, fer2013_path) -> Path:
+    """Real FER2013 faces cut to 70 per split (10 per class), in the CSV layout: for tests
+    of commands that evaluate whole splits, where all 7,178 test faces take a minute."""
+    from fer.training.data import load_fer2013, stratified_subset
+
+    data = load_fer2013(fer2013_path)
+    rows = ["emotion,pixels,Usage"]
+    for usage in ("Training", "PublicTest", "PrivateTest"):
+        faces, labels = stratified_subset(*data.split(usage), 70, seed=0)
+        rows += [f"{label},{' '.join(map(str, face.ravel()))},{usage}" for face, label in zip(faces, labels)]
+    path = tmp_path_factory.mktemp("data") / "fer2013.csv"
+    path.write_text("\n".join(rows) + "\n")
+    return path
 
 
 @pytest.fixture(scope="session")

@@ -44,12 +44,12 @@ def test_auc_is_one_for_perfect_ranking_and_half_for_constant():
     assert compute_metrics(y, np.full((70, 7), 1 / 7), CLASS_NAMES)["auc_macro"] == pytest.approx(0.5)
 
 
-def test_evaluate_one_model_and_ensemble(tiny_model_file, fer2013_path, tmp_path):
-    single = evaluate([tiny_model_file], fer2013_path, "public")
-    assert single["n"] == 3589 and single["split"] == "public" and not single["tencrop"]
+def test_evaluate_one_model_and_ensemble(tiny_model_file, small_fer2013, tmp_path):
+    single = evaluate([tiny_model_file], small_fer2013, "public")
+    assert single["n"] == 70 and single["split"] == "public" and not single["tencrop"]
     assert set(single["per_class"]) == set(CLASS_NAMES)
     # An ensemble of the same model twice, any weights, is that model.
-    pair = evaluate([tiny_model_file, tiny_model_file], fer2013_path, "public", ensemble_weights=[3, 1])
+    pair = evaluate([tiny_model_file, tiny_model_file], small_fer2013, "public", ensemble_weights=[3, 1])
     assert pair["ensemble_weights"] == [0.75, 0.25]
     assert pair["confusion_matrix"] == single["confusion_matrix"]
     assert "accuracy" in format_report(single)
@@ -77,15 +77,15 @@ def test_member_probs_show_progress_and_match_one_call(tiny_model_file, capsys):
     assert np.array_equal(p, Classifier(load_models(tiny_model_file)).predict_proba(faces))
 
 
-def test_evaluate_cli_writes_json(tiny_model_file, fer2013_path, tmp_path, capsys):
+def test_evaluate_cli_writes_json(tiny_model_file, small_fer2013, tmp_path, capsys):
     out = tmp_path / "m.json"
-    assert main(["evaluate", "--data", str(fer2013_path), "--weights", str(tiny_model_file),
+    assert main(["evaluate", "--data", str(small_fer2013), "--weights", str(tiny_model_file),
                  "--split", "private", "--tencrop", "--json", str(out)]) == 0
     result = json.loads(out.read_text())
     for key in ("split", "n", "accuracy", "macro_f1", "kappa", "hamming_loss", "auc_macro",
                 "confusion_matrix", "per_class", "tencrop", "weights"):
         assert key in result
-    assert result["split"] == "private" and result["tencrop"] is True and result["n"] == 3589
+    assert result["split"] == "private" and result["tencrop"] is True and result["n"] == 70
     assert "PrivateTest" in capsys.readouterr().out
 
 
@@ -96,12 +96,13 @@ def test_evaluate_cli_bad_weights_is_one_line(tmp_path, fer2013_path, capsys):
     assert "does not exist" in err and err.count("\n") == 1
 
 
-def test_split_names_are_checked(fer2013_path):
+def test_splits_are_whole_and_their_names_checked(fer2013_path):
+    assert [len(split_faces(fer2013_path, s)[1]) for s in ("public", "private")] == [3589, 3589]
     with pytest.raises(ValueError, match="public, private"):
         split_faces(fer2013_path, "test")
 
 
-def test_metrics_cli_writes_card_and_readme_table(tiny_model_file, fer2013_path, tmp_path):
+def test_metrics_cli_writes_card_and_readme_table(tiny_model_file, small_fer2013, tmp_path):
     from fer.training.report import README_END, README_START
 
     weights = tmp_path / "weights" / "tiny.pt"
@@ -109,7 +110,7 @@ def test_metrics_cli_writes_card_and_readme_table(tiny_model_file, fer2013_path,
     weights.write_bytes(tiny_model_file.read_bytes())
     readme = tmp_path / "README.md"
     readme.write_text(f"# x\n{README_START}\nstale\n{README_END}\nrest\n")
-    assert main(["metrics", "--data", str(fer2013_path), str(weights), "--readme", str(readme)]) == 0
+    assert main(["metrics", "--data", str(small_fer2013), str(weights), "--readme", str(readme)]) == 0
     card = json.loads((tmp_path / "weights" / "tiny.json").read_text())
     assert [(e["split"], e["tencrop"]) for e in card["evaluations"]] == [
         ("public", False), ("public", True), ("private", False), ("private", True)]
