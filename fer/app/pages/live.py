@@ -7,6 +7,7 @@ from streamlit_webrtc import WebRtcMode, webrtc_streamer
 from fer.app import common
 from fer.app.live import LiveSession, chart_title, rtc_configuration
 from fer.engine.draw import face_numbers, numbered_labels
+from fer.engine.settings import Settings
 from fer.io.images import encode_image
 
 STREAM_KEY = "fer.webrtc"
@@ -135,8 +136,9 @@ def live_chart(session: LiveSession) -> None:
         st.altair_chart(chart, width="stretch")
 
 
-def snapshot_panel(full, records: list[dict], mirror: bool) -> None:
+def snapshot_panel(full, records: list[dict], settings: Settings, class_names: list[str]) -> None:
     """Beside a snapshot: its faces, numbered as in the picture, each with its bars."""
+    mirror = settings.mirror
     with st.container(key="snapshot-stats"):
         st.metric("Faces", len(records))
         labels = numbered_labels(records, full.shape[1], mirror)
@@ -148,7 +150,7 @@ def snapshot_panel(full, records: list[dict], mirror: bool) -> None:
         for number, record in sorted(zip(numbers, records), key=lambda pair: pair[0]):
             if len(records) > 1:
                 st.caption(f"Face {number}")
-            st.altair_chart(common.probability_chart(record, session.class_names), width="stretch")
+            st.altair_chart(common.probability_chart(record, class_names), width="stretch")
         st.download_button("Save picture", encode_image(full, "png"), file_name="fer-snapshot.png", mime="image/png",
                            on_click="ignore", icon=":material/photo_camera:", key="save-snapshot")
 
@@ -158,7 +160,7 @@ with side_col:
         if snapshot is None:
             st.caption("Take a picture: its faces and their emotions show here.")
         else:
-            snapshot_panel(*snapshot, settings.mirror)
+            snapshot_panel(*snapshot, settings, session.class_names)
     else:
         live_figures(session, ctx is not None)
         live_chart(session)
