@@ -152,14 +152,7 @@ def annotate_on_ray(inputs: Sequence[str | os.PathLike], weights: str | os.PathL
     started_here = not ray.is_initialized()
     signals = DeferredSignals()  # the handlers of this process, before Ray replaces them
     if started_here:
-        # Ray reports usage statistics to its makers from a cluster's dashboard unless told
-        # not to; this command sends nothing anywhere (a cluster started by hand: README).
-        os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
-        try:
-            ray.init(address=address or None, include_dashboard=False, logging_level="ERROR", log_to_driver=False)
-        except (ConnectionError, RuntimeError, ValueError) as e:
-            raise ClusterError(f"cannot start or reach Ray{f' at {address}' if address else ''}: "
-                               f"{str(e).splitlines()[0]}") from None
+        start_ray(ray, address)
     try:
         with signals:
             pool = _Pool(ray, weights, settings, device, workers, signals.deliver)
@@ -169,6 +162,19 @@ def annotate_on_ray(inputs: Sequence[str | os.PathLike], weights: str | os.PathL
     finally:
         if started_here:
             ray.shutdown()
+
+
+def start_ray(ray: Any, address: str | None = None) -> None:
+    """Join the cluster at ``address`` or, without one, as :func:`annotate_on_ray` says;
+    no dashboard, Ray's own messages kept out of the command's output."""
+    # Ray reports usage statistics to its makers from a cluster's dashboard unless told
+    # not to; this command sends nothing anywhere (a cluster started by hand: README).
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    try:
+        ray.init(address=address or None, include_dashboard=False, logging_level="ERROR", log_to_driver=False)
+    except (ConnectionError, RuntimeError, ValueError) as e:
+        raise ClusterError(f"cannot start or reach Ray{f' at {address}' if address else ''}: "
+                           f"{str(e).splitlines()[0]}") from None
 
 
 class DeferredSignals:
