@@ -1,13 +1,18 @@
 """What Ray adds to ``fer annotate``: one batch of clips annotated three ways in one run,
 sequentially (the default command), with ``--ray --workers 2`` and with ``--ray
---workers 1``, each on a fresh local Ray instance, so its start-up is counted.
+--workers 1``, each on a fresh local Ray instance, so its start-up is counted. Each way
+runs in a fresh Python process, timed from the moment it is started, as the commands
+are: importing PyTorch and fer is paid by all three, and Ray's workers pay it again.
 
     python benchmarks/ray_annotate.py [--clips 8] [--seconds 20] [--weights FILE] [--json out.json]
 
 The clips are ``fer bench``'s (:func:`fer.bench.make_clip`: 640x480, 30 fps, a drifting
 face, an AAC track). For each way it prints the wall time, frames per second over the
 whole run (start-up included) and after the first frame, the seconds to the first frame
-(model loading; for Ray, starting the instance and its workers too), the CPU use (cores
+(imports and model loading; for Ray, starting the instance and its workers too:
+``imported_s``, ``ray_imported_s`` and ``ray_started_s`` say when the command had
+imported PyTorch and fer, then Ray, then started its instance, and ``ray_shutdown_s`` how
+long stopping it took at the end), the CPU use (cores
 busy on average, machine-wide from ``/proc/stat``: run it on a quiet machine) and, for
 the Ray workers, the resident memory of each worker after its first file and its peak
 (``/proc/PID/status``; flat memory means a worker does not grow with the videos it has
@@ -20,6 +25,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import subprocess
 import sys
 import tempfile
 import time
@@ -27,9 +33,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-from fer.bench import make_clip
-from fer.io.batch import Result, annotate_files
-from fer.io.cluster import annotate_on_ray
+WAYS = ("sequential", "ray_workers_2", "ray_workers_1")
 
 
 def busy_jiffies() -> tuple[int, int]:
@@ -57,23 +61,22 @@ def ray_workers_rss() -> dict[int, int]:
 class Meter:
     """Times one way of running the batch, and samples the Ray workers' memory."""
 
-    def __init__(self) -> None:
-        self.start = time.perf_counter()
-        self.cpu_start = busy_jiffies()
+    def __init__(self, start: float, cpu_start: tuple[int, int]) -> None:
+        self.start, self.cpu_start = start, cpu_start  # time.monotonic() and busy_jiffies() when the way began
         self.first_frame: float | None = None
         self.frames = 0
         self.rss: dict[int, list[int]] = {}
 
     def saw(self, frames: int) -> None:
         if frames > 0 and self.first_frame is None:
-            self.first_frame = time.perf_counter() - self.start
+            self.first_frame = time.monotonic() - self.start
         self.frames = max(self.frames, frames)
         for pid, kb in ray_workers_rss().items():
             self.rss.setdefault(pid, []).append(kb)
 
     def report(self) -> dict[str, Any]:
         frames = self.frames
-        wall = time.perf_counter() - self.start
+        wall = time.monotonic() - self.start
         busy, total = busy_jiffies()
         cores = (busy - self.cpu_start[0]) / max(1, total - self.cpu_start[1]) * os.cpu_count()
         first = self.first_frame or wall
@@ -86,10 +89,11 @@ class Meter:
         return out
 
 
-def sequential(clips: list[Path], out: Path, weights: str | None) -> dict[str, Any]:
+def sequential(meter: Meter, clips: list[Path], out: Path, weights: str | None) -> dict[str, Any]:
+    from fer.io.batch import annotate_files
     from fer.recognizer import EmotionRecognizer
 
-    meter = Meter()
+    imported = time.monotonic() - meter.start
     rec = EmotionRecognizer(weights)
     done = [0]
 
@@ -102,20 +106,55 @@ def sequential(clips: list[Path], out: Path, weights: str | None) -> dict[str, A
         return update
 
     _check(annotate_files(clips, rec, out=out, progress=progress))
-    return meter.report()
+    return meter.report() | {"imported_s": round(imported, 1)}
 
 
-def on_ray(clips: list[Path], out: Path, weights: str | None, workers: int) -> dict[str, Any]:
-    meter = Meter()
-    _check(annotate_on_ray(clips, weights, out=out, workers=workers,
-                           progress=lambda frames, total, files, all_files: meter.saw(frames)))
-    return meter.report()
+def on_ray(meter: Meter, clips: list[Path], out: Path, weights: str | None, workers: int) -> dict[str, Any]:
+    """Ray started here as the command starts it, so that its parts are timed: importing
+    it, starting the instance, the rest (workers loading their models) to the first frame,
+    and stopping it at the end."""
+    from fer.io.cluster import annotate_on_ray, import_ray, start_ray
+
+    marks = {"imported_s": time.monotonic() - meter.start}  # Python, PyTorch and fer
+    ray = import_ray()
+    marks["ray_imported_s"] = time.monotonic() - meter.start
+    start_ray(ray)
+    marks["ray_started_s"] = time.monotonic() - meter.start
+    try:
+        _check(annotate_on_ray(clips, weights, out=out, workers=workers,
+                               progress=lambda frames, total, files, all_files: meter.saw(frames)))
+    finally:
+        stopping = time.monotonic()
+        ray.shutdown()
+        marks["ray_shutdown_s"] = time.monotonic() - stopping
+    return meter.report() | {k: round(v, 1) for k, v in marks.items()}
 
 
-def _check(results: Iterable[Result]) -> None:
+def _check(results: Iterable[Any]) -> None:
     for result in results:
         if result.error is not None or result.skipped:
             raise RuntimeError(f"{result.source}: {result.error or result.skipped}")
+
+
+def run_way(name: str, clips: list[Path], out: Path, weights: str | None) -> dict[str, Any]:
+    """Run one way in a fresh Python process (this script, ``--way``), timed from its start."""
+    started, cpu = time.monotonic(), busy_jiffies()
+    command = [sys.executable, __file__, "--way", name, "--out", str(out), "--since", repr(started),
+               "--since-cpu", f"{cpu[0]},{cpu[1]}", *(["--weights", weights] if weights else []), *map(str, clips)]
+    done = subprocess.run(command, stdout=subprocess.PIPE, text=True, check=True)
+    return json.loads(done.stdout.splitlines()[-1])
+
+
+def one_way(args: argparse.Namespace) -> None:
+    """The ``--way`` process: one way of running the batch, its report printed as JSON."""
+    busy, total = (int(x) for x in args.since_cpu.split(","))
+    meter = Meter(args.since, (busy, total))
+    clips = [Path(c) for c in args.inputs]
+    if args.way == "sequential":
+        report = sequential(meter, clips, args.out, args.weights)
+    else:
+        report = on_ray(meter, clips, args.out, args.weights, int(args.way.rsplit("_", 1)[1]))
+    print(json.dumps(report))
 
 
 def main() -> None:
@@ -124,22 +163,29 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=20, help="length of each clip (default: 20)")
     parser.add_argument("--weights", help="model file (default: the shipped one)")
     parser.add_argument("--json", help="also write the results here")
+    # One way in its own process (see run_way): not for use by hand.
+    parser.add_argument("--way", choices=WAYS, help=argparse.SUPPRESS)
+    parser.add_argument("--out", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--since", type=float, help=argparse.SUPPRESS)
+    parser.add_argument("--since-cpu", help=argparse.SUPPRESS)
+    parser.add_argument("inputs", nargs="*", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.way:
+        return one_way(args)
+    from fer.bench import make_clip
+
     with tempfile.TemporaryDirectory(prefix="fer-ray-bench-") as tmp:
         folder = Path(tmp)
         print(f"making {args.clips} clips of {args.seconds:g} s (640x480, 30 fps) ...", file=sys.stderr)
         clips = [make_clip(folder / f"clip{i}.mp4", args.seconds) for i in range(args.clips)]
         report: dict[str, Any] = {"clips": args.clips, "seconds_each": args.seconds, "cpus": os.cpu_count(),
                                   "load_average_before": os.getloadavg()}
-        ways = {"sequential": lambda out: sequential(clips, out, args.weights),
-                "ray_workers_2": lambda out: on_ray(clips, out, args.weights, 2),
-                "ray_workers_1": lambda out: on_ray(clips, out, args.weights, 1)}
-        for name, way in ways.items():
+        for name in WAYS:
             print(f"{name} ...", file=sys.stderr)
-            report[name] = way(folder / name)
+            report[name] = run_way(name, clips, folder / name, args.weights)
             print(f"{name}: {json.dumps(report[name])}", file=sys.stderr)
         seq = report["sequential"]["wall_s"]
-        report["speed_vs_sequential"] = {name: round(seq / report[name]["wall_s"], 3) for name in ways}
+        report["speed_vs_sequential"] = {name: round(seq / report[name]["wall_s"], 3) for name in WAYS}
         report["load_average_after"] = os.getloadavg()
     print(json.dumps(report, indent=2))
     if args.json:

@@ -44,8 +44,9 @@ from fer.models.modelfile import ModelFileError
 #: Tries of one file whose worker died before it is reported as failed: a file that kills
 #: every worker it meets (a decoder crash, memory) must not stop the job.
 MAX_ATTEMPTS = 3
-#: Seconds between two looks at the workers' progress.
-POLL_SECONDS = 0.2
+#: Seconds between two looks at the workers' progress (and at signals): each look is one
+#: call per busy worker, answered beside its work (see :class:`Annotator`).
+POLL_SECONDS = 0.5
 
 #: ``progress(frames_done, frames_total, files_done, files_total)``, a few times a second.
 JobProgress = Callable[[int, int, int, int], None]
@@ -70,12 +71,18 @@ def import_ray() -> Any:
 
 
 class Annotator:
-    """A Ray actor's state: one loaded recognizer, reused for every file it is given."""
+    """A Ray actor's state: one loaded recognizer, reused for every file it is given.
 
-    def __init__(self, weights: str | None, settings: Settings, device: str, counter: Any):
+    Its progress is read by the driver (:meth:`frames_done`, in the actor's ``progress``
+    concurrency group, so it is answered while :meth:`annotate` works) rather than sent
+    by the actor: no call per frame, and no further actor (a process of its own) to
+    hold the counts."""
+
+    def __init__(self, weights: str | None, settings: Settings, device: str):
         from fer.recognizer import EmotionRecognizer
 
-        self.counter, self.error, self.recognizer = counter, None, None
+        self.error, self.recognizer = None, None
+        self.progress: tuple[int, int] = (-1, 0)  # the input in hand, its frames done
         try:
             self.recognizer = EmotionRecognizer(weights, settings=settings, device=device)
         except (ModelFileError, DeviceError) as e:  # said once by the driver, not once per file
@@ -90,24 +97,16 @@ class Annotator:
 
     def annotate(self, index: int, plan: Planned, fit: bool, overwrite: bool) -> Result:
         def report(done: int, total: int | None, eta: float | None) -> None:
-            self.counter.report.remote(index, done)
+            self.progress = (index, done)
 
+        self.progress = (index, 0)
         result = annotate_one(plan, self.recognizer, None, fit, report, overwrite)
         result.worker = f"pid {os.getpid()} on {socket.gethostname()}"
         return result
 
-
-class FrameCounter:
-    """A Ray actor holding each running file's frames done, for the one progress bar."""
-
-    def __init__(self) -> None:
-        self.done: dict[int, int] = {}
-
-    def report(self, index: int, frames: int) -> None:
-        self.done[index] = frames
-
-    def snapshot(self) -> dict[int, int]:
-        return dict(self.done)
+    def frames_done(self) -> tuple[int, int]:
+        """The input in hand (its place on the command line) and its frames done so far."""
+        return self.progress
 
 
 def annotate_on_ray(inputs: Sequence[str | os.PathLike], weights: str | os.PathLike | None = None,
@@ -153,14 +152,7 @@ def annotate_on_ray(inputs: Sequence[str | os.PathLike], weights: str | os.PathL
     started_here = not ray.is_initialized()
     signals = DeferredSignals()  # the handlers of this process, before Ray replaces them
     if started_here:
-        # Ray reports usage statistics to its makers from a cluster's dashboard unless told
-        # not to; this command sends nothing anywhere (a cluster started by hand: README).
-        os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
-        try:
-            ray.init(address=address or None, include_dashboard=False, logging_level="ERROR", log_to_driver=False)
-        except (ConnectionError, RuntimeError, ValueError) as e:
-            raise ClusterError(f"cannot start or reach Ray{f' at {address}' if address else ''}: "
-                               f"{str(e).splitlines()[0]}") from None
+        start_ray(ray, address)
     try:
         with signals:
             pool = _Pool(ray, weights, settings, device, workers, signals.deliver)
@@ -170,6 +162,19 @@ def annotate_on_ray(inputs: Sequence[str | os.PathLike], weights: str | os.PathL
     finally:
         if started_here:
             ray.shutdown()
+
+
+def start_ray(ray: Any, address: str | None = None) -> None:
+    """Join the cluster at ``address`` or, without one, as :func:`annotate_on_ray` says;
+    no dashboard, Ray's own messages kept out of the command's output."""
+    # Ray reports usage statistics to its makers from a cluster's dashboard unless told
+    # not to; this command sends nothing anywhere (a cluster started by hand: README).
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    try:
+        ray.init(address=address or None, include_dashboard=False, logging_level="ERROR", log_to_driver=False)
+    except (ConnectionError, RuntimeError, ValueError) as e:
+        raise ClusterError(f"cannot start or reach Ray{f' at {address}' if address else ''}: "
+                           f"{str(e).splitlines()[0]}") from None
 
 
 class DeferredSignals:
@@ -255,19 +260,16 @@ class _Pool:
 
     def __init__(self, ray: Any, weights: str | os.PathLike | None, settings: Settings, device: str,
                  workers: int | None, between_waits: Callable[[], None]):
+        """Start the actors (they load their models while the driver goes on: see :meth:`run`)."""
         self.ray, self.between_waits = ray, between_waits
         resources = ray.cluster_resources()
         gpus = resources.get("GPU", 0) if device in ("auto", "cuda") else 0
         count = workers or max(1, int(gpus or resources.get("CPU", 1)))
         share = min(1.0, (gpus or resources.get("CPU", 1)) / count)  # --workers beyond the cluster still starts
         options = {"num_gpus": share, "num_cpus": 0} if gpus else {"num_cpus": share}
-        self.counter = ray.remote(num_cpus=0)(FrameCounter).remote()
-        self.actor_class = ray.remote(max_restarts=0, **options)(Annotator)
-        self.args = (str(weights) if weights is not None else None, settings, device, self.counter)
+        self.actor_class = ray.remote(max_restarts=0, concurrency_groups={"progress": 1}, **options)(Annotator)
+        self.args = (str(weights) if weights is not None else None, settings, device)
         self.actors = [self._start() for _ in range(count)]
-        errors = [error for error, _ in self._get([a.ready.remote() for a in self.actors]) if error is not None]
-        if errors:
-            raise errors[0]  # the model file or device error, as the sequential command says it
 
     def _start(self) -> Any:
         return self.actor_class.remote(*self.args)
@@ -278,8 +280,28 @@ class _Pool:
             self.between_waits()
         return self.ray.get(refs)
 
+    def _wait_until_loaded(self) -> None:
+        errors = [error for error, _ in self._get([a.ready.remote() for a in self.actors]) if error is not None]
+        if errors:
+            raise errors[0]  # the model file or device error, as the sequential command says it
+
     def provenance(self) -> dict[str, Any]:
         return self._get([self.actors[0].provenance.remote()])[0]
+
+    def _frames_done(self, actors: list[Any]) -> list[tuple[int, int]]:
+        """What the busy ``actors`` say they have done (nothing from one that died meanwhile:
+        the main loop hears of that from its task)."""
+        from ray.exceptions import RayActorError
+
+        refs = [actor.frames_done.options(concurrency_group="progress").remote() for actor in actors]
+        ready, _ = self.ray.wait(refs, num_returns=len(refs), timeout=POLL_SECONDS)
+        answers = []
+        for ref in ready:
+            try:
+                answers.append(self.ray.get(ref))
+            except RayActorError:
+                continue
+        return answers
 
     def run(self, todo: list[tuple[int, Planned]], fit: bool, overwrite: bool,
             progress: JobProgress | None) -> Iterator[Result]:
@@ -288,7 +310,9 @@ class _Pool:
         ray = self.ray
         from ray.exceptions import RayActorError, RayTaskError
 
-        expected = {i: frames_of(plan) for i, plan in todo}
+        expected = {i: frames_of(plan) for i, plan in todo}  # while the workers load their models
+        self._wait_until_loaded()
+        done: dict[int, int] = {}  # frames done of each running input, as last heard
         queue = deque((i, plan, 1) for i, plan in todo)
         idle: deque = deque(self.actors)
         running: dict[Any, tuple[Any, int, Planned, int]] = {}  # task -> actor, input, plan, try
@@ -311,7 +335,7 @@ class _Pool:
                         replacement = self._start()
                         self.actors[self.actors.index(actor)] = replacement
                         idle.append(replacement)
-                        self.counter.report.remote(i, 0)
+                        done[i] = 0
                         if attempt < MAX_ATTEMPTS:
                             queue.appendleft((i, plan, attempt + 1))
                             continue
@@ -327,7 +351,9 @@ class _Pool:
                     finished.add(i)
                     yield result
                 if progress is not None:
-                    done = ray.get(self.counter.snapshot.remote())
+                    in_hand = {i for _, i, _, _ in running.values()}
+                    done.update((i, n) for i, n in self._frames_done([a for a, *_ in running.values()])
+                                if i in in_hand)
                     frames = sum(expected[i] if i in finished else min(done.get(i, 0), expected[i] or done.get(i, 0))
                                  for i in expected)
                     progress(frames, sum(expected.values()), len(finished), len(expected))

@@ -145,8 +145,10 @@ def test_a_worker_killed_mid_video_has_its_file_done_again(inputs, tiny_model_fi
     long_clip = make_clip(tmp_path / "long.mp4", frames=150)
     being_written = tmp_path / "out" / "long.annotated"  # its video, its logs, all .partial until done
     killed: list[int] = []
+    seen: list[tuple[int, int, int, int]] = []
 
     def kill_the_worker_writing_it(frames: int, total: int, files: int, all_files: int) -> None:
+        seen.append((frames, total, files, all_files))
         if not killed and frames > 0 and (pid := pid_writing(being_written)) is not None:
             os.kill(pid, signal.SIGKILL)
             killed.append(pid)
@@ -165,6 +167,10 @@ def test_a_worker_killed_mid_video_has_its_file_done_again(inputs, tiny_model_fi
     rows = pd.read_csv(tmp_path / "out" / "long.annotated.csv", comment="#")
     assert rows.frame.tolist() == list(range(150))  # every frame once: nothing lost, nothing twice
     assert not list((tmp_path / "out").glob("*.partial*"))
+    frames, total, files, all_files = seen[-1]  # the progress bar ends full
+    assert frames == total == 150 + decode_all(inputs / "walk.mp4")["frames"] + 1 and files == all_files == 3
+    # and moves while a file is under way (the workers are asked), not only when one ends
+    assert any(files == 2 and total - 150 < frames < total for frames, total, files, _ in seen)
 
 
 @pytest.mark.parametrize("signum, status, message", [(signal.SIGTERM, 143, "fer annotate: terminated (SIGTERM)"),
