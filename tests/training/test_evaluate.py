@@ -114,7 +114,7 @@ def test_metrics_cli_writes_card_and_readme_table(tiny_model_file, fer2013_path,
     assert [(e["split"], e["tencrop"]) for e in card["evaluations"]] == [
         ("public", False), ("public", True), ("private", False), ("private", True)]
     text = readme.read_text()
-    assert "stale" not in text and "| `tiny.pt` |" in text and text.endswith("rest\n")
+    assert "stale" not in text and "| `tiny.pt` | float32 |" in text and text.endswith("rest\n")
     private_tencrop = card["evaluations"][3]["accuracy"]
     assert f"{private_tencrop:.4f}" in text
 
