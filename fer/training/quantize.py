@@ -35,7 +35,10 @@ from fer.training.evaluate import split_faces
 #: Largest move of PublicTest accuracy (centre crop) the int8 variant may cause.
 TOLERANCE = 0.003
 #: Training faces calibrated on by default (each seen as 11 views: centre and ten-crop).
-CALIBRATION_FACES = 512
+#: For the shipped VGG10, 256 faces moved PublicTest accuracy from 0.6785 to 0.6771 and
+#: 512 to 0.6740: the activation ranges the histogram observers settle on do not improve
+#: steadily with the sample, which is why every variant is checked before it is written.
+CALIBRATION_FACES = 256
 #: Views per calibration pass and faces per checking pass.
 BATCH = 64
 
