@@ -155,6 +155,11 @@ def load_int8(member: LoadedModel) -> torch.jit.ScriptModule:
         torch.backends.quantized.engine = INT8_ENGINE
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FutureWarning)
+        warnings.simplefilter("ignore", UserWarning)
+        # torch 2.14 deprecates quantized tensors with a warning its C++ side prints once
+        # per process, straight to stderr when TorchScript's loader triggers it; spent here
+        # on one eager call, where Python's filter above catches it.
+        torch.quantize_per_tensor(torch.zeros(1), 1.0, 0, torch.quint8)
         return torch.jit.load(io.BytesIO(data), map_location="cpu").eval()
 
 

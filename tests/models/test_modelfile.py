@@ -137,3 +137,16 @@ def test_files_of_format_2_still_load_and_newer_formats_are_refused(tiny_model_f
     _write_meta(tmp_path / "v4.pt", meta | {"format_version": FORMAT_VERSION + 1})
     with pytest.raises(ModelFileError, match=f"reads fer-torchscript up to v{FORMAT_VERSION}"):
         load_models(tmp_path / "v4.pt")
+
+
+def test_the_int8_variant_loads_and_runs_without_deprecation_noise(tiny_int8_model_file):
+    """torch 2.14's deprecation of quantized tensors is printed by its C++ side once per
+    process; a fresh process shows whether the loader keeps it off users' terminals."""
+    import subprocess
+    import sys
+
+    code = ("import torch; from fer.models.modelfile import load_models, load_int8; "
+            f"m = load_int8(load_models({str(tiny_int8_model_file)!r})[0]); m(torch.zeros(2, 1, 40, 40))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert "deprecated" not in done.stderr and "Warning" not in done.stderr
