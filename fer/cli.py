@@ -290,7 +290,8 @@ def _check_annotate(parser: argparse.ArgumentParser, args: argparse.Namespace) -
     if args.workers is not None and args.ray is None:
         parser.error("--workers goes with --ray")
     if args.ray is not None and args.precision != "auto":
-        parser.error(f"--precision {args.precision}: Ray workers run in auto precision; leave --precision out with --ray")
+        parser.error(f"--precision {args.precision}: Ray workers run in auto precision; leave --precision out "
+                     "with --ray")
     if args.workers is not None and args.workers < 1:
         parser.error(f"--workers {args.workers}: at least 1")
     if args.ray and Path(args.ray).exists():

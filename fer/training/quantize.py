@@ -24,8 +24,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from fer.engine.crops import center_crop, normalize, ten_crop
 from fer.engine.classify import predict_member
+from fer.engine.crops import center_crop, normalize, ten_crop
 from fer.io.outputs import OutputError
 from fer.models import create_model
 from fer.models.modelfile import INT8_ENGINE, LoadedModel, ModelFileError, load_models, save_with_int8

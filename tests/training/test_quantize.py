@@ -4,7 +4,6 @@ written beside the float network without touching it."""
 import json
 
 import numpy as np
-import pytest
 import torch
 
 from fer.cli import main
