@@ -1,13 +1,15 @@
-"""What int8 would buy the live path on a CPU without bfloat16: the shipped classifier in
-float32 (as the runtime runs it: eager, channels-last, one thread) against an int8 copy
-made with torchao's PT2E quantisation (the maintained successor of FX quantisation,
-which PyTorch 2.14 deprecates) and compiled by TorchInductor, which lowers it to
-oneDNN's int8 convolutions.
+"""The road not taken for int8: the shipped classifier in float32 (as the runtime runs it:
+eager, channels-last, one thread) against an int8 copy made with torchao's PT2E
+quantisation (the maintained successor of FX quantisation, which PyTorch 2.14
+deprecates) and compiled by TorchInductor, which lowers it to oneDNN's int8 convolutions.
 
-The int8 copy is calibrated on Training faces (never the test splits) and checked on
-PublicTest: accuracy of both, and how often they agree. It is not part of the runtime
-(see the README's "Speed" section for why): this script is the measurement behind that
-choice.
+The runtime ships FX quantisation instead (``fer quantize``, :mod:`fer.training.quantize`):
+a TorchScript module in the model file that runs any batch size with no compile step.
+PT2E's int8 runs only through TorchInductor, which compiles C++ for each batch size on
+first use and needs a C++ compiler wherever fer runs; this script is the comparison
+behind that choice (see the README's "Speed" section). The int8 copy is calibrated on
+Training faces (never the test splits) and checked on PublicTest: accuracy of both, and
+how often they agree.
 
     pip install -e .[int8]
     python benchmarks/int8_classifier.py --data ../shared/data/fer2013.tar.gz \
@@ -31,10 +33,10 @@ import torch
 
 from fer.bench import cpu_name, stats
 from fer.engine.crops import center_crop, normalize
-from fer.models import create_model
 from fer.models.modelfile import default_weights, load_models
 from fer.training.data import load_fer2013, stratified_subset
 from fer.training.evaluate import split_faces
+from fer.training.quantize import float_model
 
 #: Faces per call measured: one face, and a frame with four.
 BATCHES = (1, 4)
@@ -45,14 +47,6 @@ EVAL_BATCH = 64
 def model_input(faces: np.ndarray, meta) -> torch.Tensor:
     """uint8 (N, 48, 48) faces -> the normalised centre crops the runtime feeds the network."""
     return normalize(center_crop(torch.as_tensor(faces), meta.input_size), meta.mean, meta.std)
-
-
-def float_model(weights: Path) -> tuple[torch.nn.Module, object]:
-    """The file's network rebuilt as a plain module (torch.export cannot trace TorchScript)."""
-    loaded = load_models(weights)[0]
-    module = create_model(loaded.meta.arch, **loaded.meta.arch_kwargs)
-    module.load_state_dict(loaded.module.state_dict())
-    return module.eval(), loaded.meta
 
 
 def int8_model(module: torch.nn.Module, calibration: torch.Tensor, batch: int):
@@ -102,7 +96,8 @@ def probabilities(fn, x: torch.Tensor, batch: int) -> np.ndarray:
 
 def run(data: str, weights: Path, calibration: int, repeats: int) -> dict:
     torch.set_num_threads(1)  # as the runtime (fer.recognizer.THREADS)
-    module, meta = float_model(weights)
+    loaded = load_models(weights)[0]
+    module, meta = float_model(loaded), loaded.meta  # torch.export cannot trace TorchScript
     runtime = load_models(weights)[0].module.to(memory_format=torch.channels_last)
     train_faces, _ = stratified_subset(*load_fer2013(data).split("Training"), calibration)
     calib = model_input(train_faces, meta)

@@ -6,10 +6,11 @@ installed), never from files in the repository:
 
 * classifier: milliseconds per face for the model alone on batches of 1 and 16
   48x48 faces (what an image of one person and a crowded frame cost), ten-crop off
-  and on, median and 95th percentile;
+  and on, median and 95th percentile, in each precision asked for (``--precision
+  float32 int8`` compares them in one run);
 * live: a 640x480 stream in which one or four faces drift slowly, through one
-  :class:`~fer.engine.pipeline.FramePipeline` per face detector, ten-crop off and on;
-  per-frame milliseconds for each stage (detection, grayscale conversion and crops,
+  :class:`~fer.engine.pipeline.FramePipeline` per face detector and precision, ten-crop
+  off and on; per-frame milliseconds for each stage (detection, grayscale conversion and crops,
   the network, tracking, drawing and fitting to the display) and the whole frame,
   median and 95th percentile: where a frame's time goes;
 * video: a 640x480 30 fps clip with a moving face annotated end to end (decode, detect,
@@ -152,12 +153,12 @@ def make_clip(path: Path, seconds: float, fps: int = 30, size: tuple[int, int] =
     return path
 
 
-def _video_child(weights: str | None, src: str, dst: str, queue) -> None:
+def _video_child(weights: str | None, src: str, dst: str, precision: str, queue) -> None:
     """Runs in a fresh process: load the model, annotate, report time and peak memory."""
     try:
         from fer.recognizer import EmotionRecognizer
 
-        rec = EmotionRecognizer(weights)
+        rec = EmotionRecognizer(weights, precision=precision)
         start, cpu = time.perf_counter(), time.process_time()
         summary = rec.annotate_video(src, dst)
         seconds = time.perf_counter() - start
@@ -179,13 +180,15 @@ def peak_rss_mb() -> float:
     return round(kb / 1024, 1)
 
 
-def bench_video(weights: str | None, seconds_list: list[float], workdir: Path) -> dict[str, Any]:
+def bench_video(weights: str | None, seconds_list: list[float], workdir: Path,
+                precision: str = "auto") -> dict[str, Any]:
     ctx = multiprocessing.get_context("spawn")
     results = {}
     for seconds in seconds_list:
         src = make_clip(workdir / f"clip{seconds:g}s.mp4", seconds)
         queue = ctx.Queue()
-        child = ctx.Process(target=_video_child, args=(weights, str(src), str(workdir / f"out{seconds:g}s.mp4"), queue))
+        child = ctx.Process(target=_video_child, args=(weights, str(src), str(workdir / f"out{seconds:g}s.mp4"),
+                                                              precision, queue))
         child.start()
         result = queue.get()
         child.join()
@@ -196,42 +199,54 @@ def bench_video(weights: str | None, seconds_list: list[float], workdir: Path) -
 
 
 def run(weights: str | os.PathLike | None = None, frames: int = 300, video_seconds: tuple[float, ...] = (10, 60),
-        detectors: tuple[str, ...] = ("haar", "blazeface"), log=print) -> dict[str, Any]:
-    """Run every benchmark and return the JSON-able results; the live one once per
-    detector, in ``live_640x480[detector]``."""
+        detectors: tuple[str, ...] = ("haar", "blazeface"), precisions: tuple[str, ...] = ("auto",),
+        log=print) -> dict[str, Any]:
+    """Run every benchmark and return the JSON-able results: the classifier and the live
+    path once per precision asked for (``classifier_48x48[precision]``,
+    ``live_640x480[detector][precision]``, keyed by the precision each ran in: ``auto``
+    is resolved), the video once, in the first precision."""
     import cv2
     import torch
 
     from fer.recognizer import EmotionRecognizer
 
     load_before = os.getloadavg()
-    rec = EmotionRecognizer(weights)
+    recognizers = {}
+    for asked in dict.fromkeys(precisions):
+        rec = EmotionRecognizer(weights, precision=asked)
+        recognizers.setdefault(rec.classifier.precision, rec)
+    first = next(iter(recognizers.values()))
     report: dict[str, Any] = {
         "machine": {"cpus": os.cpu_count(), "cpu": cpu_name(),
                     "load_average_before": [round(x, 2) for x in load_before],
                     "torch_threads": torch.get_num_threads(), "opencv_threads": cv2.getNumThreads(),
-                    "precision": str(rec.classifier.dtype).replace("torch.", "")},
-        "model": {"file": str(rec.weights), "arch": rec.classifier.members[0].meta.arch},
-        "settings": rec.settings.as_dict(),
+                    "precisions": list(recognizers)},
+        "model": {"file": str(first.weights), "arch": first.classifier.members[0].meta.arch},
+        "settings": first.settings.as_dict(),
         "classifier_48x48": {},
-        "live_640x480": {},
+        "live_640x480": {detector: {} for detector in detectors},
     }
-    for batch in (1, 16):
-        for tencrop in (False, True):
-            key = f"batch_{batch}_tencrop_{'on' if tencrop else 'off'}"
-            log(f"classifier: {key} ...")
-            report["classifier_48x48"][key] = bench_classifier(rec.classifier, batch, tencrop, frames)
-    for detector in detectors:
-        report["live_640x480"][detector] = {}
-        for faces in (1, 4):
+    for precision, rec in recognizers.items():
+        report["classifier_48x48"][precision] = {}
+        for batch in (1, 16):
             for tencrop in (False, True):
-                key = f"{faces}_face{'s' if faces > 1 else ''}_tencrop_{'on' if tencrop else 'off'}"
-                log(f"live: {detector}, {key} ...")
-                report["live_640x480"][detector][key] = bench_live(rec, faces, tencrop, frames, detector=detector)
+                key = f"batch_{batch}_tencrop_{'on' if tencrop else 'off'}"
+                log(f"classifier: {precision}, {key} ...")
+                report["classifier_48x48"][precision][key] = bench_classifier(rec.classifier, batch, tencrop, frames)
+    for detector in detectors:
+        for precision, rec in recognizers.items():
+            live = report["live_640x480"][detector][precision] = {}
+            for faces in (1, 4):
+                for tencrop in (False, True):
+                    key = f"{faces}_face{'s' if faces > 1 else ''}_tencrop_{'on' if tencrop else 'off'}"
+                    log(f"live: {detector}, {precision}, {key} ...")
+                    live[key] = bench_live(rec, faces, tencrop, frames, detector=detector)
     if video_seconds:
         with tempfile.TemporaryDirectory(prefix="fer-bench-") as tmp:
-            log(f"video: 640x480 30 fps clips of {', '.join(f'{s:g}' for s in video_seconds)} s ...")
-            report["video_640x480_30fps"] = bench_video(str(rec.weights), list(video_seconds), Path(tmp))
+            log(f"video: 640x480 30 fps clips of {', '.join(f'{s:g}' for s in video_seconds)} s "
+                f"({first.classifier.precision}) ...")
+            report["video_640x480_30fps"] = bench_video(str(first.weights), list(video_seconds), Path(tmp),
+                                                        first.classifier.precision)
     report["machine"]["load_average_after"] = [round(x, 2) for x in os.getloadavg()]
     return report
 

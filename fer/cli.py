@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from fer import __version__
-from fer.engine.classify import DEVICES, DeviceError
+from fer.engine.classify import DEVICES, PRECISIONS, DeviceError
 from fer.engine.settings import DETECTORS
 from fer.io.cluster import ClusterError
 from fer.io.images import ImageError
@@ -22,11 +22,12 @@ from fer.io.video import VideoError
 from fer.models.modelfile import ModelFileError
 from fer.settings_cli import add_settings_arguments, fits_display, settings_from_args
 from fer.training.data import DatasetError
+from fer.training.quantize import CALIBRATION_FACES, QuantizeError
 from fer.training.train import TrainConfigError
 
 USER_ERRORS: tuple[type[Exception], ...] = (DatasetError, ModelFileError, TrainConfigError, FileNotFoundError,
                                             ImageError, VideoError, OutputError, DeviceError,
-                                            ClusterError)
+                                            ClusterError, QuantizeError)
 
 
 def _app(args: argparse.Namespace) -> int:
@@ -56,6 +57,17 @@ def _export(args: argparse.Namespace) -> None:
     from fer.training.export import export_checkpoint
 
     print(f"wrote {export_checkpoint(args.checkpoint, args.output, args.weights_dtype)}")
+
+
+def _quantize(args: argparse.Namespace) -> None:
+    from fer.training.quantize import quantize_file
+
+    path, info = quantize_file(args.model, args.data, args.output, calibration=args.calibration,
+                               overwrite=args.overwrite)
+    check = info["public_test"]
+    print(f"PublicTest (n={check['faces']}, centre crop): float32 {check['accuracy_float32']:.4f}, int8 "
+          f"{check['accuracy_int8']:.4f}, same label {check['same_label']:.4f}")
+    print(f"wrote {path}")
 
 
 def _evaluate(args: argparse.Namespace) -> None:
@@ -136,7 +148,7 @@ def _annotate(args: argparse.Namespace) -> int:
     from fer.io.batch import annotate_files
     from fer.recognizer import EmotionRecognizer
 
-    rec = EmotionRecognizer(args.weights, settings=args.settings, device=args.device)
+    rec = EmotionRecognizer(args.weights, settings=args.settings, device=args.device, precision=args.precision)
     bars: list[tqdm] = []
 
     def progress(src):
@@ -228,7 +240,7 @@ def _bench(args: argparse.Namespace) -> None:
 
     seconds = tuple(float(s) for s in args.video_seconds.split(",")) if args.video_seconds else ()
     report = run(args.weights, frames=args.frames, video_seconds=seconds, detectors=tuple(args.detectors),
-                 log=lambda msg: print(msg, file=sys.stderr))
+                 precisions=tuple(args.precision), log=lambda msg: print(msg, file=sys.stderr))
     print(json.dumps(report, indent=2))
     if args.json:
         print(f"wrote {write_json(report, args.json)}", file=sys.stderr)
@@ -277,6 +289,9 @@ def _check_annotate(parser: argparse.ArgumentParser, args: argparse.Namespace) -
         parser.error(f"-o {args.output}: with several inputs, -o must be a folder")
     if args.workers is not None and args.ray is None:
         parser.error("--workers goes with --ray")
+    if args.ray is not None and args.precision != "auto":
+        parser.error(f"--precision {args.precision}: Ray workers run in auto precision; leave --precision out "
+                     "with --ray")
     if args.workers is not None and args.workers < 1:
         parser.error(f"--workers {args.workers}: at least 1")
     if args.ray and Path(args.ray).exists():
@@ -284,10 +299,12 @@ def _check_annotate(parser: argparse.ArgumentParser, args: argparse.Namespace) -
                      "(or write --ray=ADDRESS)")
 
 
-def _precision_argument(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--precision", choices=("auto", "float32", "bfloat16"), default="auto",
-                   help="precision of the networks: auto is bfloat16 on CPUs that compute it natively (AMX, "
-                        "AVX512-BF16), float32 elsewhere (default: auto)")
+PRECISION_HELP = ("auto is bfloat16 on CPUs that compute it natively (AMX, AVX512-BF16), else int8 where the model "
+                  "file carries an int8 variant (fer quantize), else float32; int8 runs on the CPU only")
+
+
+def _precision_argument(p: argparse.ArgumentParser, help: str = "precision of the networks") -> None:
+    p.add_argument("--precision", choices=PRECISIONS, default="auto", help=f"{help}: {PRECISION_HELP} (default: auto)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -322,6 +339,17 @@ def build_parser() -> argparse.ArgumentParser:
                         "half the size)")
     p.set_defaults(func=_export)
 
+    p = sub.add_parser("quantize", help="add an int8 variant to a model file (calibrated on Training faces, "
+                                        "checked on PublicTest), for CPUs without native bfloat16")
+    p.add_argument("model", help="model file, e.g. weights/vgg10.pt")
+    p.add_argument("--data", required=True, help="FER2013 directory, .tar.gz, .zip or fer2013.csv")
+    p.add_argument("-o", "--output", required=True, help="model file to write (may be MODEL itself, with --overwrite)")
+    p.add_argument("--calibration", type=int, default=CALIBRATION_FACES, metavar="N",
+                   help=f"Training faces to calibrate on, class-stratified, each as its centre and ten-crop views "
+                        f"(default: {CALIBRATION_FACES})")
+    p.add_argument("--overwrite", action="store_true", help="replace OUTPUT if it exists")
+    p.set_defaults(func=_quantize)
+
     p = sub.add_parser("evaluate", help="metrics of a model or weighted ensemble on a FER2013 test split")
     p.add_argument("--data", required=True, help="FER2013 directory, .tar.gz, .zip or fer2013.csv")
     p.add_argument("--weights", nargs="+", required=True, help="model files (.pt) or ensemble files (.json)")
@@ -339,7 +367,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", required=True, help="FER2013 directory, .tar.gz, .zip or fer2013.csv")
     p.add_argument("--plots", help="also write confusion-matrix heatmaps (PNG) into this directory")
     p.add_argument("--readme", help="regenerate the accuracy table in this README from the metrics files")
-    _precision_argument(p)
+    _precision_argument(p, help="precision of the reference figures (int8 means float32 here); a file with an int8 "
+                                "variant is evaluated in int8 too")
     p.set_defaults(func=_metrics)
 
     p = sub.add_parser("study", help="train and compare class-imbalance remedies, write the report")
@@ -379,6 +408,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "emotion, dominant emotion) and NAME.annotated.timeline.png (one line per face)")
     p.add_argument("--device", default="auto", choices=DEVICES,
                    help="where the classifier runs: auto = CUDA when present, else the CPU (default: auto)")
+    _precision_argument(p, help="precision of the classifier")
     p.add_argument("--overwrite", action="store_true", help="replace outputs left by an earlier run (default: "
                                                                  "skip the inputs whose outputs exist)")
     p.add_argument("--ray", nargs="?", const="", metavar="ADDRESS",
@@ -401,6 +431,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "'' skips (default: 10,60)")
     p.add_argument("--detectors", nargs="+", choices=DETECTORS, default=["haar", "blazeface"],
                    help="detectors whose live latency to measure, in one run (default: haar blazeface)")
+    p.add_argument("--precision", nargs="+", choices=PRECISIONS, default=["auto"],
+                   help=f"precisions to measure the classifier and the live path in, in one run: {PRECISION_HELP} "
+                        "(default: auto)")
     p.set_defaults(func=_bench)
 
     from fer.robustness import DEFAULT_VARIANTS, MIN_FACE, VARIANTS

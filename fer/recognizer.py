@@ -40,8 +40,9 @@ class EmotionRecognizer:
 
     ``weights``: a model or ensemble file (default: :func:`fer.models.modelfile.default_weights`).
     ``threads``: PyTorch's intra-op threads for the process (default 1, see
-    :data:`THREADS`). ``precision``: ``"float32"``, ``"bfloat16"`` or ``"auto"``
-    (default: bfloat16 where the CPU computes it natively; see
+    :data:`THREADS`). ``precision``: one of :data:`fer.engine.classify.PRECISIONS`
+    (default ``"auto"``: bfloat16 where the CPU computes it natively, else the model
+    file's int8 variant where it has one, else float32; see
     :func:`fer.engine.classify.resolve_precision`). ``device``: ``"auto"`` (CUDA when
     PyTorch sees a GPU, else the CPU), ``"cpu"`` or ``"cuda"``; face detection and
     drawing stay on the CPU. Raises :class:`fer.models.modelfile.ModelFileError` for a

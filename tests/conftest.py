@@ -62,3 +62,14 @@ def tiny_recognizer(tiny_model_file):
     from fer.recognizer import EmotionRecognizer
 
     return EmotionRecognizer(tiny_model_file)
+
+
+@pytest.fixture(scope="session")
+def tiny_int8_model_file(tiny_model_file, tmp_path_factory) -> Path:
+    """The tiny model with an int8 variant, calibrated on 14 Training faces (random weights
+    make its PublicTest check meaningless, so any difference is let through)."""
+    from fer.training.quantize import quantize_file
+
+    path, _ = quantize_file(tiny_model_file, FER2013, tmp_path_factory.mktemp("int8") / "tiny8.pt", calibration=14,
+                            tolerance=1.0)
+    return path

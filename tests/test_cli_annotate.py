@@ -124,22 +124,27 @@ def test_a_folder_or_a_pattern_stands_for_its_images_and_videos(capsys, inputs, 
     assert code == 2 and "does not exist" in err and len(err.strip().splitlines()) == 1
 
 
-def test_bench_prints_and_writes_json(capsys, tiny_model_file, tmp_path):
-    code, out, _ = run(capsys, "bench", "--weights", tiny_model_file, "--frames", 3, "--video-seconds", "0.5",
-                       "--json", tmp_path / "bench.json")
+def test_bench_prints_and_writes_json(capsys, tiny_int8_model_file, tmp_path):
+    code, out, _ = run(capsys, "bench", "--weights", tiny_int8_model_file, "--frames", 3, "--video-seconds", "0.5",
+                       "--precision", "float32", "int8", "--json", tmp_path / "bench.json")
     assert code == 0
     report = json.loads((tmp_path / "bench.json").read_text())
     assert json.loads(out) == report
-    per_face = report["classifier_48x48"]
-    assert set(per_face) == {"batch_1_tencrop_off", "batch_1_tencrop_on", "batch_16_tencrop_off", "batch_16_tencrop_on"}
-    assert per_face["batch_16_tencrop_off"]["per_face_ms"]["median"] > 0
+    assert report["machine"]["precisions"] == ["float32", "int8"]  # both precisions, in one run
+    for per_face in report["classifier_48x48"].values():
+        assert set(per_face) == {"batch_1_tencrop_off", "batch_1_tencrop_on", "batch_16_tencrop_off",
+                                 "batch_16_tencrop_on"}
+        assert per_face["batch_16_tencrop_off"]["per_face_ms"]["median"] > 0
     assert set(report["live_640x480"]) == {"haar", "blazeface"}  # both detectors by default, in one run
-    for live in report["live_640x480"].values():
-        assert set(live) == {"1_face_tencrop_off", "1_face_tencrop_on", "4_faces_tencrop_off", "4_faces_tencrop_on"}
-        assert set(live["1_face_tencrop_off"]["total_ms"]) == {"median", "p95"}
-        stages = ("detect", "crop", "classify", "track", "draw")  # where a frame's time goes
-        assert all(live["4_faces_tencrop_off"][f"{stage}_ms"]["median"] > 0 for stage in stages)
-        assert live["4_faces_tencrop_off"]["faces_found_per_frame"] > 2
+    for by_precision in report["live_640x480"].values():
+        assert set(by_precision) == {"float32", "int8"}
+        for live in by_precision.values():
+            assert set(live) == {"1_face_tencrop_off", "1_face_tencrop_on", "4_faces_tencrop_off",
+                                 "4_faces_tencrop_on"}
+            assert set(live["1_face_tencrop_off"]["total_ms"]) == {"median", "p95"}
+            stages = ("detect", "crop", "classify", "track", "draw")  # where a frame's time goes
+            assert all(live["4_faces_tencrop_off"][f"{stage}_ms"]["median"] > 0 for stage in stages)
+            assert live["4_faces_tencrop_off"]["faces_found_per_frame"] > 2
     video = report["video_640x480_30fps"]["0.5s"]
     assert video["frames"] == 15 and video["peak_rss_mb"] > 0
 

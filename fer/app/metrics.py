@@ -57,11 +57,19 @@ def evaluation_name(e: Evaluation) -> str:
     return f"{SPLITS.get(e['split'], e['split'])}, {crop_name(e['tencrop'])}"
 
 
+def model_evaluations(model: str, card: Card) -> list[tuple[str, Evaluation]]:
+    """A card's evaluations named by model: the reference figures under the model's name,
+    its int8 variant's (what the live path runs on CPUs without native bfloat16) as
+    'model (int8)'."""
+    return ([(model, e) for e in card["evaluations"]]
+            + [(f"{model} (int8)", e) for e in card.get("int8_evaluations", [])])
+
+
 def scores_table(cards: dict[str, Card]) -> pd.DataFrame:
-    """One row per model, split and crop; one column per summary score."""
-    rows = [{"model": model, "split": SPLITS.get(e["split"], e["split"]), "crop": crop_name(e["tencrop"]),
+    """One row per model (and int8 variant), split and crop; one column per summary score."""
+    rows = [{"model": name, "split": SPLITS.get(e["split"], e["split"]), "crop": crop_name(e["tencrop"]),
              "n": e["n"], **{label: e[key] for key, label in SCORES.items()}}
-            for model, card in cards.items() for e in card["evaluations"]]
+            for model, card in cards.items() for name, e in model_evaluations(model, card)]
     return pd.DataFrame(rows, columns=["model", "split", "crop", "n", *SCORES.values()])
 
 

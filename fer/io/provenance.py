@@ -36,17 +36,19 @@ def model_provenance(classifier: Classifier) -> dict[str, Any]:
                for m, w in zip(classifier.members, classifier.weights)]
     path = classifier.path or classifier.members[0].path
     return {"file": path.name, "sha256": sha256_of(path), "members": members,
-            "private_test_accuracy": private_test_accuracy(path), "device": str(classifier.device),
-            "precision": str(classifier.dtype).removeprefix("torch.")}
+            "private_test_accuracy": private_test_accuracy(path, classifier.precision),
+            "device": str(classifier.device), "precision": classifier.precision}
 
 
-def private_test_accuracy(model_file: Path) -> dict[str, float] | None:
+def private_test_accuracy(model_file: Path, precision: str = "float32") -> dict[str, float] | None:
     """PrivateTest accuracy with the centre crop and with ten-crop, from the metrics file
-    beside the model; None when there is none (a model not yet evaluated)."""
+    beside the model, of the int8 variant when ``precision`` is int8; None when there is
+    none (a model not yet evaluated)."""
     try:
         card = json.loads(metrics_path(model_file).read_text())
+        evaluations = card["int8_evaluations" if precision == "int8" else "evaluations"]
         found = {("ten_crop" if e["tencrop"] else "centre_crop"): round(float(e["accuracy"]), 4)
-                 for e in card["evaluations"] if e["split"] == "private"}
+                 for e in evaluations if e["split"] == "private"}
     except (OSError, ValueError, KeyError, TypeError):
         return None
     return found or None

@@ -11,6 +11,7 @@ This module is the only place that knows the format: PyTorch 2.14 deprecates
 from __future__ import annotations
 
 import copy
+import io
 import json
 import os
 import warnings
@@ -25,8 +26,15 @@ import torch.nn as nn
 from fer.classes import CLASS_NAMES, FACE_SIZE
 
 FORMAT = "fer-torchscript"
-FORMAT_VERSION = 2  # 2: weights may be stored in 16 bits (``weights_dtype``)
+FORMAT_VERSION = 3  # 2: weights may be stored in 16 bits (``weights_dtype``); 3: an int8 variant (``int8``)
 META_ENTRY = "fer_meta.json"
+#: The int8 variant's archive entry: a TorchScript file of its own, quantised by
+#: ``fer quantize`` (:mod:`fer.training.quantize`), read only when asked for.
+INT8_ENTRY = "fer_int8.pt"
+#: PyTorch's quantized engine the int8 variant is made and run with: x86 (fbgemm and
+#: oneDNN kernels) where PyTorch has it; elsewhere (ARM: qnnpack) int8 is not picked by
+#: ``precision="auto"`` (see :func:`int8_engine`).
+INT8_ENGINE = "x86"
 ENSEMBLE_FORMAT = "fer-ensemble"
 #: How weights may be stored in a file. The loader always restores float32, the working
 #: precision; float16 halves the file (a full-width VGG10: 31 -> 16 MB) and keeps about
@@ -66,6 +74,9 @@ class ModelMeta:
     training: dict[str, Any] = field(default_factory=dict)  # summary of the run: epochs, minutes, best epoch
     data_fingerprint: str = ""
     weights_dtype: str = "float32"  # how the file stores the weights (files of format v1: float32)
+    #: How the int8 variant was made (calibration, engine, PublicTest check), None when the
+    #: file carries none (files of format v1 and v2 never do)
+    int8: dict[str, Any] | None = None
     format: str = FORMAT
     format_version: int = FORMAT_VERSION
 
@@ -98,6 +109,60 @@ def save_model(model: nn.Module, meta: ModelMeta, path: str | os.PathLike, weigh
     return path
 
 
+def save_with_int8(source: str | os.PathLike, int8: nn.Module, info: dict[str, Any], path: str | os.PathLike) -> Path:
+    """Write the model file ``source`` again as ``path`` with ``int8`` (a TorchScript
+    module, e.g. traced from an FX-quantised copy of the network) as its int8 variant and
+    ``info`` as the variant's metadata. The float network is copied as stored, so its
+    weights stay bit-identical; the file appears only when complete, and ``path`` may be
+    ``source`` itself."""
+    source, path = Path(source), Path(path)
+    module, meta = _read_torchscript(source)
+    meta = replace(meta, int8=info, format_version=FORMAT_VERSION)
+    buffer = io.BytesIO()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        torch.jit.save(int8, buffer)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".partial")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        torch.jit.save(module, str(tmp), _extra_files={META_ENTRY: json.dumps(asdict(meta)),
+                                                        INT8_ENTRY: buffer.getvalue()})
+    tmp.replace(path)
+    return path
+
+
+def int8_engine() -> str | None:
+    """The quantized engine int8 variants run on here (:data:`INT8_ENGINE`), None where
+    PyTorch lacks it (ARM builds have qnnpack only)."""
+    return INT8_ENGINE if INT8_ENGINE in torch.backends.quantized.supported_engines else None
+
+
+def load_int8(member: LoadedModel) -> torch.jit.ScriptModule:
+    """The int8 variant of a loaded model, read from its file. The quantized weights are
+    packed for the engine selected at load, so :data:`INT8_ENGINE` is selected first where
+    PyTorch has it (elsewhere PyTorch's default engine packs them: untested). Raises
+    :class:`ModelFileError` for a file without one."""
+    if not member.meta.int8:
+        raise ModelFileError(f"{member.path} carries no int8 variant (make one with `fer quantize`)")
+    try:
+        with zipfile.ZipFile(member.path) as archive:
+            name = next(n for n in archive.namelist() if n.endswith(f"/extra/{INT8_ENTRY}"))
+            data = archive.read(name)
+    except (StopIteration, OSError, zipfile.BadZipFile):
+        raise ModelFileError(f"{member.path} says it carries an int8 variant but has none readable") from None
+    if int8_engine():
+        torch.backends.quantized.engine = INT8_ENGINE
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        warnings.simplefilter("ignore", UserWarning)
+        # torch 2.14 deprecates quantized tensors with a warning its C++ side prints once
+        # per process, straight to stderr when TorchScript's loader triggers it; spent here
+        # on one eager call, where Python's filter above catches it.
+        torch.quantize_per_tensor(torch.zeros(1), 1.0, 0, torch.quint8)
+        return torch.jit.load(io.BytesIO(data), map_location="cpu").eval()
+
+
 def load_models(path: str | os.PathLike) -> list[LoadedModel]:
     """Load a model file, or the members of an ensemble file, checking the metadata.
 
@@ -115,6 +180,12 @@ def load_models(path: str | os.PathLike) -> list[LoadedModel]:
 
 
 def _load_torchscript(path: Path, weight: float = 1.0) -> LoadedModel:
+    module, meta = _read_torchscript(path)
+    return LoadedModel(module.float().eval(), meta, path, weight)  # working precision, however stored
+
+
+def _read_torchscript(path: Path) -> tuple[torch.jit.ScriptModule, ModelMeta]:
+    """The network as stored (weights in the file's dtype) and its checked metadata."""
     if not zipfile.is_zipfile(path):
         raise ModelFileError(f"{path} is not a TorchScript model file (truncated or a different format)")
     extra = {META_ENTRY: ""}
@@ -131,7 +202,7 @@ def _load_torchscript(path: Path, weight: float = 1.0) -> LoadedModel:
     if meta.format != FORMAT or meta.format_version > FORMAT_VERSION:
         raise ModelFileError(f"{path} has format {meta.format} v{meta.format_version}; "
                              f"this version of fer reads {FORMAT} up to v{FORMAT_VERSION}")
-    return LoadedModel(module.float().eval(), meta, path, weight)  # working precision, however stored
+    return module, meta
 
 
 def save_ensemble(members: list[tuple[str | os.PathLike, float]], path: str | os.PathLike,

@@ -12,7 +12,9 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+import torch
 
+from fer.engine.classify import resolve_precision
 from fer.models.modelfile import load_models, save_ensemble
 from fer.training.evaluate import compute_metrics, member_probs, split_faces
 
@@ -40,7 +42,10 @@ def search_weights(probs: Sequence[np.ndarray], labels: np.ndarray, step: float 
 
 def build_ensemble(weights: Sequence[str | os.PathLike], data: str | os.PathLike, out: str | os.PathLike,
                    tencrop: bool = True, step: float = 0.1, precision: str = "auto") -> dict[str, Any]:
-    """Search member weights on PublicTest, write the ensemble file, report PrivateTest."""
+    """Search member weights on PublicTest, write the ensemble file, report PrivateTest.
+    ``auto`` runs the members in bfloat16 where native, else float32: never in int8,
+    which only some members may carry, so that every member is weighed in one precision."""
+    precision = resolve_precision(precision, torch.device("cpu")) if precision == "auto" else precision
     members = [m for w in weights for m in load_models(w)]
     names = [m.meta.class_names for m in members]
     public_faces, public_labels = split_faces(data, "public")

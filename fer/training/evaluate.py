@@ -87,9 +87,10 @@ def evaluate(weights: Sequence[str | os.PathLike], data: str | os.PathLike, spli
              subset: int = 0, precision: str = "auto") -> dict[str, Any]:
     """Evaluate one model file, or a weighted ensemble of several, on one split.
 
-    ``precision="auto"`` runs the networks in bfloat16 where the CPU computes it natively
-    (several times faster for ten-crop; :func:`precision_agreement` checks the cost in
-    accuracy), float32 elsewhere; the result records which.
+    ``precision="auto"`` runs the networks as the live path does: in bfloat16 where the
+    CPU computes it natively (several times faster for ten-crop; :func:`precision_agreement`
+    checks the cost in accuracy), else int8 where the file carries an int8 variant, else
+    float32 (:func:`fer.engine.classify.resolve_precision`); the result records which.
 
     >>> evaluate(["weights/vgg10.pt"], "fer2013.tar.gz", "private", tencrop=True)["accuracy"]  # doctest: +SKIP
     """
@@ -104,18 +105,19 @@ def evaluate(weights: Sequence[str | os.PathLike], data: str | os.PathLike, spli
     probs = classifier.predict_proba(faces)
     result = {"split": split, "tencrop": tencrop, "weights": [str(w) for w in weights],
               "ensemble_weights": classifier.weights if len(members) > 1 else None,
-              "precision": str(classifier.dtype).removeprefix("torch.")}
+              "precision": classifier.precision}
     return result | compute_metrics(labels, probs, members[0].meta.class_names)
 
 
-def precision_agreement(weights: str | os.PathLike, data: str | os.PathLike, subset: int = 1000) -> dict[str, float]:
-    """PublicTest accuracy of a model in float32 and in bfloat16 on the same stratified
+def precision_agreement(weights: str | os.PathLike, data: str | os.PathLike, subset: int = 1000,
+                        precisions: Sequence[str] = ("float32", "bfloat16")) -> dict[str, float]:
+    """PublicTest accuracy of a model in each of ``precisions`` on the same stratified
     sample: the check that evaluating in bfloat16 does not move the published figures
     (``fer metrics`` refuses a difference above 0.2 points)."""
     faces, labels = split_faces(data, "public", subset)
     members = load_models(weights)
     return {p: float((Classifier(members, precision=p).predict_proba(faces).argmax(1) == labels).mean())
-            for p in ("float32", "bfloat16")}
+            for p in precisions}
 
 
 def format_report(result: dict[str, Any]) -> str:

@@ -1,7 +1,9 @@
 """Metrics files and the tables generated from them.
 
 ``fer metrics`` evaluates a shipped model on PublicTest and PrivateTest, with and without
-ten-crop, and writes ``weights/<name>.json`` next to it. The README's accuracy table is
+ten-crop, in float32 (or bfloat16) and, when the file carries one, with its int8 variant
+(what the live path runs on CPUs without native bfloat16), and writes
+``weights/<name>.json`` next to it. The README's accuracy table is
 rendered from those files between two marker comments, so no figure is typed by hand.
 """
 
@@ -17,7 +19,7 @@ from typing import Any
 import torch
 
 from fer.engine.classify import resolve_precision
-from fer.models.modelfile import load_models, metrics_path, training_stages
+from fer.models.modelfile import int8_engine, load_models, metrics_path, training_stages
 from fer.training.evaluate import evaluate, plot_confusion_matrices, precision_agreement, write_json
 from fer.training.train import plot_learning_curves
 
@@ -34,31 +36,43 @@ def write_model_metrics(weights: str | os.PathLike, data: str | os.PathLike,
     """Evaluate one model (or ensemble) file on both test splits, centre crop and
     ten-crop, and write its metrics file; optionally the confusion-matrix heatmaps.
 
-    Where the evaluation runs in bfloat16, a PublicTest sample is first scored in both
-    precisions, and a difference above :data:`PRECISION_TOLERANCE` stops the command."""
+    ``evaluations`` holds the reference figures: float32, or bfloat16 where ``precision``
+    is auto and the CPU computes it natively (a PublicTest sample is then first scored in
+    both precisions, and a difference above :data:`PRECISION_TOLERANCE` stops the
+    command). ``int8_evaluations`` holds the same four with the int8 variant, when every
+    member carries one and this PyTorch has its engine (or ``precision`` is int8)."""
     weights = Path(weights)
     members = load_models(weights)
+    reference = resolve_precision("float32" if precision == "int8" else precision, torch.device("cpu"))
     check = None
-    if resolve_precision(precision, torch.device("cpu")) != torch.float32:
+    if reference == "bfloat16":
         check = precision_agreement(weights, data)
         if abs(check["float32"] - check["bfloat16"]) > PRECISION_TOLERANCE:
             raise ValueError(f"bfloat16 moves {weights.name}'s PublicTest accuracy from {check['float32']:.4f} to "
                              f"{check['bfloat16']:.4f}; rerun with --precision float32")
-    evaluations = []
-    for split in ("public", "private"):
-        for tencrop in (False, True):
-            result = evaluate([weights], data, split, tencrop=tencrop, precision=precision)
-            result["weights"] = [weights.name]
-            evaluations.append(result)
-            if plots:
-                plot_confusion_matrices(result, plots, prefix=f"{weights.stem}_")
+    int8 = precision == "int8" or (all(m.meta.int8 for m in members) and int8_engine() is not None)
+    runs = {"evaluations": reference, **({"int8_evaluations": "int8"} if int8 else {})}
+    results: dict[str, list[dict[str, Any]]] = {}
+    for key, run_precision in runs.items():
+        results[key] = []
+        for split in ("public", "private"):
+            for tencrop in (False, True):
+                result = evaluate([weights], data, split, tencrop=tencrop, precision=run_precision)
+                result["weights"] = [weights.name]
+                results[key].append(result)
+                if plots and key == "evaluations":
+                    plot_confusion_matrices(result, plots, prefix=f"{weights.stem}_")
     if plots and len(members) == 1:
         plot_training_curve(members[0].meta.training, Path(plots) / f"{weights.stem}_curves.png")
     card = {"model": weights.name,
             "members": [{"file": m.path.name, "weight": m.weight, "arch": m.meta.arch,
                          "arch_kwargs": m.meta.arch_kwargs, "training": m.meta.training} for m in members],
             "training": members[0].meta.training if len(members) == 1 else {},
-            "precision_check": check, "evaluations": evaluations}
+            "precision_check": check, "int8": members[0].meta.int8 if len(members) == 1 else None,
+            "live_precision": {"cpu_with_native_bfloat16": "bfloat16",
+                               "other_cpu": "int8" if "int8_evaluations" in results else "float32",
+                               "cuda": "float32"},
+            **results}
     return write_json(card, metrics_path(weights))
 
 
@@ -83,24 +97,32 @@ def plot_training_curve(training: dict[str, Any], path: Path) -> Path | None:
     return path
 
 
-def find_evaluation(card: dict[str, Any], split: str, tencrop: bool) -> dict[str, Any]:
-    return next(e for e in card["evaluations"] if e["split"] == split and e["tencrop"] == tencrop)
+def find_evaluation(card: dict[str, Any], split: str, tencrop: bool, key: str = "evaluations") -> dict[str, Any]:
+    """One evaluation of a metrics file: of the reference figures, or with ``key``
+    ``int8_evaluations`` of the int8 variant's."""
+    return next(e for e in card[key] if e["split"] == split and e["tencrop"] == tencrop)
 
 
 def accuracy_table(cards: Sequence[dict[str, Any]]) -> str:
-    """Markdown table: one row per model, accuracy and macro-F1 per split and crop."""
-    head = ("| model | PublicTest | PublicTest ten-crop | PrivateTest | PrivateTest ten-crop "
-            "| PrivateTest ten-crop macro-F1 | training |\n|---|---|---|---|---|---|---|")
+    """Markdown table: one row per model and precision (the reference figures, then the
+    int8 variant's where the file has one), accuracy and macro-F1 per split and crop."""
+    head = ("| model | precision | PublicTest | PublicTest ten-crop | PrivateTest | PrivateTest ten-crop "
+            "| PrivateTest ten-crop macro-F1 | training |\n|---|---|---|---|---|---|---|---|")
     rows = []
     for card in cards:
-        cells = [f"{find_evaluation(card, s, t)['accuracy']:.4f}"
-                 for s in ("public", "private") for t in (False, True)]
-        f1 = find_evaluation(card, "private", True)["macro_f1"]
         stages = training_stages(card.get("training"))
         trained = (" + ".join(str(t["epochs_done"]) for t in stages) + " epochs, "
                    + " + ".join(f"{t['minutes']:.0f}" for t in stages) + " min"
                    if stages else f"ensemble of {len(card['members'])}")
-        rows.append(f"| `{card['model']}` | " + " | ".join(cells) + f" | {f1:.4f} | {trained} |")
+        for key in ("evaluations", "int8_evaluations"):
+            if key not in card:
+                continue
+            cells = [f"{find_evaluation(card, s, t, key)['accuracy']:.4f}"
+                     for s in ("public", "private") for t in (False, True)]
+            f1 = find_evaluation(card, "private", True, key)["macro_f1"]
+            precision = find_evaluation(card, "public", False, key).get("precision", "float32")
+            note = trained if key == "evaluations" else "the same weights quantised by `fer quantize`"
+            rows.append(f"| `{card['model']}` | {precision} | " + " | ".join(cells) + f" | {f1:.4f} | {note} |")
     return "\n".join([head, *rows])
 
 

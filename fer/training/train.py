@@ -29,7 +29,7 @@ from torch.optim.swa_utils import AveragedModel
 from tqdm import tqdm
 
 from fer.classes import NUM_CLASSES
-from fer.engine.classify import Classifier, predict_member
+from fer.engine.classify import Classifier, predict_member, resolve_precision
 from fer.engine.crops import normalize
 from fer.models import create_model, list_models
 from fer.models.modelfile import LoadedModel, ModelFileError, ModelMeta, load_models
@@ -307,7 +307,9 @@ def teacher_targets(cfg: TrainConfig, faces: np.ndarray, out: Path) -> np.ndarra
     except ModelFileError as err:
         raise TrainConfigError(f"--teacher: {err}") from None
     print(f"computing the teacher's ten-crop probabilities for {len(faces)} faces (once)", flush=True)
-    probs = Classifier(members, tencrop=True, precision="auto").predict_proba(faces)
+    # bfloat16 where native, else float32: never the teacher's int8 variant
+    precision = resolve_precision("auto", torch.device("cpu"))
+    probs = Classifier(members, tencrop=True, precision=precision).predict_proba(faces)
     tmp = cache.with_name(cache.name + ".partial.npz")
     np.savez(tmp, key=key, probs=probs)
     tmp.replace(cache)

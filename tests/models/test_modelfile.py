@@ -96,3 +96,57 @@ def test_ensemble_file_loads_members_with_normalised_weights(tiny_model_file, tm
     ens.write_text(json.dumps(spec))
     with pytest.raises(ModelFileError, match="missing.pt"):
         load_models(ens)
+
+
+def test_int8_variant_round_trips_and_is_read_only_when_asked(tiny_int8_model_file, tmp_path):
+    from fer.models.modelfile import INT8_ENTRY, load_int8, save_with_int8
+
+    (model,) = load_models(tiny_int8_model_file)
+    int8 = load_int8(model)
+    with zipfile.ZipFile(tiny_int8_model_file) as archive:
+        assert any(n.endswith(f"/extra/{INT8_ENTRY}") for n in archive.namelist())
+    copy = save_with_int8(tiny_int8_model_file, int8, {"note": "again"}, tmp_path / "copy.pt")
+    (again,) = load_models(copy)
+    assert again.meta.int8 == {"note": "again"} and again.meta.format_version == FORMAT_VERSION
+    x = torch.randn(3, 1, 40, 40)
+    with torch.inference_mode():
+        assert torch.equal(load_int8(again)(x), int8(x))
+
+
+def test_a_file_without_an_int8_variant_says_so(tiny_model_file):
+    from fer.models.modelfile import load_int8
+
+    (model,) = load_models(tiny_model_file)
+    with pytest.raises(ModelFileError, match="carries no int8 variant"):
+        load_int8(model)
+
+
+def _write_meta(path, meta: dict) -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        torch.jit.save(torch.jit.script(create_model("vgg10", width_mult=0.25).eval()), str(path),
+                       _extra_files={"fer_meta.json": json.dumps(meta)})
+
+
+def test_files_of_format_2_still_load_and_newer_formats_are_refused(tiny_model_file, tmp_path):
+    (loaded,) = load_models(tiny_model_file)
+    meta = {k: v for k, v in asdict(loaded.meta).items() if k != "int8"}
+    _write_meta(tmp_path / "v2.pt", meta | {"format_version": 2, "weights_dtype": "float16"})
+    (v2,) = load_models(tmp_path / "v2.pt")
+    assert v2.meta.int8 is None and v2.meta.format_version == 2
+    _write_meta(tmp_path / "v4.pt", meta | {"format_version": FORMAT_VERSION + 1})
+    with pytest.raises(ModelFileError, match=f"reads fer-torchscript up to v{FORMAT_VERSION}"):
+        load_models(tmp_path / "v4.pt")
+
+
+def test_the_int8_variant_loads_and_runs_without_deprecation_noise(tiny_int8_model_file):
+    """torch 2.14's deprecation of quantized tensors is printed by its C++ side once per
+    process; a fresh process shows whether the loader keeps it off users' terminals."""
+    import subprocess
+    import sys
+
+    code = ("import torch; from fer.models.modelfile import load_models, load_int8; "
+            f"m = load_int8(load_models({str(tiny_int8_model_file)!r})[0]); m(torch.zeros(2, 1, 40, 40))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert "deprecated" not in done.stderr and "Warning" not in done.stderr

@@ -115,7 +115,7 @@ def test_metrics_cli_writes_card_and_readme_table(tiny_model_file, small_fer2013
     assert [(e["split"], e["tencrop"]) for e in card["evaluations"]] == [
         ("public", False), ("public", True), ("private", False), ("private", True)]
     text = readme.read_text()
-    assert "stale" not in text and "| `tiny.pt` |" in text and text.endswith("rest\n")
+    assert "stale" not in text and "| `tiny.pt` | float32 |" in text and text.endswith("rest\n")
     private_tencrop = card["evaluations"][3]["accuracy"]
     assert f"{private_tencrop:.4f}" in text
 
@@ -131,3 +131,18 @@ def test_training_of_a_second_schedule_is_reported_with_its_first():
     table = accuracy_table([{"model": "m.pt", "training": second, "evaluations": evaluations}])
     assert table.endswith("| 40 + 30 epochs, 102 + 105 min |")
     assert training_summary({"training": second}).startswith("started from a model trained for 40 epochs (102 min)")
+
+
+def test_metrics_page_shows_the_int8_variant_beside_float32():
+    from fer.app.metrics import accuracy_table
+
+    def evaluations(accuracy, precision):
+        return [{"split": s, "tencrop": t, "n": 10, "accuracy": accuracy, "balanced_accuracy": 0.5, "macro_f1": 0.5,
+                 "kappa": 0.5, "hamming_loss": 0.5, "auc_macro": 0.5, "precision": precision}
+                for s in ("public", "private") for t in (False, True)]
+
+    card = {"evaluations": evaluations(0.7, "float32"), "int8_evaluations": evaluations(0.69, "int8")}
+    table = accuracy_table({"m.pt": card})
+    assert list(table.index) == ["m.pt", "m.pt (int8)"]
+    assert table.loc["m.pt (int8)", "PrivateTest, ten-crop"] == 0.69
+    assert table.loc["m.pt", "PublicTest, centre crop"] == 0.7

@@ -1,0 +1,93 @@
+"""``fer quantize``: an int8 variant made from Training faces, checked on PublicTest,
+written beside the float network without touching it."""
+
+import json
+
+import numpy as np
+import torch
+
+from fer.cli import main
+from fer.models.modelfile import FORMAT_VERSION, load_int8, load_models, save_ensemble
+from fer.training.quantize import calibration_views
+
+
+def test_int8_variant_carries_how_it_was_made_and_leaves_the_float_weights_alone(tiny_model_file,
+                                                                                 tiny_int8_model_file):
+    (plain,), (quantised,) = load_models(tiny_model_file), load_models(tiny_int8_model_file)
+    info = quantised.meta.int8
+    assert quantised.meta.format_version == FORMAT_VERSION == 3 and plain.meta.int8 is None
+    assert info["engine"] == "x86" and "quantize_fx" in info["method"]
+    assert info["calibration"]["split"] == "Training" and info["calibration"]["faces"] == 14
+    check = info["public_test"]
+    assert check["split"] == "PublicTest" and check["faces"] == 3589
+    assert 0 <= check["accuracy_int8"] <= 1 and 0 <= check["same_label"] <= 1
+    before, after = plain.module.state_dict(), quantised.module.state_dict()
+    assert before.keys() == after.keys() and all(torch.equal(before[k], after[k]) for k in before)
+    assert not list(tiny_int8_model_file.parent.glob("*.partial"))
+    int8 = load_int8(quantised)
+    assert any(p.is_quantized for p in int8.state_dict().values() if isinstance(p, torch.Tensor)) or \
+        "quantized::" in str(int8.graph)
+
+
+def test_calibration_sees_the_centre_crop_and_the_ten_crop_views():
+    faces = np.random.default_rng(0).integers(0, 256, (3, 48, 48), dtype=np.uint8)
+    views = calibration_views(faces, 40, 0.5, 0.25)
+    assert views.shape == (33, 1, 40, 40)
+    centre = torch.as_tensor(faces[:, 4:44, 4:44], dtype=torch.float32) / 255
+    assert torch.allclose(views[:3, 0], (centre - 0.5) / 0.25)
+
+
+def _one_line_error(capsys, *args) -> str:
+    assert main([str(a) for a in args]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    return err
+
+
+def test_quantize_cli_never_overwrites_unasked_and_refuses_ensembles(tiny_model_file, tiny_int8_model_file,
+                                                                     fer2013_path, tmp_path, capsys):
+    taken = tmp_path / "taken.pt"
+    taken.write_bytes(b"someone else's file")
+    err = _one_line_error(capsys, "quantize", tiny_model_file, "--data", fer2013_path, "-o", taken)
+    assert "exists" in err and "--overwrite" in err and taken.read_bytes() == b"someone else's file"
+    ensemble = save_ensemble([(tiny_model_file, 1.0), (tiny_int8_model_file, 1.0)], tmp_path / "e.ens.json")
+    err = _one_line_error(capsys, "quantize", ensemble, "--data", fer2013_path, "-o", tmp_path / "e8.pt")
+    assert "ensemble" in err and not (tmp_path / "e8.pt").exists()
+
+
+def test_quantize_cli_replaces_its_own_input_when_asked(tiny_model_file, fer2013_path, tmp_path, capsys):
+    model = tmp_path / "m.pt"
+    model.write_bytes(tiny_model_file.read_bytes())
+    assert main(["quantize", str(model), "--data", str(fer2013_path), "-o", str(model), "--calibration", "7",
+                 "--overwrite"]) in (0, 2)  # 2 only if random weights moved PublicTest by more than 0.3 points
+    out, err = capsys.readouterr()
+    if err:
+        assert "nothing written" in err and load_models(model)[0].meta.int8 is None
+    else:
+        assert "PublicTest (n=3589, centre crop): float32" in out
+        assert load_models(model)[0].meta.int8["calibration"]["faces"] == 7
+    assert not list(tmp_path.glob("*.partial"))
+
+
+def test_metrics_records_the_int8_figures_beside_float32(tiny_int8_model_file, fer2013_path, tmp_path, monkeypatch):
+    from fer.training import evaluate
+    from fer.training.report import README_END, README_START
+
+    whole = evaluate.split_faces
+    monkeypatch.setattr(evaluate, "split_faces", lambda data, split, subset=0: whole(data, split, 300))  # fast
+
+    weights = tmp_path / "weights" / "tiny8.pt"
+    weights.parent.mkdir()
+    weights.write_bytes(tiny_int8_model_file.read_bytes())
+    readme = tmp_path / "README.md"
+    readme.write_text(f"{README_START}\n{README_END}\n")
+    assert main(["metrics", "--data", str(fer2013_path), str(weights), "--readme", str(readme),
+                 "--precision", "float32"]) == 0
+    card = json.loads((tmp_path / "weights" / "tiny8.json").read_text())
+    assert [e["precision"] for e in card["evaluations"]] == ["float32"] * 4
+    assert [(e["split"], e["tencrop"], e["precision"]) for e in card["int8_evaluations"]] == [
+        ("public", False, "int8"), ("public", True, "int8"), ("private", False, "int8"), ("private", True, "int8")]
+    assert card["live_precision"]["other_cpu"] == "int8" and card["int8"]["calibration"]["split"] == "Training"
+    text = readme.read_text()
+    assert "| `tiny8.pt` | float32 |" in text and "| `tiny8.pt` | int8 |" in text
+    assert f"{card['int8_evaluations'][3]['accuracy']:.4f}" in text.split("| int8 |")[1]
