@@ -28,10 +28,8 @@ Two models:
   found fewer faces than the short-range model at every size and costs more than its
   coarse scan; ``blazeface-full`` keeps it for comparison.
 
-A full scan gives candidates scoring a little below the threshold a second look in
-such a window (:data:`SECOND_LOOK_SCORE`). Between full scans,
-:meth:`BlazeFaceDetector.detect_near` shows the short-range model a window around each
-known face, scaled so that the face is about 48 pixels.
+Between full scans, :meth:`BlazeFaceDetector.detect_near` shows the short-range model a
+window around each known face, scaled so that the face is about 48 pixels.
 """
 
 from __future__ import annotations
@@ -52,21 +50,6 @@ WEIGHTS_DIR = BUNDLED_WEIGHTS.parent
 #: scenes and parts of large faces for faces (chosen on PublicTest scenes with
 #: ``fer robustness --split public``: 0.04 false detections per scene at 0.55, 0.10 at 0.5).
 MIN_SCORE = 0.55
-#: Candidates of a full scan scoring from this up to ``min_score`` get a second look
-#: (:meth:`BlazeFaceDetector.detect`): a face that is small, turned or half covered often
-#: scores low at the scale of a whole-frame scan and high when the model sees it up close.
-SECOND_LOOK_SCORE = 0.3
-#: Second looks per full scan at most, best candidates first: each is one more pass of
-#: the network, on a :data:`NEAR_INPUT` window.
-SECOND_LOOKS = 3
-#: A second look confirms a candidate when it finds a face scoring at least
-#: :data:`SECOND_LOOK_CONFIRM` whose box overlaps the candidate's by more than
-#: :data:`SECOND_LOOK_IOU` (intersection over union). Close up, the model gives textures
-#: 0.55-0.65 too: on PublicTest scenes (100 faces, 9 conditions) second looks confirmed
-#: 29 faces and 27 non-faces at 0.55, 21 and 4 at 0.65; on the test suite's astronaut
-#: portrait a patch below the chin scored 0.648.
-SECOND_LOOK_CONFIRM = 0.65
-SECOND_LOOK_IOU = 0.5
 #: MediaPipe's overlap above which two boxes are the same face.
 NMS_IOU = 0.3
 #: Two boxes sharing more than this share of the smaller one's area are one face (a part
@@ -145,10 +128,6 @@ class Candidates:
         if not parts:
             return cls(np.zeros((0, 4), np.float32), np.zeros(0, np.float32), np.zeros((0, 6, 2), np.float32))
         return cls(*(np.concatenate([getattr(p, f) for p in parts]) for f in ("boxes", "scores", "keypoints")))
-
-    def where(self, keep: np.ndarray) -> Candidates:
-        """The candidates selected by ``keep`` (a mask or indices)."""
-        return Candidates(self.boxes[keep], self.scores[keep], self.keypoints[keep])
 
     def moved(self, scale: float, dx: float = 0.0, dy: float = 0.0) -> Candidates:
         """From input pixels (an image scaled by ``scale``, placed at ``dx, dy``) to frame pixels."""
@@ -251,48 +230,12 @@ class BlazeFaceDetector:
         self.min_face = settings.min_face
 
     def detect(self, frame: np.ndarray) -> Detections:
-        """Full scan for faces at least ``min_face`` of the frame's shorter side.
-
-        Candidates scoring below ``min_score`` but at least :data:`SECOND_LOOK_SCORE`
-        are shown to the model again, each in a window where it is about 48 pixels (as
-        when searching near a known face), and kept if the model then finds the face
-        there. On PublicTest scenes (``fer robustness --split public --faces 150``) this
-        found faces turned 30 degrees, with the mouth covered, or 40 pixels wide that the
-        scan alone missed, with few more false detections (see the README).
-        """
+        """Full scan for faces at least ``min_face`` of the frame's shorter side."""
         rgb = as_rgb(frame)
         min_box = self._min_box(rgb)
-        scan = Candidates.concat([self._run(self.net, SHORT_RANGE, scaled(rgb, s), SECOND_LOOK_SCORE).moved(s)
-                                  for s in scan_scales(min_box, min(rgb.shape[:2]))])
-        sure = merge(scan.where(scan.scores >= self.min_score))
-        unsure = merge(scan.where(scan.scores < self.min_score))
-        found = Candidates.concat([sure, self._second_looks(rgb, unsure, sure)])
+        found = merge(Candidates.concat([self._run(self.net, SHORT_RANGE, scaled(rgb, s)).moved(s)
+                                         for s in scan_scales(min_box, min(rgb.shape[:2]))]))
         return self._detections(found, min_box)
-
-    def _second_looks(self, rgb: np.ndarray, unsure: Candidates, sure: Candidates) -> Candidates:
-        """The faces that a closer look confirms among the ``unsure`` candidates (best
-        first, at most :data:`SECOND_LOOKS`, none that is part of a ``sure`` face): each
-        replaced by what the closer look found."""
-        confirmed: list[Candidates] = []
-        looks = [i for i in range(len(unsure.scores))
-                 if all(shared(unsure.boxes[i], b) <= SAME_FACE for b in sure.boxes)][:SECOND_LOOKS]
-        for i in looks:
-            closer = self._look_near(rgb, unsure.boxes[i], SECOND_LOOK_CONFIRM)
-            overlap = box_iou(closer.boxes, unsure.boxes[i:i + 1])[:, 0] if len(closer.scores) else np.zeros(0)
-            if len(overlap) and overlap.max() > SECOND_LOOK_IOU:
-                confirmed.append(closer.where(np.arange(len(overlap)) == overlap.argmax()))
-        return Candidates.concat(confirmed)
-
-    def _look_near(self, rgb: np.ndarray, box: np.ndarray, min_score: float) -> Candidates:
-        """Faces scoring at least ``min_score``, in frame pixels, in a square window around
-        ``box`` that shows the model the box at about half the window's side (with
-        ``search_margin`` 0.5)."""
-        x1, y1, x2, y2 = box
-        side = max(x2 - x1, y2 - y1, 1.0)
-        reach = side * (0.5 + self.search_margin)
-        wx, wy = (x1 + x2) / 2 - reach, (y1 + y2) / 2 - reach
-        found = self._run(self.net, SHORT_RANGE, window(rgb, wx, wy, 2 * reach, NEAR_INPUT), min_score)
-        return merge(found).moved(NEAR_INPUT / (2 * reach), wx, wy)
 
     def _min_box(self, frame: np.ndarray) -> float:
         """The box side of the smallest wanted face. ``min_face`` measures faces as
@@ -307,23 +250,25 @@ class BlazeFaceDetector:
         if not len(boxes):
             return Detections.empty()
         found = []
-        for box in boxes:
-            side = max(box[2] - box[0], box[3] - box[1], 1.0)
-            c = self._look_near(rgb, box, self.min_score)
+        for x1, y1, x2, y2 in boxes:
+            side = max(x2 - x1, y2 - y1, 1.0)
+            reach = side * (0.5 + self.search_margin)
+            wx, wy = (x1 + x2) / 2 - reach, (y1 + y2) / 2 - reach
+            c = self._run(self.net, SHORT_RANGE, window(rgb, wx, wy, 2 * reach, NEAR_INPUT))
+            c = merge(c).moved(NEAR_INPUT / (2 * reach), wx, wy)
             sides = np.max(c.boxes[:, 2:] - c.boxes[:, :2], axis=1)
-            found.append(self._detections(c.where((sides >= side / self.search_range)
-                                                  & (sides <= side * self.search_range)), 1.0))
+            near = (sides >= side / self.search_range) & (sides <= side * self.search_range)
+            found.append(self._detections(Candidates(c.boxes[near], c.scores[near], c.keypoints[near]), 1.0))
         return dedupe(Detections.concat(found))
 
-    def _run(self, net: cv2.dnn.Net, model: Model, image: np.ndarray, min_score: float) -> Candidates:
-        """Candidates scoring at least ``min_score``, in input pixels, for one RGB
-        ``image``. One image per pass: in a batch, OpenCV's import of the model's output
-        reshapes interleaves the images."""
+    def _run(self, net: cv2.dnn.Net, model: Model, image: np.ndarray) -> Candidates:
+        """Candidates, in input pixels, for one RGB ``image``. One image per pass: in a
+        batch, OpenCV's import of the model's output reshapes interleaves the images."""
         h, w = image.shape[:2]
         net.setInput(cv2.dnn.blobFromImage(image, 1 / 127.5, mean=(127.5, 127.5, 127.5), swapRB=False))
         scores, regressors = net.forward(net.getUnconnectedOutLayersNames())
         anchors = anchor_centres(h, w, model.layers)
-        return decode(scores.reshape(-1), regressors.reshape(-1, 16), anchors, min_score)
+        return decode(scores.reshape(-1), regressors.reshape(-1, 16), anchors, self.min_score)
 
     @staticmethod
     def _detections(c: Candidates, min_px: float) -> Detections:
@@ -349,7 +294,7 @@ class FullRangeBlazeFaceDetector(BlazeFaceDetector):
         image = scaled(rgb, scale, multiple=1)
         image = cv2.copyMakeBorder(image, 0, side - image.shape[0], 0, side - image.shape[1], cv2.BORDER_CONSTANT,
                                    value=0)
-        found = merge(self._run(self.scan_net, self.scan_model, image, self.min_score).moved(scale))
+        found = merge(self._run(self.scan_net, self.scan_model, image).moved(scale))
         return self._detections(found, self._min_box(rgb))
 
 
