@@ -30,7 +30,6 @@ from fer.io.outputs import OutputError
 from fer.models import create_model
 from fer.models.modelfile import INT8_ENGINE, LoadedModel, ModelFileError, load_models, save_with_int8
 from fer.training.data import load_fer2013, stratified_subset
-from fer.training.evaluate import split_faces
 
 #: Largest move of PublicTest accuracy (centre crop) the int8 variant may cause.
 TOLERANCE = 0.003
@@ -111,6 +110,8 @@ def quantize_file(weights: str | os.PathLike, data: str | os.PathLike, out: str 
     meta = loaded.meta
     train_faces, _ = stratified_subset(*load_fer2013(data).split("Training"), calibration)
     int8 = quantize_module(float_model(loaded), calibration_views(train_faces, meta.input_size, meta.mean, meta.std))
+    from fer.training.evaluate import split_faces  # here: it imports scikit-learn, which `fer`'s start need not
+
     faces, labels = split_faces(data, "public")
     float_labels = labels_on(loaded.module.to(memory_format=torch.channels_last), faces, meta)
     int8_labels = labels_on(int8, faces, meta)
