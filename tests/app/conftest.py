@@ -63,7 +63,11 @@ def face_mp4(tmp_path_factory, face_rgb) -> Path:
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)
 def pytest_runtest_makereport(item, call):
-    """Keep each phase's report on the test item, so fixtures can tell a failed test."""
+    """Keep each phase's report on the test item, so fixtures can tell a failed test; a
+    failed browser test's report ends with its server's log (CI shows only the report)."""
     report = yield
     setattr(item, f"report_{report.when}", report)
+    log = item.funcargs.get("server") if report.failed and hasattr(item, "funcargs") else None
+    if isinstance(log, Path) and log.is_file():  # a browser test's Streamlit server: what it said
+        report.sections.append(("the Streamlit server's log (end)", log.read_text(errors="replace")[-4000:]))
     return report

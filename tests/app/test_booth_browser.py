@@ -150,6 +150,27 @@ def video_shot(page) -> np.ndarray:
     return cv2.imdecode(np.frombuffer(png, np.uint8), cv2.IMREAD_COLOR)[..., ::-1]
 
 
+def wait_label(page, what: str, timeout: float = 60) -> np.ndarray:
+    """The video (RGB) once it shows a label in the operator's colour. On time-out the
+    failure quotes the banner, which tells whether the server processed the stream's frames
+    (an emotion or the invitation) or never saw them (still starting), and the size of the
+    last picture taken (1x1: the video could not be captured)."""
+    last = {}
+
+    def labelled() -> list[np.ndarray]:  # a list: an array's truth value is ambiguous
+        last["shot"] = shot = video_shot(page)
+        return [shot] if text_pixels(shot).sum() > 200 else []
+
+    try:
+        [shot] = wait_for(labelled, timeout, what)
+        return shot
+    except TimeoutError as e:
+        banner = page.locator(".st-key-booth-banner").inner_text(timeout=10_000)
+        said = " / ".join(line.strip() for line in banner.splitlines() if line.strip())
+        height, width = last["shot"].shape[:2]
+        raise TimeoutError(f"{e}; the banner said {said!r}, the last picture was {width}x{height}") from None
+
+
 def near(rgb: np.ndarray, color: tuple[int, int, int], tolerance: int = 70) -> np.ndarray:
     return np.abs(rgb.astype(int) - np.array(color)).max(-1) < tolerance
 
@@ -192,8 +213,7 @@ def test_booth_fills_the_window_with_a_mirrored_readable_view_and_no_controls(se
     assert box["y"] >= 0 and box["y"] + box["height"] <= size[1] + 1  # all of it in view, nothing to scroll
     assert abs(box["width"] / box["height"] - 4 / 3) < 0.02  # the camera's aspect ratio kept
 
-    [rgb] = wait_for(lambda: [shot] if text_pixels(shot := video_shot(page)).sum() > 200 else None,
-                     30, "the label in the operator's text colour")
+    rgb = wait_label(page, "the label in the operator's text colour", 30)
     cap = label_cap_height(rgb)
     print(f"\nbooth at {size[0]}x{size[1]}: video {box['width']:.0f}x{box['height']:.0f} px "
           f"({box['width'] / size[0]:.0%} of the width, {box['height'] / size[1]:.0%} of the height), "
@@ -230,13 +250,12 @@ def test_booth_invites_when_nobody_is_in_view(server, empty_browser):
 
 def test_reloads_come_back_playing_with_the_operators_settings_and_a_bigger_window_too(server, face_browser):
     page = open_booth(face_browser, SIZES[1])
-    wait_for(lambda: text_pixels(video_shot(page)).sum() > 200, 60, "a label in the operator's colour")
+    wait_label(page, "a label in the operator's colour")
     for reload in range(RELOADS):
         page.starts.clear()
         page.reload(timeout=PAGE_MS)
         wait_started_once(page)
-        wait_for(lambda: text_pixels(video_shot(page)).sum() > 200, 60,
-                 f"a label in the operator's colour after reload {reload + 1}")
+        wait_label(page, f"a label in the operator's colour after reload {reload + 1}")
 
     # The operator makes the window bigger (full screen): the view follows and keeps playing.
     page.set_viewport_size({"width": SIZES[0][0], "height": SIZES[0][1]})
@@ -244,7 +263,7 @@ def test_reloads_come_back_playing_with_the_operators_settings_and_a_bigger_wind
     wait_for(lambda: (box := video.bounding_box()) and box["height"] >= 0.7 * SIZES[0][1], 30,
              "the video to fill the bigger window")
     wait_playing(page)
-    wait_for(lambda: text_pixels(video_shot(page)).sum() > 200, 60, "a label after the window grew")
+    wait_label(page, "a label after the window grew")
     page.close()
 
 

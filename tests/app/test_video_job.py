@@ -5,6 +5,7 @@ import gc
 import os
 
 import pytest
+from browser import wait_for
 from media import make_clip
 
 from fer.app.video_job import VideoJob
@@ -39,6 +40,8 @@ def test_a_failed_job_releases_its_threads_at_once(tiny_recognizer, tmp_path):
     before = os_threads()
     job = failed_job()  # kept alive, as the page keeps it: its threads must be gone all the same
     assert job.error.__traceback__ is None
-    assert os_threads() <= before, (os_threads(), before)
+    # Polled: a joined thread can stay listed for a moment while the kernel reaps it; a
+    # thread the kept job still holds never goes.
+    wait_for(lambda: os_threads() <= before, 10, "the failed job's threads to end")
     with pytest.raises(VideoError):
         raise job.error  # still usable by the page
