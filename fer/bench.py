@@ -219,7 +219,8 @@ def run(weights: str | os.PathLike | None = None, frames: int = 300, video_secon
     report: dict[str, Any] = {
         "machine": {"cpus": os.cpu_count(), "cpu": cpu_name(),
                     "load_average_before": [round(x, 2) for x in load_before],
-                    "torch_threads": torch.get_num_threads(), "opencv_threads": cv2.getNumThreads(),
+                    "torch_threads": torch.get_num_threads(), "classifier_workers": first.classifier.workers,
+                    "opencv_threads": cv2.getNumThreads(),
                     "precisions": list(recognizers)},
         "model": {"file": str(first.weights), "arch": first.classifier.members[0].meta.arch},
         "settings": first.settings.as_dict(),

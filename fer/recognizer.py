@@ -18,7 +18,7 @@ import os
 
 import numpy as np
 
-from fer.engine.classify import Classifier
+from fer.engine.classify import Classifier, usable_cores
 from fer.engine.faces import Faces
 from fer.engine.pipeline import FramePipeline, check_settings
 from fer.engine.settings import Settings
@@ -26,10 +26,10 @@ from fer.io.images import ImageSource, read_image
 from fer.io.video import Cancel, LogSpec, Progress, VideoSummary, annotate_video
 from fer.models.modelfile import default_weights
 
-#: PyTorch threads. A frame's batch is one to a few faces: splitting it over threads
-#: gains little, and when the cores are busy (a second stream, video encoding, another
-#: process) OpenMP threads waiting on each other made one batch take 100-500 ms instead
-#: of 2 ms in our measurements. One thread keeps the other core for detection and codecs.
+#: PyTorch threads per pass. OpenMP threads sharing a pass wait on each other at every
+#: layer, and when the cores are busy (a second stream, video encoding, another process)
+#: that made one batch take 100-500 ms instead of 2 ms in our measurements. A frame's
+#: several faces use the cores as separate workers' passes instead (``workers``).
 THREADS = 1
 #: Batch sizes (faces per frame) run once at load; see :class:`EmotionRecognizer`.
 WARM_UP_FACES = (1, 2)
@@ -40,7 +40,9 @@ class EmotionRecognizer:
 
     ``weights``: a model or ensemble file (default: :func:`fer.models.modelfile.default_weights`).
     ``threads``: PyTorch's intra-op threads for the process (default 1, see
-    :data:`THREADS`). ``precision``: one of :data:`fer.engine.classify.PRECISIONS`
+    :data:`THREADS`). ``workers``: threads that share a frame's faces (default: one per
+    usable core; see :class:`fer.engine.classify.Classifier`). ``precision``: one of
+    :data:`fer.engine.classify.PRECISIONS`
     (default ``"auto"``: bfloat16 where the CPU computes it natively, else the model
     file's int8 variant where it has one, else float32; see
     :func:`fer.engine.classify.resolve_precision`). ``device``: ``"auto"`` (CUDA when
@@ -51,9 +53,11 @@ class EmotionRecognizer:
     """
 
     def __init__(self, weights: str | os.PathLike | None = None, settings: Settings | None = None,
-                 threads: int | None = THREADS, precision: str = "auto", device: str = "auto"):
+                 threads: int | None = THREADS, precision: str = "auto", device: str = "auto",
+                 workers: int | None = None):
         self.weights = weights or default_weights()
-        self.classifier = Classifier.from_file(self.weights, threads=threads, precision=precision, device=device)
+        self.classifier = Classifier.from_file(self.weights, threads=threads, precision=precision, device=device,
+                                               workers=workers or usable_cores())
         self.settings = check_settings(settings) if settings is not None else Settings()
         # The first batch of each new size is slow (oneDNN builds its kernels: 40-400 ms);
         # pay for the common ones here rather than on a live frame.

@@ -14,6 +14,8 @@ import threading
 import time
 from collections.abc import Callable, Hashable
 
+from fer.engine.classify import usable_cores
+
 MAX_STREAMS_ENV = "FER_MAX_STREAMS"
 STALE_S = 15.0  # a slot whose stream has shown no frame for this long is taken back
 
@@ -26,8 +28,7 @@ def max_streams_from_env() -> int:
     a moving label needs and past the 1 s that keeps the picture live."""
     raw = os.environ.get(MAX_STREAMS_ENV, "").strip()
     if not raw:
-        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-        return max(1, cores // 2)
+        return max(1, usable_cores() // 2)
     try:
         value = int(raw)
     except ValueError:
