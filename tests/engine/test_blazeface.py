@@ -98,3 +98,29 @@ def test_a_face_cut_by_the_frames_edge_is_found():
     assert x1 < 0 < x2  # the box is the whole face, partly outside the frame
     shifted = np.array(ASTRONAUT_FACE) - [200, 0, 200, 0]
     assert box_iou(found.boxes, [shifted])[0, 0] > 0.6
+
+
+def test_the_windows_near_several_faces_find_in_one_pass_what_each_finds_alone():
+    from fer.bench import Scene
+
+    detector = BlazeFaceDetector()
+    frames = [Scene(4).frame(t) for t in (0, 7, 19)]
+    known = detector.detect(frames[0]).boxes
+    assert len(known) == 4
+    for frame in frames:
+        together = detector.detect_near(frame, known)
+        alone = [detector.detect_near(frame, box[None]) for box in known]
+        assert [len(found) for found in alone] == [1, 1, 1, 1] and len(together) == 4
+        for found in alone:  # each face's box, found again among the tiled windows' boxes
+            assert np.abs(together.boxes - found.boxes).max(axis=1).min() <= 2
+            assert np.abs(together.angles - found.angles[0]).min() <= 2
+
+
+def test_tile_lays_windows_on_the_anchor_grids():
+    windows = [np.full((96, 96, 3), i + 1, np.uint8) for i in range(5)]
+    image, offsets = blazeface.tile(windows)
+    assert image.shape == (96 * 2 + 16, 96 * 3 + 32, 3)  # three columns, two rows, 16 px apart
+    assert offsets == [(0, 0), (112, 0), (224, 0), (0, 112), (112, 112)]
+    for i, (x, y) in enumerate(offsets):
+        assert x % 16 == y % 16 == 0 and (image[y:y + 96, x:x + 96] == i + 1).all()
+    assert (image[96:112] == 0).all() and (image[112:, 224:] == 0).all()  # the gap, and the empty cell
