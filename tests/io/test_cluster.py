@@ -196,6 +196,14 @@ def test_a_signal_ends_the_workers_and_leaves_no_partial_file(inputs, tiny_model
     assert not list(out.glob("*.partial*"))
 
 
+def test_a_worker_starts_without_pandas():
+    # Each Ray worker imports this module before its first frame; pandas (0.6 s on the
+    # project's machine) is imported only by a run that writes --summary files.
+    code = "import sys, fer.io.cluster, fer.cli; print('pandas' in sys.modules)"
+    shown = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert shown.strip() == "False"
+
+
 def test_without_ray_one_line_and_exit_status_2(capsys, inputs, tiny_model_file, tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "ray", None)  # import ray now raises ImportError
     code, out, err = run(capsys, "annotate", inputs / "walk.mp4", "-o", tmp_path, "--ray",
