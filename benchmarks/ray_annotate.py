@@ -118,7 +118,7 @@ def on_ray(meter: Meter, clips: list[Path], out: Path, weights: str | None, work
     marks = {"imported_s": time.monotonic() - meter.start}  # Python, PyTorch and fer
     ray = import_ray()
     marks["ray_imported_s"] = time.monotonic() - meter.start
-    start_ray(ray)
+    start_ray(ray, workers=workers)
     marks["ray_started_s"] = time.monotonic() - meter.start
     try:
         _check(annotate_on_ray(clips, weights, out=out, workers=workers,

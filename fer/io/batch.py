@@ -16,7 +16,6 @@ from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
-import pandas as pd
 from PIL import Image, UnidentifiedImageError
 
 from fer.io.facelog import FaceLog, read_provenance
@@ -24,7 +23,6 @@ from fer.io.images import ImageError, encode_image, read_image
 from fer.io.output_names import Planned, plan_outputs
 from fer.io.outputs import OutputError, make_folder, written_together
 from fer.io.provenance import image_input, provenance
-from fer.io.summary import write_summary
 from fer.io.video import Progress, VideoError, open_video
 from fer.recognizer import EmotionRecognizer
 
@@ -219,10 +217,19 @@ def _video(plan: Planned, rec: EmotionRecognizer, sink: FaceLog | None, fit: boo
         if sink is not None:
             sink.add_log(csv_log, source=str(plan.source))
             sink.provenance["inputs"] += read_provenance(csv_log)["inputs"]
-        written = (write_summary(pd.read_csv(csv_log, comment="#"), rec.class_names, plan.summary)
-                   if plan.summary else [])
+        written = _write_summary(csv_log, rec.class_names, plan.summary) if plan.summary else []
     skipped = f", {result.skipped} damaged frames skipped" if result.skipped else ""
     return Result(plan.source, "video", plan.output, f"{result.frames} frames{skipped}, {result.face_rows} face rows, "
                                                      f"{result.frames_without_face} frames without a face, "
                                                      f"{result.processing_fps:.0f} frames/s, audio {result.audio}"
                                                      + "".join(f"; wrote {p}" for p in written))
+
+
+def _write_summary(csv_log: Path, class_names: Sequence[str], paths: tuple[Path, Path]) -> list[Path]:
+    """``--summary``'s files from a video's log. pandas (0.6 s to import) is imported here, for
+    the runs that ask for a summary, not at the start of every ``fer`` command and Ray worker."""
+    import pandas as pd
+
+    from fer.io.summary import write_summary
+
+    return write_summary(pd.read_csv(csv_log, comment="#"), class_names, paths)

@@ -152,7 +152,7 @@ def annotate_on_ray(inputs: Sequence[str | os.PathLike], weights: str | os.PathL
     started_here = not ray.is_initialized()
     signals = DeferredSignals()  # the handlers of this process, before Ray replaces them
     if started_here:
-        start_ray(ray, address)
+        start_ray(ray, address, workers)
     try:
         with signals:
             pool = _Pool(ray, weights, settings, device, workers, signals.deliver)
@@ -164,14 +164,29 @@ def annotate_on_ray(inputs: Sequence[str | os.PathLike], weights: str | os.PathL
             ray.shutdown()
 
 
-def start_ray(ray: Any, address: str | None = None) -> None:
+def start_ray(ray: Any, address: str | None = None, workers: int | None = None) -> None:
     """Join the cluster at ``address`` or, without one, as :func:`annotate_on_ray` says;
-    no dashboard, Ray's own messages kept out of the command's output."""
+    no dashboard, Ray's own messages kept out of the command's output.
+
+    A local instance started here gets as many CPUs as the job has ``workers`` (when
+    given): Ray starts one idle worker process per CPU as it starts, and on a small
+    machine a spare one, importing Ray beside the one that loads the model, delays the
+    first frame (``benchmarks/ray_annotate.py``, ``--workers 1``). A cluster that is
+    joined keeps its own CPUs."""
     # Ray reports usage statistics to its makers from a cluster's dashboard unless told
     # not to; this command sends nothing anywhere (a cluster started by hand: README).
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    options = {"include_dashboard": False, "logging_level": "ERROR", "log_to_driver": False}
+    local = {"num_cpus": workers} if workers and not address else {}
     try:
-        ray.init(address=address or None, include_dashboard=False, logging_level="ERROR", log_to_driver=False)
+        try:
+            ray.init(address=address or None, **options, **local)
+        except ValueError:
+            if not local:
+                raise
+            # Without an address Ray joins a cluster it finds (RAY_ADDRESS, `ray start` on
+            # this machine) and refuses a CPU count there, before it connects: join as it is.
+            ray.init(address=None, **options)
     except (ConnectionError, RuntimeError, ValueError) as e:
         raise ClusterError(f"cannot start or reach Ray{f' at {address}' if address else ''}: "
                            f"{str(e).splitlines()[0]}") from None

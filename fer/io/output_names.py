@@ -19,7 +19,6 @@ from pathlib import Path
 
 from fer.io.images import WRITE_FORMATS
 from fer.io.outputs import OutputError
-from fer.io.summary import summary_paths
 
 #: Results files written beside each output, by kind of input.
 RESULT_SUFFIXES = {"image": (".json",), "video": (".csv", ".json")}
@@ -46,7 +45,7 @@ def plan_outputs(sources: Sequence[tuple[Path, str]], out: Path | None = None, o
     """Plan the outputs of ``sources`` (path and kind pairs) into the folder ``out``
     (default: beside each source), or into the file ``out`` when ``out_is_file`` (one
     input). ``combined_log``: the one log of the run, if any (then no per-input results).
-    ``summary``: videos also write their summary files (:func:`fer.io.summary.summary_paths`).
+    ``summary``: videos also write their summary files (:func:`summary_paths`).
 
     Raises :class:`OutputError` when a name the user chose would replace an input.
     """
@@ -90,6 +89,13 @@ def _plan(src: Path, kind: str, out: Path | None, level: int, index: int, count:
         counter = f"-{index + 1 + count * (level - 2 - len(parents))}"
     output = folder / f"{base}.annotated{counter}{ext}"
     return Planned(src, kind, output, _results(output, kind, results), summary=_summary(output, kind, summary))
+
+
+def summary_paths(stem: str | os.PathLike) -> tuple[Path, Path]:
+    """Where a video's summary goes: ``STEM.faces.csv`` (the per-face table) and
+    ``STEM.timeline.png``; a batch plans them with its other outputs, so they never clash."""
+    stem = Path(stem)
+    return stem.with_name(stem.name + ".faces.csv"), stem.with_name(stem.name + ".timeline.png")
 
 
 def _summary(output: Path, kind: str, summary: bool) -> tuple[Path, ...]:

@@ -11,7 +11,6 @@ Video page shows both.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -87,16 +86,9 @@ def plot_timeline(rows: pd.DataFrame, class_names: Sequence[str], title: str = "
     return fig
 
 
-def summary_paths(stem: str | os.PathLike) -> tuple[Path, Path]:
-    """Where a video's summary goes: ``STEM.faces.csv`` (the per-face table) and
-    ``STEM.timeline.png``; a batch plans them with its other outputs, so they never clash."""
-    stem = Path(stem)
-    return stem.with_name(stem.name + ".faces.csv"), stem.with_name(stem.name + ".timeline.png")
-
-
 def write_summary(rows: pd.DataFrame, class_names: Sequence[str], paths: tuple[Path, Path]) -> list[Path]:
     """Write the per-face table and the timeline plot to ``paths`` (as
-    :func:`summary_paths` names them); each file appears only when complete."""
+    :func:`fer.io.output_names.summary_paths` names them); each file appears only when complete."""
     table, figure = paths
     partial = [p.with_name(p.name + ".partial") for p in (table, figure)]
     try:

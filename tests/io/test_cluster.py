@@ -20,7 +20,7 @@ from processes import FER_FROM_A_TERMINAL, finish_or_show_stacks
 
 from fer.classes import CLASS_NAMES
 from fer.cli import main
-from fer.io.cluster import annotate_on_ray
+from fer.io.cluster import annotate_on_ray, start_ray
 from fer.io.facelog import read_provenance
 from fer.io.images import save_image
 
@@ -196,6 +196,14 @@ def test_a_signal_ends_the_workers_and_leaves_no_partial_file(inputs, tiny_model
     assert not list(out.glob("*.partial*"))
 
 
+def test_a_worker_starts_without_pandas():
+    # Each Ray worker imports this module before its first frame; pandas (0.6 s on the
+    # project's machine) is imported only by a run that writes --summary files.
+    code = "import sys, fer.io.cluster, fer.cli; print('pandas' in sys.modules)"
+    shown = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert shown.strip() == "False"
+
+
 def test_without_ray_one_line_and_exit_status_2(capsys, inputs, tiny_model_file, tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "ray", None)  # import ray now raises ImportError
     code, out, err = run(capsys, "annotate", inputs / "walk.mp4", "-o", tmp_path, "--ray",
@@ -238,3 +246,40 @@ def test_a_local_instance_sends_no_usage_statistics(inputs, tmp_path, monkeypatc
     with pytest.raises(Exception, match="stopped here"):
         list(annotate_on_ray([inputs / "astronaut.jpg"], out=tmp_path / "out"))
     assert seen == {"usage_stats": "0"}
+
+
+class RecordingRay:
+    """Stands for ``ray`` in :func:`start_ray`: records each ``ray.init``'s arguments and,
+    as Ray does when it finds a cluster to join, refuses a CPU count when ``joins``."""
+
+    def __init__(self, joins: bool = False) -> None:
+        self.joins, self.inits = joins, []
+
+    def init(self, **kwargs) -> None:
+        self.inits.append(kwargs)
+        if self.joins and "num_cpus" in kwargs:
+            raise ValueError("When connecting to an existing cluster, num_cpus and num_gpus must not be provided.")
+
+
+@pytest.mark.parametrize("address, workers, joins, cpus", [
+    (None, 1, False, [1]),  # a local instance: one CPU per worker, so no spare worker process starts with it
+    (None, None, False, [None]),  # one worker per CPU of the machine, Ray's own count
+    ("HEAD:6379", 1, False, [None]),  # a cluster named: its CPUs are its own
+    (None, 1, True, [1, None])])  # a cluster Ray finds by itself (RAY_ADDRESS, `ray start`): joined as it is
+def test_a_local_instance_has_a_cpu_per_worker_and_a_cluster_keeps_its_own(address, workers, joins, cpus):
+    fake = RecordingRay(joins)
+    start_ray(fake, address, workers)
+    assert [init.get("num_cpus") for init in fake.inits] == cpus
+    assert all(init["address"] == address and not init["include_dashboard"] for init in fake.inits)
+
+
+def test_without_an_address_a_running_cluster_is_joined_with_any_worker_count(inputs, tiny_model_file, tmp_path):
+    # RAY_ADDRESS names this module's instance: Ray refuses the CPU count a new instance
+    # would get, and the command joins the instance as it is.
+    env = {**os.environ, "RAY_ADDRESS": ray.get_runtime_context().gcs_address}
+    child = subprocess.Popen([*FER_FROM_A_TERMINAL, "annotate", str(inputs / "walk.mp4"), "-o", str(tmp_path),
+                              "--weights", str(tiny_model_file), "--ray", "--workers", "1"],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    err = finish_or_show_stacks(child, timeout=300)
+    assert child.returncode == 0, err
+    assert decode_all(tmp_path / "walk.annotated.mp4")["frames"] == decode_all(inputs / "walk.mp4")["frames"]
