@@ -113,14 +113,21 @@ def requested_urls() -> list[str]:
 
 @pytest.fixture
 def new_page(request, workdir, requested_urls):
-    """Open pages in a browser; when the test fails, screenshot them for the report."""
+    """Open pages in a browser; when the test fails, screenshot them and print what each
+    page's console said and where it navigated (a reload shows there), for the report."""
     from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
-    opened = []
+    opened, events = [], {}
 
     def open_page(browser, path: str = "", height: int = 1000):
         page = browser.new_page(viewport={"width": 1400, "height": height})
         page.on("request", lambda r: requested_urls.append(r.url))
+        said = events[page] = []
+        clock = time.monotonic
+        page.on("console", lambda m: said.append(f"{clock():.1f} console {m.type}: {m.text[:300]}"))
+        page.on("pageerror", lambda e: said.append(f"{clock():.1f} page error: {e}"))
+        page.on("crash", lambda _: said.append(f"{clock():.1f} the page crashed"))
+        page.on("framenavigated", lambda f: f == page.main_frame and said.append(f"{clock():.1f} navigated: {f.url}"))
         opened.append(page)
         page.goto(URL + path, timeout=PAGE_MS)
         try:  # the app's shell, without a reload: a page that stays blank fails the test
@@ -135,7 +142,8 @@ def new_page(request, workdir, requested_urls):
         if failed:
             shot = workdir / f"failed-{request.node.name}-{i}.png"
             page.screenshot(path=str(shot), full_page=True)
-            print(f"\nscreenshot of the failed test's page {i}: {shot}")
+            print(f"\nscreenshot of the failed test's page {i}: {shot}; it said (now {time.monotonic():.1f}):")
+            print("\n".join(events[page][-40:]))
         # Stop a live stream still running (the test failed before it did), so that its
         # server slot is free for the next test at once.
         if page.frame_locator(WEBRTC_IFRAME).get_by_role("button", name="Stop").count():
