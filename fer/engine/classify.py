@@ -57,11 +57,12 @@ class Classifier:
 
     ``threads``: PyTorch's intra-op threads for the process. ``workers``: threads that
     share the faces of one batch, each running whole passes on its part (with the intra-op
-    threads). For a frame's few faces this is how the cores are used: a pass over one to
-    four faces splits poorly inside the network, and OpenMP's threads wait on each other
-    at every layer, which stalls when other work holds a core; workers never wait on each
-    other. Four faces, int8, two cores, quiet: 25.3 ms in one pass, 14.3 ms as two workers'
-    passes of two (``benchmarks/classify_workers.py``).
+    threads). For a frame's few faces this is how the cores are used: OpenMP threads
+    sharing a pass wait on each other at every layer, which stalls when other work holds
+    a core; workers never wait on each other. Four faces, int8, two idle cores: 23.0 ms
+    in one pass on one thread, 14.7 ms as two workers' passes, 13.5 ms as one pass on two
+    OpenMP threads; with the other core busy, runs of the same command gave 24-29 ms for
+    the workers and 50-168 ms for OpenMP (``benchmarks/classify_workers.py``).
 
     >>> clf = Classifier.from_file("weights/vgg10.pt")               # doctest: +SKIP
     >>> clf.predict_proba(np.zeros((2, 48, 48), np.uint8)).shape    # doctest: +SKIP
