@@ -22,6 +22,7 @@ import queue
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import suppress
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
@@ -46,6 +47,11 @@ MAX_VIDEO_PIXELS = 4096 * 2160
 #: Memory for decoded frames waiting for analysis, and for annotated frames waiting for
 #: the encoder: the queues hold fewer frames when frames are large.
 PREFETCH_BYTES, ENCODE_QUEUE_BYTES = 32 << 20, 64 << 20
+#: Seconds the decoder and encoder threads wait on their queues before they look at their
+#: stop flags. Ctrl-C raises KeyboardInterrupt wherever the main thread is, and inside a
+#: queue's put or get it can leave the other thread's wake-up undone: a blocking wait
+#: would then never end (a fer annotate that Ctrl-C left hanging, seen in CI).
+WAKE_S = 0.5
 
 Progress = Callable[[int, "int | None", "float | None"], None]
 Cancel = Union[Callable[[], bool], threading.Event, None]
@@ -324,6 +330,7 @@ class _Encoder(threading.Thread):
         self.reader = reader
         self.output = av.open(str(path), "w", format="mp4", options={"movflags": "+faststart"})
         self.queue: queue.Queue = queue.Queue(maxsize=queue_size)
+        self._aborted = threading.Event()
         self.error: BaseException | None = None
         self.video: av.video.stream.VideoStream | None = None
         self.audio: av.audio.stream.AudioStream | None = None
@@ -346,13 +353,18 @@ class _Encoder(threading.Thread):
 
     def abort(self) -> None:
         """Stop without flushing (the output is about to be deleted)."""
+        self._aborted.set()
         if self.is_alive():
-            self.queue.put(("abort", None, 0))
+            with suppress(queue.Full):
+                self.queue.put_nowait(("abort", None, 0))  # sooner than the next look at _aborted
             self.join()
 
     def run(self) -> None:
-        while True:
-            kind, payload, pts = self.queue.get()
+        while not self._aborted.is_set():
+            try:
+                kind, payload, pts = self.queue.get(timeout=WAKE_S)
+            except queue.Empty:
+                continue
             if kind == "abort":
                 break
             if self.error is not None and kind != "finish":
@@ -444,13 +456,22 @@ class Prefetch:
     def _work(self, items: Iterator[Any]) -> None:
         try:
             for item in items:
-                if self.stop.is_set():
+                if not self._put("item", item):
                     break
-                self.queue.put(("item", item))
         except BaseException as e:  # raised again on the consumer's thread
-            self.queue.put(("error", e))
+            self._put("error", e)
         finally:
-            self.queue.put(("end", None))
+            self._put("end", None)
+
+    def _put(self, kind: str, value: Any) -> bool:
+        """Queue one entry; False, and nothing queued, once the consumer has stopped."""
+        while not self.stop.is_set():
+            try:
+                self.queue.put((kind, value), timeout=WAKE_S)
+                return True
+            except queue.Full:
+                pass
+        return False
 
     def __iter__(self) -> Iterator[Any]:
         while not self.ended:
@@ -463,9 +484,7 @@ class Prefetch:
                 self.ended = True
 
     def close(self) -> None:
-        self.stop.set()
-        while not self.ended:  # unblock the worker until it says it has ended
-            self.ended = self.queue.get()[0] == "end"
+        self.stop.set()  # the worker ends after the item it is decoding
         self.thread.join()
 
 
