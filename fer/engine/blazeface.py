@@ -133,6 +133,10 @@ class Candidates:
             return cls(np.zeros((0, 4), np.float32), np.zeros(0, np.float32), np.zeros((0, 6, 2), np.float32))
         return cls(*(np.concatenate([getattr(p, f) for p in parts]) for f in ("boxes", "scores", "keypoints")))
 
+    def where(self, keep: np.ndarray) -> Candidates:
+        """The candidates selected by ``keep`` (a mask or indices)."""
+        return Candidates(self.boxes[keep], self.scores[keep], self.keypoints[keep])
+
     def moved(self, scale: float, dx: float = 0.0, dy: float = 0.0) -> Candidates:
         """From input pixels (an image scaled by ``scale``, placed at ``dx, dy``) to frame pixels."""
         return Candidates(self.boxes / scale + [dx, dy, dx, dy], self.scores, self.keypoints / scale + [dx, dy])
@@ -266,11 +270,10 @@ class BlazeFaceDetector:
         found = []
         for (ox, oy), (x, y), reach, side in zip(offsets, corners, reaches, sides):
             inside = np.all((centres >= (ox, oy)) & (centres < (ox + NEAR_INPUT, oy + NEAR_INPUT)), axis=1)
-            w = Candidates(c.boxes[inside], c.scores[inside], c.keypoints[inside]).moved(1.0, -ox, -oy)
-            w = w.moved(NEAR_INPUT / (2 * reach), x, y)
+            w = c.where(inside).moved(1.0, -ox, -oy).moved(NEAR_INPUT / (2 * reach), x, y)
             size = np.max(w.boxes[:, 2:] - w.boxes[:, :2], axis=1)
             near = (size >= side / self.search_range) & (size <= side * self.search_range)
-            found.append(self._detections(Candidates(w.boxes[near], w.scores[near], w.keypoints[near]), 1.0))
+            found.append(self._detections(w.where(near), 1.0))
         return dedupe(Detections.concat(found))
 
     def _run(self, net: cv2.dnn.Net, model: Model, image: np.ndarray) -> Candidates:
