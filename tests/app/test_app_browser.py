@@ -211,7 +211,7 @@ def choose_detector(page, detector: str) -> None:
 
 
 @pytest.mark.parametrize("detector", ["haar", "blazeface"])
-def test_live_page_labels_the_face_and_two_streams_run_at_once(server, browser, new_page, detector):
+def test_live_page_labels_the_face(server, browser, new_page, detector):
     tag = "" if detector == "haar" else f"_{detector}"
     t_open = time.monotonic()
     page = open_live(new_page, browser)  # the server's first page (haar runs first): the model loads now
@@ -231,7 +231,7 @@ def test_live_page_labels_the_face_and_two_streams_run_at_once(server, browser, 
     # The annotated video the browser shows carries the overlay (green box by default).
     video = page.frame_locator(WEBRTC_IFRAME).locator("video")
     wait_for(lambda: green_pixels(video.screenshot()) > 200, 30, "the green face box in the video")
-    [fps] = frames_rate([page], 8)
+    [fps] = frames_rate([page], 5)
     measured[f"live_fps_one_stream{tag}"] = round(fps, 1)
     caption = wait_for(lambda: re.search(r"First label ([\d.]+) s after the first frame; (\d+) ms per frame \((.+?)\)",
                                          page.locator(".st-key-live-stats").inner_text()), 30, "the live caption")
@@ -242,14 +242,18 @@ def test_live_page_labels_the_face_and_two_streams_run_at_once(server, browser, 
         screenshot(page, "live")
     assert fps > 1
 
-    # A second tab gets its own stream and session; both keep going.
+
+def test_two_streams_run_at_once_and_a_third_tab_waits_for_a_free_one(server, browser, new_page):
+    """Each tab has its own stream and session (the detectors differ only in the pipeline,
+    so this runs once, with the default)."""
+    page = open_live(new_page, browser)
+    start(page)
+    wait_for(lambda: live_stats(page)["labels"], 60, "a label on the first page")
     page2 = open_live(new_page, browser)
-    if detector != "haar":
-        choose_detector(page2, detector)
     start(page2)
     wait_for(lambda: live_stats(page2)["labels"], 60, "a label on the second page")
-    fps1, fps2 = frames_rate([page, page2], 6)
-    measured[f"live_fps_two_streams{tag}"] = [round(fps1, 1), round(fps2, 1)]
+    fps1, fps2 = frames_rate([page, page2], 4)
+    measured["live_fps_two_streams"] = [round(fps1, 1), round(fps2, 1)]
     assert fps1 > 0.5 and fps2 > 0.5
     assert live_stats(page2)["frames"] < live_stats(page)["frames"]  # separate counters, separate sessions
     assert re.search(r"Delay\s+\d+ ms", page.locator(".st-key-live-stats").inner_text())  # the real delay is shown
@@ -284,8 +288,8 @@ def test_the_booth_page_shows_as_many_frames_as_the_live_page(server, browser, n
     page = open_live(new_page, browser)
     start(page)
     wait_for(lambda: live_stats(page)["labels"], 60, "a label on the live page")
-    live = shown_fps(page, 10)
-    [processed] = frames_rate([page], 5)
+    live = shown_fps(page, 6)
+    [processed] = frames_rate([page], 3)
     stop(page)
     booth = browser.new_page(viewport={"width": 1400, "height": 950})
     try:
@@ -295,7 +299,7 @@ def test_the_booth_page_shows_as_many_frames_as_the_live_page(server, browser, n
         wait_for(lambda: booth.locator(".st-key-booth-word").inner_text().strip().lower() in
                  ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral", "uncertain"), 60,
                  "the main face's emotion in the booth's banner")
-        booth_fps = shown_fps(booth, 10)
+        booth_fps = shown_fps(booth, 6)
     finally:
         booth.close()
     measured["shown_fps_live_then_booth"] = [round(live, 1), round(booth_fps, 1)]

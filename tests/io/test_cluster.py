@@ -173,18 +173,20 @@ def test_a_worker_killed_mid_video_has_its_file_done_again(inputs, tiny_model_fi
     assert any(files == 2 and total - 150 < frames < total for frames, total, files, _ in seen)
 
 
-@pytest.mark.parametrize("signum, status, message", [(signal.SIGTERM, 143, "fer annotate: terminated (SIGTERM)"),
-                                                     (signal.SIGINT, 130, "fer annotate: interrupted")])
+@pytest.mark.parametrize("signum, status, message, joins", [
+    (signal.SIGTERM, 143, "fer annotate: terminated (SIGTERM)", True),  # a scheduler stopping a job on a cluster
+    (signal.SIGINT, 130, "fer annotate: interrupted", False)])  # Ctrl-C, on the instance the command started
 def test_a_signal_ends_the_workers_and_leaves_no_partial_file(inputs, tiny_model_file, tmp_path, signum, status,
-                                                              message):
-    """Ray replaces the SIGTERM handler with one that aborts the process; the command puts
-    its own back: the workers are ended, their partial files removed, exit status 143 (130
-    for Ctrl-C)."""
+                                                              message, joins):
+    """Ray replaces the SIGTERM handler with one that aborts the process, whether it
+    starts an instance or joins one; the command puts its own back: the workers are
+    ended, their partial files removed, exit status 143 (130 for Ctrl-C)."""
     clip = make_clip(tmp_path / "long.mp4", frames=900)
     out = tmp_path / "out"
+    env = {**os.environ, "RAY_ADDRESS": ray.get_runtime_context().gcs_address} if joins else None
     child = subprocess.Popen([*FER_FROM_A_TERMINAL, "annotate", str(clip), str(inputs / "walk.mp4"),
                               "-o", str(out), "--weights", str(tiny_model_file), "--ray", "--workers", "2"],
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     deadline = time.monotonic() + 300
     while not list(out.glob("long.annotated.*.partial*")):  # the long video is being written
         assert child.poll() is None and time.monotonic() < deadline, child.communicate()
