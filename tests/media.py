@@ -7,6 +7,7 @@ from __future__ import annotations
 import struct
 import zlib
 from fractions import Fraction
+from functools import lru_cache
 from pathlib import Path
 
 import av
@@ -17,15 +18,27 @@ import numpy as np
 ASTRONAUT_FACE = (175, 62, 275, 165)
 
 
-def astronaut() -> np.ndarray:
+@lru_cache(maxsize=1)
+def _astronaut() -> np.ndarray:
     from skimage import data
 
-    return data.astronaut()
+    image = data.astronaut()  # read from its PNG file on every call
+    image.flags.writeable = False
+    return image
 
 
+def astronaut() -> np.ndarray:
+    """The portrait, a fresh array each time (a test may draw on it)."""
+    return _astronaut().copy()
+
+
+@lru_cache(maxsize=32)
 def face_patch(side: int) -> np.ndarray:
-    """The astronaut's head and shoulders cut square and resized to ``side``."""
-    return cv2.resize(astronaut()[10:230, 115:335], (side, side), interpolation=cv2.INTER_AREA)
+    """The astronaut's head and shoulders cut square and resized to ``side`` (read-only:
+    cached, as a clip of a moving face needs it for every frame)."""
+    patch = cv2.resize(_astronaut()[10:230, 115:335], (side, side), interpolation=cv2.INTER_AREA)
+    patch.flags.writeable = False
+    return patch
 
 
 def face_frame(width: int = 320, height: int = 240, x: int | None = None, side: int | None = None,
