@@ -71,10 +71,15 @@ def test_merge_keeps_one_box_per_face_across_scan_levels():
     assert merged.boxes.tolist() == [[0, 0, 100, 100], [90, 0, 130, 40]]
 
 
-def test_scan_scales_cover_every_face_size_from_min_face_up():
-    assert scan_scales(57.6, 480) == pytest.approx([24 / 57.6, 24 / 57.6 * 24 / 96])
+def test_scan_scales_cover_every_face_size_from_min_face_up_an_octave_apart():
+    first = 24 / 57.6
+    assert scan_scales(57.6, 480) == pytest.approx([first, first / 2, first / 4])  # 480 * first / 4 = 50 <= 96
     assert scan_scales(300, 480) == [0.08]  # one level: 480 * 0.08 < 96
     assert scan_scales(10, 90) == [1.0]  # never enlarged
+    assert scan_scales(1, 4000) == pytest.approx([1, 1 / 2, 1 / 4, 1 / 8, 1 / 16])  # at most five levels
+    # every face size but the smallest (seen at 24-34 px) meets the model in the middle octave of its range
+    sizes = np.geomspace(34 / first, 480, 50)
+    assert all(any(34 <= size * s <= 68 for s in scan_scales(57.6, 480)) for size in sizes)
 
 
 def test_a_missing_or_damaged_model_file_is_a_model_file_error(tmp_path, monkeypatch):
