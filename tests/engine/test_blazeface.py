@@ -13,6 +13,7 @@ from fer.engine.blazeface import (
     anchor_centres,
     decode,
     merge,
+    one_per_face,
     scan_scales,
 )
 from fer.engine.detect import box_iou
@@ -64,11 +65,13 @@ def test_merge_keeps_one_weighted_box_per_face():
     assert merged.boxes[0].tolist() == pytest.approx([0.5, 0, 10.5, 10])
 
 
-def test_merge_keeps_one_box_per_face_across_scan_levels():
-    c = Candidates(np.array([[0, 0, 100, 100], [20, 20, 50, 50], [90, 0, 130, 40], [-40, -40, 160, 160]], np.float32),
-                   np.array([0.9, 0.6, 0.7, 0.65], np.float32), np.zeros((4, 6, 2), np.float32))
-    merged = merge(c)  # an eye-sized part and a box around the whole head go; a box mostly outside stays
-    assert merged.boxes.tolist() == [[0, 0, 100, 100], [90, 0, 130, 40]]
+def test_one_box_per_face_is_kept_across_scan_levels():
+    c = Candidates(np.array([[20, 20, 50, 50], [0, 0, 100, 100], [90, 0, 130, 40], [-40, -40, 160, 160]], np.float32),
+                   np.array([0.6, 0.9, 0.7, 0.65], np.float32), np.zeros((4, 6, 2), np.float32))
+    kept = one_per_face(c)  # an eye-sized part and a box around the whole head go; a box mostly outside stays
+    assert kept.boxes.tolist() == [[0, 0, 100, 100], [90, 0, 130, 40]] and kept.scores.tolist() == pytest.approx(
+        [0.9, 0.7])
+    assert merge(c).boxes.tolist() == kept.boxes.tolist()  # within one image, after the weighted NMS, the same
 
 
 def test_scan_scales_cover_every_face_size_from_min_face_up_an_octave_apart():
