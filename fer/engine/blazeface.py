@@ -63,7 +63,7 @@ SAME_FACE = 0.5
 FACE_PX_RANGE = (24, 96)
 #: Ratio between the scales of a full scan's levels. With levels two octaves apart (4,
 #: the whole range) a face could meet the model only near both ends of it: a 160-pixel
-#: face at 114 and 29 pixels. An octave apart, every face but the smallest asked for
+#: face at 114 and 29 pixels (min_face 0.07 at 640x480). An octave apart, every face but the smallest asked for
 #: (seen at 24-34 pixels) is also seen at 34-68 pixels, where the model is surest. Chosen
 #: on PublicTest faces in photo-like scenes (``fer robustness --split public``): more
 #: turned and covered faces found, for one more level per full scan (README,

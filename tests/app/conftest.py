@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from appdata import face_frames, metrics_card
+from media import astronaut
 
 
 @pytest.fixture(scope="session")
@@ -32,9 +33,7 @@ def app_env(monkeypatch, models_folder) -> Path:
 @pytest.fixture(scope="session")
 def face_rgb() -> np.ndarray:
     """A real face: scikit-image's astronaut (public-domain NASA portrait), 512x512 RGB."""
-    from skimage import data
-
-    return data.astronaut()
+    return astronaut()
 
 
 @pytest.fixture(scope="session")
