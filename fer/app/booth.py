@@ -3,7 +3,7 @@
 ``fer booth`` starts the app with only this view (``$FER_BOOTH=1``); the normal app also
 offers it as the Booth page. The page hides Streamlit's chrome (sidebar, header,
 toolbar), fits the camera's picture into the window, starts the camera by itself (see
-:func:`playing_request`), keeps no log and no frame (so the privacy line is true by
+:class:`CameraAutostart`), keeps no log and no frame (so the privacy line is true by
 construction) and shows a banner with the main face's emotion, or an invitation when
 nobody is in view.
 """
@@ -65,11 +65,13 @@ def booth_mode(environ: Mapping[str, str] = os.environ) -> bool:
     return environ.get(BOOTH_ENV, "").strip().lower() in {"1", "true", "yes", "on"}
 
 
-def playing_request(reported: bool, stopped_s: float) -> bool | None:
-    """What the booth asks of the camera component (streamlit-webrtc's
-    ``desired_playing_state``): stay stopped until the component has reported its state
-    (``reported``), then play; ``None`` (the component's own Start and Stop buttons) once
-    it has been stopped for :data:`AUTOSTART_FOR_S` seconds since asked.
+@dataclass
+class CameraAutostart:
+    """What the booth asks of its camera component (streamlit-webrtc's
+    ``desired_playing_state``), for one browser session: stay stopped until the component
+    has reported its state, then play; ``None`` (the component's own Start and Stop
+    buttons, for the operator) once it has been asked for :data:`AUTOSTART_FOR_S` seconds
+    and neither plays nor connects.
 
     Why in that order: streamlit-webrtc 0.79 starts when it renders with the request while
     stopped, but it marks itself as starting only after loading a script. A render in
@@ -78,16 +80,44 @@ def playing_request(reported: bool, stopped_s: float) -> bool | None:
     first, the component mounts without its buttons and reports its height and state; the
     request to play then changes nothing else, so nothing renders it again while it starts.
 
-    >>> playing_request(reported=False, stopped_s=0.0)  # not mounted yet
+    While the server has no stream to spare, the busy view takes the component off the
+    page (:meth:`unmount`); it comes back under a new :attr:`key`, so it mounts afresh
+    (stopped first, as above), and the wait does not count as the camera failing.
+
+    >>> camera = CameraAutostart()
+    >>> camera.request(reported=False, connecting=False, now=0.0)  # not mounted yet
     False
-    >>> playing_request(reported=True, stopped_s=1.0)
+    >>> camera.request(reported=True, connecting=False, now=1.0)
     True
-    >>> playing_request(reported=True, stopped_s=AUTOSTART_FOR_S) is None  # the operator's turn
+    >>> camera.request(reported=True, connecting=False, now=1.0 + AUTOSTART_FOR_S) is None  # the operator's turn
     True
     """
-    if not reported:
-        return False
-    return True if stopped_s < AUTOSTART_FOR_S else None
+
+    mounts: int = 0  # times the busy view took the component off the page
+    asked_since: float | None = None  # when it was first asked to play while neither playing nor connecting
+
+    @property
+    def key(self) -> str:
+        """The camera component's key (streamlit-webrtc's ``key``) for its current mount."""
+        return f"fer.booth.webrtc.{self.mounts}"
+
+    def unmount(self) -> None:
+        self.mounts += 1
+        self.asked_since = None
+
+    def request(self, reported: bool, connecting: bool, now: float) -> bool | None:
+        """``reported``: the component (under :attr:`key`) has reported its state;
+        ``connecting``: that state is playing or signalling; ``now``: a monotonic clock."""
+        if not reported or connecting:
+            self.asked_since = None
+            return reported
+        if self.asked_since is None:
+            self.asked_since = now
+        return True if not self.gave_up(now) else None
+
+    def gave_up(self, now: float) -> bool:
+        """Whether the camera has been asked for :data:`AUTOSTART_FOR_S` seconds in vain."""
+        return self.asked_since is not None and now - self.asked_since >= AUTOSTART_FOR_S
 
 
 @dataclass(frozen=True)

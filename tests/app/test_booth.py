@@ -1,10 +1,10 @@
 """The booth view's parts without a browser (streamlit-webrtc does not run under AppTest;
-test_booth_browser.py drives the page): the banner, and a session that stores nothing of
-a visitor."""
+test_booth_browser.py drives the page): the banner, the camera's autostart, and a session
+that stores nothing of a visitor."""
 
 from __future__ import annotations
 
-from fer.app.booth import INVITATION, banner
+from fer.app.booth import AUTOSTART_FOR_S, INVITATION, CameraAutostart, banner
 from fer.app.live import LiveStats
 
 
@@ -14,6 +14,33 @@ def test_banner_says_the_main_face_or_invites():
     shown = banner(happy, playing=True)
     assert (shown.icon, shown.word, shown.hint) == ("sentiment_very_satisfied", "Happy", "and 2 more faces")
     assert banner(LiveStats(frames=30, idle=True), playing=True).word == INVITATION
+
+
+def test_the_camera_is_asked_to_play_once_mounted_and_the_operator_gets_start_only_after_a_real_failure():
+    camera = CameraAutostart()
+    assert camera.request(reported=False, connecting=False, now=0.0) is False  # mounts stopped first
+    assert camera.request(reported=True, connecting=False, now=0.5) is True
+    assert camera.request(reported=True, connecting=True, now=1.0) is True  # connecting: the clock stops
+    assert camera.request(reported=True, connecting=False, now=30.0) is True  # the stream ended: asked again
+    assert not camera.gave_up(29.0 + AUTOSTART_FOR_S)
+    assert camera.gave_up(30.0 + AUTOSTART_FOR_S)
+    assert camera.request(reported=True, connecting=False, now=30.0 + AUTOSTART_FOR_S) is None
+
+
+def test_waiting_for_a_free_stream_remounts_the_camera_and_does_not_count_as_a_failure():
+    """A reloaded booth page can be asked to play and then find the server full (the old
+    page's stream has not let its slot go yet): the busy view takes the component off the
+    page. Back after longer than AUTOSTART_FOR_S, it must mount afresh under a new key
+    (stopped first) and be asked to play, not handed to the operator."""
+    camera = CameraAutostart()
+    camera.request(reported=False, connecting=False, now=0.0)
+    assert camera.request(reported=True, connecting=False, now=0.5) is True
+    first_key = camera.key
+    camera.unmount()  # busy from 1 s to 20 s
+    assert camera.key != first_key and not camera.gave_up(20.0)
+    assert camera.request(reported=False, connecting=False, now=20.0) is False
+    assert camera.request(reported=True, connecting=False, now=20.5) is True
+    assert not camera.gave_up(21.0)
 
 
 def test_a_booth_session_keeps_no_log_and_no_frame(tiny_recognizer):

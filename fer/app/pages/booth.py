@@ -7,9 +7,8 @@ from streamlit_webrtc.component import generate_frontend_component_key
 from fer.app import booth, common
 from fer.app.live import LiveSession, rtc_configuration
 
-STREAM_KEY = "fer.booth.webrtc"
 SESSION_KEY = "fer.booth"
-STOPPED_SINCE_KEY = "fer.booth.stopped_since"  # when the booth asked to play while the camera was stopped
+AUTOSTART_KEY = "fer.booth.autostart"
 
 st.html(booth.STYLE)
 rec = common.recognizer()
@@ -28,38 +27,32 @@ except ValueError as e:
     rtc = {"iceServers": []}
 
 
-def _on_stream_change() -> None:
-    ctx = st.session_state.get(STREAM_KEY)
-    if ctx is not None and ctx.state.playing:
-        session.reset()
-
-
-def stopped_for_s(reported: bool) -> float:
-    """Seconds the camera has been neither playing nor connecting since the booth first
-    asked it to play (0 while it plays or connects, or before it has reported)."""
-    previous = st.session_state.get(STREAM_KEY)  # the component's state as it last reported it
-    if not reported or (previous is not None and (previous.state.playing or previous.state.signalling)):
-        st.session_state.pop(STOPPED_SINCE_KEY, None)
-        return 0.0
-    return time.monotonic() - st.session_state.setdefault(STOPPED_SINCE_KEY, time.monotonic())
-
-
-# The camera starts by itself (booth.playing_request says why only once the component has
-# reported its state) and comes back after a reload; visitors get no Stop button.
-reported = st.session_state.get(generate_frontend_component_key(STREAM_KEY)) is not None
-request = booth.playing_request(reported, stopped_for_s(reported))
-
-
+camera = st.session_state.setdefault(AUTOSTART_KEY, booth.CameraAutostart())
 video_col, banner_col = st.columns([3, 1], gap="medium")
 if not session.slots.holds(stream := session.stream()) and session.slots.full():
     # Admission control, as on the Live page: the server runs at most so many streams.
+    camera.unmount()
     with video_col:
         common.busy_view(session.slots, "The camera view is busy: this server runs as many live streams as it can. "
                                         "It starts by itself as soon as one ends.")
     st.stop()
+
+
+def _on_stream_change() -> None:
+    ctx = st.session_state.get(camera.key)
+    if ctx is not None and ctx.state.playing:
+        session.reset()
+
+
+# The camera starts by itself (booth.CameraAutostart says why only once the component has
+# reported its state) and comes back after a reload; visitors get no Stop button.
+reported = st.session_state.get(generate_frontend_component_key(camera.key)) is not None
+previous = st.session_state.get(camera.key)  # the component's state as it last reported it
+request = camera.request(reported, previous is not None and (previous.state.playing or previous.state.signalling),
+                         time.monotonic())
 with video_col, st.container(key="booth-video"):
     ctx = webrtc_streamer(
-        key=STREAM_KEY, desired_playing_state=request, mode=WebRtcMode.SENDRECV, rtc_configuration=rtc,
+        key=camera.key, desired_playing_state=request, mode=WebRtcMode.SENDRECV, rtc_configuration=rtc,
         media_toggle_controls=False,
         media_stream_constraints={"video": {"width": {"ideal": 640}, "height": {"ideal": 480}}, "audio": False},
         sink_video_track=stream, source_video_track=stream.output, on_change=_on_stream_change,
@@ -73,8 +66,7 @@ with video_col, st.container(key="booth-video"):
 
 @st.fragment(run_every=0.5)
 def banner(session: LiveSession, playing: bool, request: bool | None) -> None:
-    since = st.session_state.get(STOPPED_SINCE_KEY)
-    if request and since is not None and time.monotonic() - since >= booth.AUTOSTART_FOR_S:
+    if request and camera.gave_up(time.monotonic()):
         st.rerun()  # the camera did not start: the whole page reruns to show its Start button
     shown = booth.banner(session.stats(), playing)
     with st.container(key="booth-banner"):
