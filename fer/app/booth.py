@@ -127,14 +127,17 @@ class Banner:
     hint: str
 
 
-def banner(stats: LiveStats, playing: bool) -> Banner:
-    """What the banner says for the stream's current figures.
+def banner(stats: LiveStats, playing: bool, waiting: bool = False) -> Banner:
+    """What the banner says for the stream's current figures (``waiting``: for a free
+    stream, while the server runs as many as it takes).
 
     >>> banner(LiveStats(frames=10, main_label="happy", labels=["happy 83%"], faces=1, idle=False), True).word
     'Happy'
     >>> banner(LiveStats(frames=10), True).word == INVITATION
     True
     """
+    if waiting:
+        return Banner("hourglass_top", "Just a moment...", "The camera starts as soon as it is free.")
     if not playing or not stats.frames:
         return Banner("videocam", "Starting the camera...", "Allow the camera if the browser asks.")
     if stats.idle or stats.main_label is None:

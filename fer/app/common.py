@@ -112,19 +112,26 @@ def shown_as_error(what: str) -> Iterator[None]:
 
 # ---------------------------------------------------------------- live streams
 
-def busy_view(slots: StreamSlots, message: str) -> None:
-    """The camera view is busy (admission control): say so, and show the camera by itself
-    as soon as a stream ends, checking once a second (a reloaded page's old stream lets
-    its slot go a moment after the new page has loaded), or on *Try again*."""
+def busy_view(message: str) -> None:
+    """The camera view is busy (admission control): say so. The page shows the camera by
+    itself as soon as a stream ends (:func:`rerun_when_free`), or on *Try again*."""
     st.warning(message)
     st.button("Try again", icon=":material/refresh:")
 
-    @st.fragment(run_every=1.0)
-    def wait_for_a_slot() -> None:
-        if not slots.full():
-            st.rerun()
 
-    wait_for_a_slot()
+def rerun_when_free(slots: StreamSlots, waiting: bool) -> None:
+    """Called by a page's fragment that runs every second or so, on every run of the page,
+    waiting or not: while ``waiting`` (the page shows :func:`busy_view`), rerun the page
+    once a stream has ended (a reloaded page's old stream lets its slot go a moment after
+    the new page has loaded).
+
+    Not a fragment of the busy view's own: a ``run_every`` fragment that leaves the page
+    when the page reruns can still be ticking, and Streamlit 1.67's browser side then
+    applies its output to the new page and goes blank ("Bad delta path index"; seen in
+    test_two_streams_run_at_once_and_a_third_tab_waits_for_a_free_one). A fragment that
+    stays on the page keeps its place."""
+    if waiting and not slots.full():
+        st.rerun()
 
 
 # ---------------------------------------------------------------- settings controls

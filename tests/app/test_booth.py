@@ -14,6 +14,7 @@ def test_banner_says_the_main_face_or_invites():
     shown = banner(happy, playing=True)
     assert (shown.icon, shown.word, shown.hint) == ("sentiment_very_satisfied", "Happy", "and 2 more faces")
     assert banner(LiveStats(frames=30, idle=True), playing=True).word == INVITATION
+    assert banner(LiveStats(), playing=False, waiting=True).word == "Just a moment..."
 
 
 def test_the_camera_is_asked_to_play_once_mounted_and_the_operator_gets_start_only_after_a_real_failure():

@@ -47,6 +47,7 @@ def _on_stream_change() -> None:
 
 
 snapshot = None  # (annotated picture at full size, its face records) once a picture is taken
+waiting = False  # for a free stream (common.busy_view)
 with video_col:
     if mode == "Snapshots":
         st.caption("Take a picture: it runs through the same pipeline as the live stream.")
@@ -64,10 +65,11 @@ with video_col:
                 snapshot = full, faces.to_records()
         ctx = None
     elif not session.slots.holds(stream := session.stream()) and session.slots.full():
-        common.busy_view(session.slots, f"The camera view is busy: {session.slots.limit} live stream(s) are "
-                                        "running, the most this server takes at once. Try **Snapshots** (above), "
-                                        "or wait: the camera view comes back by itself as soon as one ends.")
+        common.busy_view(f"The camera view is busy: {session.slots.limit} live stream(s) are running, the most "
+                         "this server takes at once. Try **Snapshots** (above), or wait: the camera view comes back "
+                         "by itself as soon as one ends.")
         ctx = None
+        waiting = True
     else:
         ctx = webrtc_streamer(
             key=STREAM_KEY, mode=WebRtcMode.SENDRECV, rtc_configuration=rtc,
@@ -88,8 +90,10 @@ with video_col:
 
 
 @st.fragment(run_every=1.0)
-def live_figures(session: LiveSession, streaming: bool) -> None:
-    """The figures beside the video, once a second: a handful of numbers, cheap to send."""
+def live_figures(session: LiveSession, streaming: bool, waiting: bool) -> None:
+    """The figures beside the video, once a second: a handful of numbers, cheap to send.
+    While ``waiting`` for a free stream, it also looks whether one is free."""
+    common.rerun_when_free(session.slots, waiting)
     stats = session.stats()
     if streaming and session.refused():  # another tab took the last slot first: show why
         st.rerun()
@@ -162,5 +166,5 @@ with side_col:
         else:
             snapshot_panel(*snapshot, settings, session.class_names)
     else:
-        live_figures(session, ctx is not None)
+        live_figures(session, ctx is not None, waiting)
         live_chart(session)
