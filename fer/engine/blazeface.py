@@ -287,7 +287,14 @@ class BlazeFaceDetector:
         sides = np.maximum(np.max(boxes[:, 2:] - boxes[:, :2], axis=1), 1.0)
         reaches = sides * (0.5 + self.search_margin)
         corners = (boxes[:, :2] + boxes[:, 2:]) / 2 - reaches[:, None]  # each window's top-left corner
-        windows = [window(rgb, x, y, 2 * reach, NEAR_INPUT) for (x, y), reach in zip(corners, reaches)]
+        levels = halvings(rgb, int(np.max(2 * reaches) // NEAR_INPUT).bit_length() - 1)
+        windows = []
+        for (x, y), reach in zip(corners, reaches):
+            # From the halving where the window is 1-2 times NEAR_INPUT: resizing the
+            # frame itself by an odd ratio cost 0.6-1 ms per window (INTER_AREA).
+            level = min(max(int(2 * reach // NEAR_INPUT).bit_length() - 1, 0), len(levels) - 1)
+            f = 2 ** level
+            windows.append(window(levels[level], x / f, y / f, 2 * reach / f, NEAR_INPUT))
         image, offsets = tile(windows)
         c = merge(self._run(self.net, SHORT_RANGE, image))
         centres = (c.boxes[:, :2] + c.boxes[:, 2:]) / 2
@@ -350,6 +357,20 @@ def tile(images: list[np.ndarray], gap: int = TILE_GAP) -> tuple[np.ndarray, lis
     for image, (x, y) in zip(images, offsets):
         out[y:y + side, x:x + side] = image
     return out, offsets
+
+
+def halvings(rgb: np.ndarray, count: int) -> list[np.ndarray]:
+    """``rgb``, then ``count`` images each half the size of the one before (while both
+    sides are at least 2 pixels): pixel ``(x, y)`` of level ``i`` is the mean of the
+    ``2**i``-pixel square of ``rgb`` at ``(x, y) * 2**i`` (a last odd row or column is
+    left out), made by INTER_AREA at a whole ratio, which is fast."""
+    levels = [rgb]
+    for _ in range(max(count, 0)):
+        h, w = (side // 2 for side in levels[-1].shape[:2])
+        if min(h, w) < 2:
+            break
+        levels.append(cv2.resize(levels[-1][:2 * h, :2 * w], (w, h), interpolation=cv2.INTER_AREA))
+    return levels
 
 
 def window(rgb: np.ndarray, x: float, y: float, side: float, out: int) -> np.ndarray:

@@ -132,3 +132,18 @@ def test_tile_lays_windows_on_the_anchor_grids():
     for i, (x, y) in enumerate(offsets):
         assert x % 16 == y % 16 == 0 and (image[y:y + 96, x:x + 96] == i + 1).all()
     assert (image[96:112] == 0).all() and (image[112:, 224:] == 0).all()  # the gap, and the empty cell
+
+
+def test_windows_come_from_halvings_of_the_frame_and_find_the_face_the_full_scan_finds():
+    rng = np.random.default_rng(0)
+    image = rng.integers(0, 256, (100, 130, 3), np.uint8)
+    levels = blazeface.halvings(image, 3)
+    assert [lv.shape[:2] for lv in levels] == [(100, 130), (50, 65), (25, 32), (12, 16)]
+    block_means = image[:96, :128].reshape(24, 4, 32, 4, 3).mean(axis=(1, 3))  # level 2: means of 4x4 blocks
+    assert np.abs(levels[2][:24].astype(float) - block_means).max() <= 1
+
+    detector = BlazeFaceDetector()
+    frame = astronaut()
+    [box] = detector.detect(frame).boxes  # its window, 2.1 NEAR_INPUTs wide, comes from the first halving
+    [near] = detector.detect_near(frame, box[None]).boxes
+    assert np.abs(near - box).max() <= 3
