@@ -264,15 +264,8 @@ class BlazeFaceDetector:
         min_box = self._min_box(rgb)
         # Merged level by level, then the best box of each face kept: averaged across
         # levels, a coarse level's less precise eyes would pull a turned face's roll.
-        scales = scan_scales(min_box, min(rgb.shape[:2]))
-        halves = halvings(rgb, octave(scales[-1]))
-        levels = []
-        for s in scales:
-            # Each level from the halving just larger than it: resizing the frame itself
-            # by an odd ratio cost 1.5-3 ms a level at 640x480 (INTER_AREA).
-            half = min(octave(s), len(halves) - 1)
-            image = scaled(halves[half], s * 2 ** half)
-            levels.append(weighted_nms(self._run(self.net, SHORT_RANGE, image)).moved(s))
+        levels = [weighted_nms(self._run(self.net, SHORT_RANGE, scaled(rgb, s))).moved(s)
+                  for s in scan_scales(min_box, min(rgb.shape[:2]))]
         found = one_per_face(Candidates.concat(levels))
         return self._detections(found, min_box)
 
@@ -294,15 +287,14 @@ class BlazeFaceDetector:
         sides = np.maximum(np.max(boxes[:, 2:] - boxes[:, :2], axis=1), 1.0)
         reaches = sides * (0.5 + self.search_margin)
         corners = (boxes[:, :2] + boxes[:, 2:]) / 2 - reaches[:, None]  # each window's top-left corner
-        scales = np.minimum(NEAR_INPUT / (2 * reaches), 1.0)
-        halves = halvings(rgb, octave(scales.min()))
+        levels = halvings(rgb, int(np.max(2 * reaches) // NEAR_INPUT).bit_length() - 1)
         windows = []
-        for (x, y), reach, scale in zip(corners, reaches, scales):
-            # From the halving just larger than the window's scale: resizing the frame
-            # itself by an odd ratio cost 0.6-1 ms per window (INTER_AREA).
-            half = min(octave(scale), len(halves) - 1)
-            f = 2 ** half
-            windows.append(window(halves[half], x / f, y / f, 2 * reach / f, NEAR_INPUT))
+        for (x, y), reach in zip(corners, reaches):
+            # From the halving where the window is 1-2 times NEAR_INPUT: resizing the
+            # frame itself by an odd ratio cost 0.6-1 ms per window (INTER_AREA).
+            level = min(max(int(2 * reach // NEAR_INPUT).bit_length() - 1, 0), len(levels) - 1)
+            f = 2 ** level
+            windows.append(window(levels[level], x / f, y / f, 2 * reach / f, NEAR_INPUT))
         image, offsets = tile(windows)
         c = merge(self._run(self.net, SHORT_RANGE, image))
         centres = (c.boxes[:, :2] + c.boxes[:, 2:]) / 2
@@ -365,12 +357,6 @@ def tile(images: list[np.ndarray], gap: int = TILE_GAP) -> tuple[np.ndarray, lis
     for image, (x, y) in zip(images, offsets):
         out[y:y + side, x:x + side] = image
     return out, offsets
-
-
-def octave(scale: float) -> int:
-    """How many times an image is halved on the way to ``scale`` (<= 1) without getting
-    smaller than that: the :func:`halvings` level it is resized from."""
-    return max(int(np.floor(np.log2(1 / scale) + 1e-9)), 0)
 
 
 def halvings(rgb: np.ndarray, count: int) -> list[np.ndarray]:
