@@ -30,8 +30,8 @@ Two models:
   coarse scan; ``blazeface-full`` keeps it for comparison.
 
 Between full scans, :meth:`BlazeFaceDetector.detect_near` shows the short-range model a
-window around each known face, scaled so that the face is about 48 pixels, the windows
-of all faces tiled into one input.
+window around each known face, scaled so that the face is about 48 pixels (each cut from
+the frame's :func:`halvings`), the windows of all faces tiled into one input.
 """
 
 from __future__ import annotations
