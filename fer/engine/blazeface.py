@@ -63,11 +63,11 @@ SAME_FACE = 0.5
 FACE_PX_RANGE = (24, 96)
 #: Ratio between the scales of a full scan's levels. With levels two octaves apart (4,
 #: the whole range) a face could meet the model only near both ends of it: a 160-pixel
-#: face at 114 and 29 pixels (min_face 0.07 at 640x480). An octave apart, every face but the smallest asked for
-#: (seen at 24-34 pixels) is also seen at 34-68 pixels, where the model is surest. Chosen
-#: on PublicTest faces in photo-like scenes (``fer robustness --split public``): more
-#: turned and covered faces found, for one more level per full scan (README,
-#: "Robustness, end to end").
+#: face at 114 and 29 pixels (min_face 0.07 at 640x480). An octave apart, every face but
+#: the smallest asked for (seen at 24-34 pixels) is also seen at 34-68 pixels, where the
+#: model is surest. Chosen on PublicTest faces in photo-like scenes (``fer robustness
+#: --split public``): more turned and covered faces found, for one more level per full
+#: scan (README, "Robustness, end to end").
 SCAN_STEP = 2.0
 #: Most levels a full scan runs (the smallest ``min_face`` needs four).
 SCAN_LEVELS = 5
@@ -287,12 +287,11 @@ class BlazeFaceDetector:
         sides = np.maximum(np.max(boxes[:, 2:] - boxes[:, :2], axis=1), 1.0)
         reaches = sides * (0.5 + self.search_margin)
         corners = (boxes[:, :2] + boxes[:, 2:]) / 2 - reaches[:, None]  # each window's top-left corner
-        levels = halvings(rgb, int(np.max(2 * reaches) // NEAR_INPUT).bit_length() - 1)
+        levels = halvings(rgb, halving_for(np.max(2 * reaches), NEAR_INPUT))
         windows = []
         for (x, y), reach in zip(corners, reaches):
-            # From the halving where the window is 1-2 times NEAR_INPUT: resizing the
-            # frame itself by an odd ratio cost 0.6-1 ms per window (INTER_AREA).
-            level = min(max(int(2 * reach // NEAR_INPUT).bit_length() - 1, 0), len(levels) - 1)
+            # Resizing the frame itself by an odd ratio cost 0.6-1 ms per window (INTER_AREA).
+            level = min(halving_for(2 * reach, NEAR_INPUT), len(levels) - 1)
             f = 2 ** level
             windows.append(window(levels[level], x / f, y / f, 2 * reach / f, NEAR_INPUT))
         image, offsets = tile(windows)
@@ -371,6 +370,16 @@ def halvings(rgb: np.ndarray, count: int) -> list[np.ndarray]:
             break
         levels.append(cv2.resize(levels[-1][:2 * h, :2 * w], (w, h), interpolation=cv2.INTER_AREA))
     return levels
+
+
+def halving_for(side: float, out: int) -> int:
+    """The :func:`halvings` level where a square of ``side`` frame pixels is 1-2 times
+    ``out`` pixels (level 0 for a square smaller than ``out``).
+
+    >>> [halving_for(side, 96) for side in (50, 96, 191, 192, 490)]
+    [0, 0, 0, 1, 2]
+    """
+    return max(int(side // out).bit_length() - 1, 0)
 
 
 def window(rgb: np.ndarray, x: float, y: float, side: float, out: int) -> np.ndarray:
