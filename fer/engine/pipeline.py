@@ -122,22 +122,26 @@ class FramePipeline:
         """Faces of a stream's frame: a full scan while nothing is tracked; else a search
         near the tracked faces, plus near the faces that the last full scan found.
 
-        Full scans of a tracked stream run one frame ahead, on a worker thread with its
-        own detector: the scan of frame N overlaps the classification of frame N and is
-        used, always, by frame N+1 (so results do not depend on timing). The new faces it
-        finds are located again in frame N+1 by the search near them.
+        Full scans of a tracked stream run on a worker thread with its own detector, one
+        at a time: the scan of frame N runs beside frames N to N + ``full_scan_every`` - 1
+        and is used, always, by frame N + ``full_scan_every``, which starts the next one
+        (so results do not depend on timing). The new faces it found are located again in
+        that frame by the search near them. Used by the very next frame instead, a scan
+        made that frame wait for it (``fer bench``, BlazeFace, one face: 37 ms against 13).
         """
         known = self.tracker.boxes()
-        pending, self._scan = self._scan, None
         if not len(known):
+            self._scan = None
             return self.detector.detect(frame)
+        due = self.frame_index % full_scan_every == 0
         seeds = known
-        if pending is not None:
-            found = pending.result().boxes
+        if due and self._scan is not None:
+            found = self._scan.result().boxes
             new = found[box_iou(found, known).max(axis=1) < 0.3] if len(found) else found
             seeds = np.concatenate([known, new])
+            self._scan = None
         near = self.detector.detect_near(frame, seeds)
-        if self.frame_index % full_scan_every == 0:
+        if due:
             if self._scanner is None:
                 self._scanner = ThreadPoolExecutor(1, thread_name_prefix="fer-full-scan")
             if self._scan_detector is None:
