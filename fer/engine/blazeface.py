@@ -20,7 +20,7 @@ Two models:
   inputs, but fully convolutional, so OpenCV runs it at any size divisible by 16. A full
   scan shows it the frame scaled so that the smallest wanted face (``min_face``) is
   :data:`FACE_PX_RANGE`'s lower end, and, while larger faces would exceed the upper end,
-  again at scales an octave apart (:data:`SCAN_STEP`), so that every face meets the
+  again at each halving of that image (:data:`SCAN_STEP`), so that every face meets the
   model at least once in the middle of its range. Small or distant faces thus cost a
   larger input, as with Haar. This is the ``blazeface`` detector.
 * full range (faces up to 5 m): its feature pyramid has fixed shapes, so OpenCV runs
@@ -36,6 +36,7 @@ the frame's :func:`halvings`), the windows of all faces tiled into one input.
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -67,10 +68,14 @@ FACE_PX_RANGE = (24, 96)
 #: the smallest asked for (seen at 24-34 pixels) is also seen at 34-68 pixels, where the
 #: model is surest. Chosen on PublicTest faces in photo-like scenes (``fer robustness
 #: --split public``): more turned and covered faces found, for one more level per full
-#: scan (README, "Robustness, end to end").
-SCAN_STEP = 2.0
+#: scan (README, "Robustness, end to end"). Each level after the first is therefore the
+#: :func:`halvings` of the one before: 0.05 ms, against 1.5-2 ms to resize the frame.
+SCAN_STEP = 2
 #: Most levels a full scan runs (the smallest ``min_face`` needs four).
 SCAN_LEVELS = 5
+#: Input shapes whose networks a detector keeps (:class:`ShapedNets`): a full scan's
+#: levels, and the tiled windows of one to a few faces.
+NETS_KEPT = 8
 #: Side of the window shown to the model when searching near a known face; with
 #: ``search_margin`` 0.5 the face fills about half of it.
 NEAR_INPUT = 96
@@ -116,6 +121,30 @@ def load_net(model: Model) -> cv2.dnn.Net:
                              f"{str(e).strip().splitlines()[-1]}") from e
     net.setPreferableBackend(cv2.dnn.DNN_BACKEND_OPENCV)
     return net
+
+
+class ShapedNets:
+    """One OpenCV network per input shape, the last :data:`NETS_KEPT` kept. A network
+    given an input of another shape than its last one sets itself up again, which cost
+    more than the passes themselves: a full scan's three levels took 29 ms on one
+    network, 16 ms on one network each (the same outputs)."""
+
+    def __init__(self, model: Model, kept: int = NETS_KEPT):
+        self.model = model
+        self.kept = kept
+        self._nets: OrderedDict[tuple[int, int], cv2.dnn.Net] = OrderedDict()
+        self._spare: cv2.dnn.Net | None = load_net(model)  # loaded now: a broken file fails here
+
+    def __call__(self, height: int, width: int) -> cv2.dnn.Net:
+        """The network for ``height`` x ``width`` inputs."""
+        key = (height, width)
+        if key not in self._nets:
+            self._nets[key] = self._spare if self._spare is not None else load_net(self.model)
+            self._spare = None
+            if len(self._nets) > self.kept:
+                self._nets.popitem(last=False)
+        self._nets.move_to_end(key)
+        return self._nets[key]
 
 
 @lru_cache(maxsize=64)
@@ -209,15 +238,19 @@ def roll(keypoints: np.ndarray) -> np.ndarray:
     return np.degrees(np.arctan2(d[:, 1], d[:, 0]))
 
 
-def scaled(rgb: np.ndarray, scale: float, multiple: int = 16) -> np.ndarray:
-    """``rgb`` resized by ``scale`` and padded with black at the bottom and right to a
-    multiple of ``multiple`` pixels."""
+def resized(rgb: np.ndarray, scale: float) -> np.ndarray:
+    """``rgb`` resized by ``scale`` (area averaging when it shrinks)."""
     h, w = rgb.shape[:2]
     nw, nh = max(int(round(w * scale)), 1), max(int(round(h * scale)), 1)
-    small = rgb if (nw, nh) == (w, h) else cv2.resize(
-        rgb, (nw, nh), interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
-    pad_h, pad_w = -nh % multiple, -nw % multiple
-    return cv2.copyMakeBorder(small, 0, pad_h, 0, pad_w, cv2.BORDER_CONSTANT, value=0) if pad_h or pad_w else small
+    if (nw, nh) == (w, h):
+        return rgb
+    return cv2.resize(rgb, (nw, nh), interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
+
+
+def padded(image: np.ndarray, multiple: int = 16) -> np.ndarray:
+    """``image`` padded with black at the bottom and right to a multiple of ``multiple`` pixels."""
+    pad_h, pad_w = -image.shape[0] % multiple, -image.shape[1] % multiple
+    return cv2.copyMakeBorder(image, 0, pad_h, 0, pad_w, cv2.BORDER_CONSTANT, value=0) if pad_h or pad_w else image
 
 
 def scan_scales(min_px: float, largest_px: float) -> list[float]:
@@ -252,8 +285,8 @@ class BlazeFaceDetector:
         self.min_score = min_score
         self.search_margin = search_margin  # window around a known face, per side, in face sides
         self.search_range = search_range  # sizes kept near a known face: its size / range .. * range
-        self.net = load_net(SHORT_RANGE)
-        self.scan_net = self.net if self.scan_model is SHORT_RANGE else load_net(self.scan_model)
+        self.nets = ShapedNets(SHORT_RANGE)
+        self.scan_nets = self.nets if self.scan_model is SHORT_RANGE else ShapedNets(self.scan_model)
 
     def configure(self, settings: Settings) -> None:
         self.min_face = settings.min_face
@@ -264,8 +297,9 @@ class BlazeFaceDetector:
         min_box = self._min_box(rgb)
         # Merged level by level, then the best box of each face kept: averaged across
         # levels, a coarse level's less precise eyes would pull a turned face's roll.
-        levels = [weighted_nms(self._run(self.net, SHORT_RANGE, scaled(rgb, s))).moved(s)
-                  for s in scan_scales(min_box, min(rgb.shape[:2]))]
+        scales = scan_scales(min_box, min(rgb.shape[:2]))
+        images = halvings(resized(rgb, scales[0]), len(scales) - 1)  # SCAN_STEP apart
+        levels = [weighted_nms(self._run(self.nets, padded(image))).moved(s) for image, s in zip(images, scales)]
         found = one_per_face(Candidates.concat(levels))
         return self._detections(found, min_box)
 
@@ -295,7 +329,7 @@ class BlazeFaceDetector:
             f = 2 ** level
             windows.append(window(levels[level], x / f, y / f, 2 * reach / f, NEAR_INPUT))
         image, offsets = tile(windows)
-        c = merge(self._run(self.net, SHORT_RANGE, image))
+        c = merge(self._run(self.nets, image))
         centres = (c.boxes[:, :2] + c.boxes[:, 2:]) / 2
         found = []
         for (ox, oy), (x, y), reach, side in zip(offsets, corners, reaches, sides):
@@ -306,13 +340,14 @@ class BlazeFaceDetector:
             found.append(self._detections(w.where(near), 1.0))
         return dedupe(Detections.concat(found))
 
-    def _run(self, net: cv2.dnn.Net, model: Model, image: np.ndarray) -> Candidates:
+    def _run(self, nets: ShapedNets, image: np.ndarray) -> Candidates:
         """Candidates, in input pixels, for one RGB ``image``. One image per pass: in a
         batch, OpenCV's import of the model's output reshapes interleaves the images."""
         h, w = image.shape[:2]
+        net = nets(h, w)
         net.setInput(cv2.dnn.blobFromImage(image, 1 / 127.5, mean=(127.5, 127.5, 127.5), swapRB=False))
         scores, regressors = net.forward(net.getUnconnectedOutLayersNames())
-        anchors = anchor_centres(h, w, model.layers)
+        anchors = anchor_centres(h, w, nets.model.layers)
         return decode(scores.reshape(-1), regressors.reshape(-1, 16), anchors, self.min_score)
 
     @staticmethod
@@ -336,10 +371,10 @@ class FullRangeBlazeFaceDetector(BlazeFaceDetector):
         h, w = rgb.shape[:2]
         side = self.scan_model.input_side
         scale = side / max(h, w)
-        image = scaled(rgb, scale, multiple=1)
+        image = resized(rgb, scale)
         image = cv2.copyMakeBorder(image, 0, side - image.shape[0], 0, side - image.shape[1], cv2.BORDER_CONSTANT,
                                    value=0)
-        found = merge(self._run(self.scan_net, self.scan_model, image).moved(scale))
+        found = merge(self._run(self.scan_nets, image).moved(scale))
         return self._detections(found, self._min_box(rgb))
 
 

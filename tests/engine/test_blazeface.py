@@ -45,6 +45,14 @@ def test_anchor_layouts_match_the_models_outputs():
     assert centres[48].tolist() == [8, 8]  # then the stride-16 grid
 
 
+def test_each_input_shape_keeps_its_own_network():
+    nets = blazeface.ShapedNets(SHORT_RANGE, kept=2)
+    scan, window = nets(240, 320), nets(96, 96)
+    assert nets(240, 320) is scan and nets(96, 96) is window and scan is not window
+    nets(128, 160)  # a third shape: the least recently used one, (240, 320), goes
+    assert nets(96, 96) is window and nets(240, 320) is not scan
+
+
 def test_decode_places_boxes_and_keypoints_at_their_anchors():
     anchors = np.array([[8, 8], [24, 8]], np.float32)
     regressors = np.zeros((2, 16), np.float32)
