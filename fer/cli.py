@@ -236,7 +236,8 @@ def _annotate_on_ray(args: argparse.Namespace, inputs: list[Path]) -> int:
 def _bench(args: argparse.Namespace) -> None:
     import json
 
-    from fer.bench import run, write_json
+    from fer.bench import README_END, README_START, run, tables, write_json
+    from fer.training.report import update_readme
 
     seconds = tuple(float(s) for s in args.video_seconds.split(",")) if args.video_seconds else ()
     report = run(args.weights, frames=args.frames, video_seconds=seconds, detectors=tuple(args.detectors),
@@ -244,6 +245,8 @@ def _bench(args: argparse.Namespace) -> None:
     print(json.dumps(report, indent=2))
     if args.json:
         print(f"wrote {write_json(report, args.json)}", file=sys.stderr)
+    if args.readme and update_readme(args.readme, tables(report), README_START, README_END):
+        print(f"updated the speed tables in {args.readme}", file=sys.stderr)
 
 
 def _robustness(args: argparse.Namespace) -> None:
@@ -270,10 +273,30 @@ def _robustness(args: argparse.Namespace) -> None:
 
 
 def _check_robustness(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    from fer.robustness import README_END, README_START
+
     if args.faces < 7:
         parser.error(f"--faces {args.faces}: at least 7, one per class (the sample is class-stratified)")
     if not 0 < args.min_face <= 1:
         parser.error(f"--min-face {args.min_face}: must be in (0, 1]")
+    _check_readme(parser, args.readme, README_START, README_END)
+
+
+def _check_bench(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    from fer.bench import README_END, README_START
+
+    _check_readme(parser, args.readme, README_START, README_END)
+
+
+def _check_readme(parser: argparse.ArgumentParser, readme: str | None, start: str, end: str) -> None:
+    """A ``--readme`` that cannot take the generated block fails before the run, not after."""
+    from fer.training.report import check_readme
+
+    if readme:
+        try:
+            check_readme(readme, start, end)
+        except ValueError as e:
+            parser.error(f"--readme: {e}")
 
 
 def _check_annotate(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
@@ -434,7 +457,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--precision", nargs="+", choices=PRECISIONS, default=["auto"],
                    help=f"precisions to measure the classifier and the live path in, in one run: {PRECISION_HELP} "
                         "(default: auto)")
-    p.set_defaults(func=_bench)
+    p.add_argument("--readme", help="regenerate the speed tables in this README from the results")
+    p.set_defaults(func=_bench, validate=_check_bench, parser=p)
 
     from fer.robustness import DEFAULT_VARIANTS, MIN_FACE, VARIANTS
     from fer.scenes import CONDITIONS

@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 from media import astronaut, decode_all, make_clip
 
+from fer import bench
 from fer.classes import CLASS_NAMES
 from fer.cli import main
 from fer.io.facelog import read_provenance
@@ -124,10 +125,16 @@ def test_a_folder_or_a_pattern_stands_for_its_images_and_videos(capsys, inputs, 
     assert code == 2 and "does not exist" in err and len(err.strip().splitlines()) == 1
 
 
-def test_bench_prints_and_writes_json(capsys, tiny_int8_model_file, tmp_path):
+def test_bench_prints_and_writes_json_and_the_readme_tables(capsys, tiny_int8_model_file, tmp_path):
+    readme = tmp_path / "README.md"
+    readme.write_text(f"# Speed\n\n{bench.README_START}\nold figures\n{bench.README_END}\n\nmore prose\n")
     code, out, _ = run(capsys, "bench", "--weights", tiny_int8_model_file, "--frames", 3, "--video-seconds", "0.5",
-                       "--precision", "float32", "int8", "--json", tmp_path / "bench.json")
+                       "--precision", "float32", "int8", "--json", tmp_path / "bench.json", "--readme", readme)
     assert code == 0
+    text = readme.read_text()
+    assert "old figures" not in text and text.endswith("more prose\n")
+    row = next(line for line in text.splitlines() if line.startswith("| blazeface | 4 faces |"))
+    assert row.endswith(" ms: met |") or row.endswith(" ms: not met |")  # each target row says where it stands
     report = json.loads((tmp_path / "bench.json").read_text())
     assert json.loads(out) == report
     assert report["machine"]["precisions"] == ["float32", "int8"]  # both precisions, in one run
@@ -147,6 +154,14 @@ def test_bench_prints_and_writes_json(capsys, tiny_int8_model_file, tmp_path):
             assert live["4_faces_tencrop_off"]["faces_found_per_frame"] > 2
     video = report["video_640x480_30fps"]["0.5s"]
     assert video["frames"] == 15 and video["peak_rss_mb"] > 0
+
+
+def test_bench_refuses_a_readme_without_the_tables_block_before_measuring(capsys, tmp_path):
+    (tmp_path / "README.md").write_text("# no generated block here\n")
+    with pytest.raises(SystemExit) as e:
+        main(["bench", "--readme", str(tmp_path / "README.md")])
+    err = capsys.readouterr().err
+    assert e.value.code == 2 and "fer bench: error: --readme: " in err and "has no <!-- bench:start" in err
 
 
 @pytest.mark.parametrize("args, message", [

@@ -137,14 +137,33 @@ def shipped_cards(weights_dir: str | os.PathLike, default: str | os.PathLike | N
     return sorted(cards, key=lambda c: (c["model"] != default_name, c["model"]))
 
 
+def _block(start: str, end: str) -> re.Pattern:
+    return re.compile(re.escape(start) + ".*?" + re.escape(end), re.S)
+
+
+def check_readme(readme: str | os.PathLike, start: str = README_START, end: str = README_END) -> None:
+    """Raise ValueError unless ``readme`` can take a generated block between ``start``
+    and ``end``: checked before a long benchmark, not after it."""
+    path = Path(readme)
+    try:
+        text = path.read_text()
+    except OSError as e:
+        raise ValueError(f"cannot read {path}: {e.strerror or e}") from None
+    if not _block(start, end).search(text):
+        raise ValueError(f"{path} has no {start} ... {end} block")
+    if not os.access(path, os.W_OK):
+        raise ValueError(f"{path} is not writable")
+
+
 def update_readme(readme: str | os.PathLike, table: str, start: str = README_START, end: str = README_END) -> bool:
     """Replace the generated table between the markers ``start`` and ``end`` (by default
-    the accuracy table's); returns whether anything changed."""
+    the accuracy table's), atomically; returns whether anything changed."""
+    check_readme(readme, start, end)
     path = Path(readme)
     text = path.read_text()
-    pattern = re.compile(re.escape(start) + ".*?" + re.escape(end), re.S)
-    if not pattern.search(text):
-        raise ValueError(f"{path} has no {start} ... {end} block")
-    new = pattern.sub(lambda _: f"{start}\n{table}\n{end}", text)
-    path.write_text(new)
+    new = _block(start, end).sub(lambda _: f"{start}\n{table}\n{end}", text)
+    if new != text:
+        tmp = path.with_name(f".{path.name}.partial")
+        tmp.write_text(new)
+        os.replace(tmp, path)
     return new != text
