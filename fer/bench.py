@@ -13,6 +13,8 @@ installed), never from files in the repository:
   off and on; per-frame milliseconds for each stage (detection, grayscale conversion and crops,
   the network, tracking, drawing and fitting to the display) and the whole frame,
   median and 95th percentile: where a frame's time goes;
+* full scan: one detector's whole-frame scan of the live scenes' frames, alone, median
+  and 95th percentile (what a stream runs every ``full_scan_every`` frames beside them);
 * video: a 640x480 30 fps clip with a moving face annotated end to end (decode, detect,
   classify, draw, encode), in a fresh process per clip length, so that each reports its
   own peak resident memory: equal peaks for a short and a long clip show that memory
@@ -148,6 +150,24 @@ def bench_live(recognizer, faces: int, tencrop: bool, frames: int, warmup: int =
             "faces_found_per_frame": round(float(np.mean(found)), 3), "frames": frames}
 
 
+def bench_full_scan(detector: str, faces: int, scans: int, warmup: int = 3) -> dict[str, Any]:
+    """Milliseconds of one full scan of the live scene's frame, alone (a stream runs one
+    every ``full_scan_every`` frames on a thread beside its frames)."""
+    from fer.engine.detect import make_detector
+    from fer.engine.settings import Settings
+
+    scene = Scene(faces)
+    scanner = make_detector(Settings(detector=detector))
+    times = []
+    for t in range(warmup + scans):
+        frame = scene.frame(t)
+        start = time.perf_counter()
+        scanner.detect(frame)
+        if t >= warmup:
+            times.append((time.perf_counter() - start) * 1000)
+    return {"ms": stats(times), "scans": scans}
+
+
 def make_clip(path: Path, seconds: float, fps: int = 30, size: tuple[int, int] = SIZE) -> Path:
     """An H.264 clip of a drifting face, with a silent AAC track (videos usually have one)."""
     import av
@@ -246,6 +266,7 @@ def run(weights: str | os.PathLike | None = None, frames: int = 300, video_secon
         "settings": first.settings.as_dict(),
         "classifier_48x48": {},
         "live_640x480": {detector: {} for detector in detectors},
+        "full_scan_640x480": {detector: {} for detector in detectors},
     }
     for precision, rec in recognizers.items():
         report["classifier_48x48"][precision] = {}
@@ -255,6 +276,10 @@ def run(weights: str | os.PathLike | None = None, frames: int = 300, video_secon
                 log(f"classifier: {precision}, {key} ...")
                 report["classifier_48x48"][precision][key] = bench_classifier(rec.classifier, batch, tencrop, frames)
     for detector in detectors:
+        for faces in LIVE_FACES:
+            log(f"full scan: {detector}, {frame_name(faces, False)} ...")
+            report["full_scan_640x480"][detector][frame_name(faces, False)] = bench_full_scan(
+                detector, faces, min(frames, 30))
         for precision, rec in recognizers.items():
             live = report["live_640x480"][detector][precision] = {}
             for faces in LIVE_FACES:
@@ -323,6 +348,14 @@ def tables(report: dict[str, Any]) -> str:
                     f"median &le; {target:g} ms: {'met' if total['median'] <= target else 'not met'}"
                 lines.append(f"| {detector} | {frame_name(faces, tencrop)} | {stages} | **{total['median']:.1f}** "
                              f"| {total['p95']:.1f} | {run['total_cpu_ms']['median']:.1f} | {verdict} |")
+    scans = report["full_scan_640x480"]
+    lines += ["", fill("A full scan of the same frames, alone, median (p95) milliseconds (a stream runs one every "
+                       "`full_scan_every` frames on a thread beside its frames):", README_WIDTH), "",
+              "| detector | " + " | ".join(frame_name(faces, False) for faces in LIVE_FACES) + " |",
+              "|---|" + "---|" * len(LIVE_FACES)]
+    for detector, per_scene in scans.items():
+        cells = [per_scene[frame_name(faces, False)]["ms"] for faces in LIVE_FACES]
+        lines.append(f"| {detector} | " + " | ".join(f"{c['median']:.1f} ({c['p95']:.1f})" for c in cells) + " |")
     precisions = list(classifier)
     if len(precisions) > 1:
         lines += ["", fill("The same run in each precision, median (p95) milliseconds per frame, and the network's "

@@ -152,6 +152,7 @@ def test_bench_prints_and_writes_json_and_the_readme_tables(capsys, tiny_int8_mo
             stages = ("detect", "crop", "classify", "track", "draw")  # where a frame's time goes
             assert all(live["4_faces_tencrop_off"][f"{stage}_ms"]["median"] > 0 for stage in stages)
             assert live["4_faces_tencrop_off"]["faces_found_per_frame"] > 2
+    assert report["full_scan_640x480"]["blazeface"]["4 faces"]["ms"]["median"] > 0
     video = report["video_640x480_30fps"]["0.5s"]
     assert video["frames"] == 15 and video["peak_rss_mb"] > 0
 
