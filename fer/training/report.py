@@ -164,6 +164,9 @@ def update_readme(readme: str | os.PathLike, table: str, start: str = README_STA
     new = _block(start, end).sub(lambda _: f"{start}\n{table}\n{end}", text)
     if new != text:
         tmp = path.with_name(f".{path.name}.partial")
-        tmp.write_text(new)
-        os.replace(tmp, path)
+        try:
+            tmp.write_text(new)
+            os.replace(tmp, path)
+        finally:
+            tmp.unlink(missing_ok=True)
     return new != text
