@@ -129,7 +129,8 @@ class ShapedNets:
     given an input of another shape than its last one sets itself up again, which cost
     more than the passes themselves: with a network per shape (and a scan's levels made
     by halvings), ``fer robustness`` went from 86 to 64 ms per scene with BlazeFace,
-    finding the same faces."""
+    finding the same faces. The price is memory: each kept network holds the
+    activations of its own shape, the most a scan's first level at a small ``min_face``."""
 
     def __init__(self, model: Model, kept: int = NETS_KEPT):
         self.model = model
