@@ -19,6 +19,7 @@ from typing import Any
 import torch
 
 from fer.engine.classify import resolve_precision
+from fer.io.outputs import written_together
 from fer.models.modelfile import int8_engine, load_models, metrics_path, training_stages
 from fer.training.evaluate import evaluate, plot_confusion_matrices, precision_agreement, write_json
 from fer.training.train import plot_learning_curves
@@ -163,10 +164,6 @@ def update_readme(readme: str | os.PathLike, table: str, start: str = README_STA
     text = path.read_text()
     new = _block(start, end).sub(lambda _: f"{start}\n{table}\n{end}", text)
     if new != text:
-        tmp = path.with_name(f".{path.name}.partial")
-        try:
-            tmp.write_text(new)
-            os.replace(tmp, path)
-        finally:
-            tmp.unlink(missing_ok=True)
+        with written_together(path) as (partial,):
+            partial.write_text(new)
     return new != text
