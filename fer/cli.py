@@ -236,7 +236,8 @@ def _annotate_on_ray(args: argparse.Namespace, inputs: list[Path]) -> int:
 def _bench(args: argparse.Namespace) -> None:
     import json
 
-    from fer.bench import README_END, README_START, run, tables, write_json
+    from fer.bench import README_END, README_START, run, tables
+    from fer.training.evaluate import write_json
     from fer.training.report import update_readme
 
     seconds = tuple(float(s) for s in args.video_seconds.split(",")) if args.video_seconds else ()
