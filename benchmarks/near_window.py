@@ -22,7 +22,6 @@ Only PublicTest is used: this chooses a setting. ::
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import time
 
@@ -100,9 +99,9 @@ def main() -> None:
         print(f"NEAR_INPUT:margin {key:>8}: re-found {r['refound']:.3f}, accuracy {r['accuracy']:.3f}, "
               f"{r['ms_median']:.1f} ms per scene")
     if args.json:
-        with open(args.json, "w") as f:
-            json.dump(report, f, indent=2)
-            f.write("\n")
+        from fer.training.evaluate import write_json
+
+        write_json(report, args.json)
 
 
 if __name__ == "__main__":
