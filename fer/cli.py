@@ -323,8 +323,9 @@ def _check_annotate(parser: argparse.ArgumentParser, args: argparse.Namespace) -
                      "(or write --ray=ADDRESS)")
 
 
-PRECISION_HELP = ("auto is bfloat16 on CPUs that compute it natively (AMX, AVX512-BF16), else int8 where the model "
-                  "file carries an int8 variant (fer quantize), else float32; int8 runs on the CPU only")
+PRECISION_HELP = ("auto is bfloat16 on CPUs with AMX, else int8 where the model file carries an int8 variant "
+                  "(fer quantize), else bfloat16 where the CPU computes it natively (AVX512-BF16), else float32; "
+                  "int8 runs on the CPU only")
 
 
 def _precision_argument(p: argparse.ArgumentParser, help: str = "precision of the networks") -> None:

@@ -153,13 +153,24 @@ def predict_member(module: torch.nn.Module, faces: torch.Tensor, input_size: int
 def resolve_precision(precision: str, device: torch.device, int8_available: bool = False) -> str:
     """``"float32"``, ``"bfloat16"``, ``"int8"`` or ``"auto"`` -> the precision to run in.
 
-    ``auto`` is bfloat16 on a CPU that computes it natively (AVX512-BF16 or AMX, through
-    oneDNN), several times faster for ten-crop batches; else int8 where the model file
-    (every member of an ensemble: ``int8_available``) carries an int8 variant and
-    PyTorch has its x86 quantized engine (about 3x faster than float32 per face on an
-    AVX2 CPU; ``fer quantize`` only writes one within 0.3 points of float32 on
-    PublicTest); else float32. On CUDA, auto is float32 and int8 is refused: the int8
-    variant runs on CPU kernels only.
+    ``auto`` on a CPU is the fastest precision measured there that keeps float32's
+    accuracy:
+
+    - bfloat16 on a CPU with AMX, whose bfloat16 tiles oneDNN uses (on the project's
+      first machine, a Sapphire Rapids, 2-3x faster than float32; int8 did not exist
+      yet and was never compared there);
+    - else int8 where the model file (every member of an ensemble: ``int8_available``)
+      carries an int8 variant and PyTorch has its x86 quantized engine: about 3x faster
+      than float32 per face on an AVX2 CPU, and 2.2-2.7x faster than bfloat16 on an
+      AVX512-BF16 CPU without AMX (AMD Zen 4), from one face to sixteen with ten-crop
+      (``fer bench --precision bfloat16 int8``); ``fer quantize`` only writes a variant
+      within 0.3 points of float32 on PublicTest;
+    - else bfloat16 where the CPU computes it natively (AVX512-BF16, through oneDNN);
+    - else float32.
+
+    Callers that want a float precision (a reference evaluation, the ensemble search)
+    leave ``int8_available`` False. On CUDA, auto is float32 and int8 is refused: the
+    int8 variant runs on CPU kernels only.
 
     >>> resolve_precision("auto", torch.device("cuda"), int8_available=True)
     'float32'
@@ -172,9 +183,16 @@ def resolve_precision(precision: str, device: torch.device, int8_available: bool
         return precision
     if device.type != "cpu":
         return "float32"
-    if bfloat16_native():
+    if bfloat16_native() and amx_bfloat16():
         return "bfloat16"
-    return "int8" if int8_available and int8_engine() else "float32"
+    if int8_available and int8_engine():
+        return "int8"
+    return "bfloat16" if bfloat16_native() else "float32"
+
+
+def amx_bfloat16() -> bool:
+    """Whether this CPU has AMX bfloat16 tiles (Intel Sapphire Rapids and later)."""
+    return bool(torch.cpu.get_capabilities().get("amx_bf16", False))
 
 
 def bfloat16_native() -> bool:

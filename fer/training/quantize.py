@@ -1,4 +1,4 @@
-"""``fer quantize``: add an int8 variant to a model file, for CPUs without native bfloat16.
+"""``fer quantize``: add an int8 variant to a model file, for CPUs without AMX.
 
 On an AVX2 CPU (no AVX512-BF16, no AMX) the float32 VGG10 costs about 17 ms per face,
 which alone breaks the live path's 15 ms per frame. PyTorch's FX graph-mode post-training
@@ -6,7 +6,7 @@ quantisation (``torch.ao.quantization.quantize_fx``; deprecated in torch 2.14 in
 torchao's PT2E, which needs TorchInductor to compile each batch size: see
 ``benchmarks/int8_classifier.py``) gives a TorchScript module that runs any batch size at
 about a third of that, with no compile step. The runtime picks it with ``precision="auto"``
-where bfloat16 is not native (:func:`fer.engine.classify.resolve_precision`).
+on CPUs without AMX (:func:`fer.engine.classify.resolve_precision`).
 
 Calibration sees Training faces only (class-stratified), as the runtime feeds them: the
 centre crop and the ten-crop views. PublicTest checks the result (accuracy both ways and

@@ -70,8 +70,9 @@ def write_model_metrics(weights: str | os.PathLike, data: str | os.PathLike,
                          "arch_kwargs": m.meta.arch_kwargs, "training": m.meta.training} for m in members],
             "training": members[0].meta.training if len(members) == 1 else {},
             "precision_check": check, "int8": members[0].meta.int8 if len(members) == 1 else None,
-            "live_precision": {"cpu_with_native_bfloat16": "bfloat16",
-                               "other_cpu": "int8" if "int8_evaluations" in results else "float32",
+            "live_precision": {"cpu_with_amx": "bfloat16",
+                               "other_cpu": "int8" if "int8_evaluations" in results
+                               else "bfloat16 where native, else float32",
                                "cuda": "float32"},
             **results}
     return write_json(card, metrics_path(weights))

@@ -20,14 +20,23 @@ def faces(fer2013_path) -> np.ndarray:
     return stratified_subset(*load_fer2013(fer2013_path).split("PublicTest"), 200)[0]
 
 
-@pytest.mark.parametrize("native, has_int8, expected", [
-    (False, True, "int8"), (True, True, "bfloat16"), (False, False, "float32"), (True, False, "bfloat16")])
-def test_auto_picks_int8_only_where_bfloat16_is_not_native_and_the_file_has_it(
-        monkeypatch, tiny_model_file, tiny_int8_model_file, native, has_int8, expected):
+@pytest.mark.parametrize("native, amx, has_int8, expected", [
+    (False, False, True, "int8"), (True, False, True, "int8"), (True, True, True, "bfloat16"),
+    (False, False, False, "float32"), (True, False, False, "bfloat16"), (True, True, False, "bfloat16")])
+def test_auto_picks_bfloat16_on_amx_else_int8_where_the_file_has_it_else_the_fastest_float(
+        monkeypatch, tiny_model_file, tiny_int8_model_file, native, amx, has_int8, expected):
     monkeypatch.setattr(classify, "bfloat16_native", lambda: native)
+    monkeypatch.setattr(classify, "amx_bfloat16", lambda: amx)
     clf = Classifier.from_file(tiny_int8_model_file if has_int8 else tiny_model_file, precision="auto")
     assert clf.precision == expected
     assert clf.dtype == (torch.bfloat16 if expected == "bfloat16" else torch.float32)
+
+
+def test_a_float_reference_never_resolves_to_int8(monkeypatch):
+    """The metrics' reference and the ensemble search ask without ``int8_available``."""
+    monkeypatch.setattr(classify, "bfloat16_native", lambda: True)
+    monkeypatch.setattr(classify, "amx_bfloat16", lambda: False)
+    assert resolve_precision("auto", CPU) == "bfloat16"
 
 
 def test_auto_needs_every_member_of_an_ensemble_to_carry_int8(monkeypatch, tiny_model_file, tiny_int8_model_file):
