@@ -14,6 +14,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from fer.app.camera_check import CAMERA_OK, problem
 from fer.app.live import LiveStats
 
 BOOTH_ENV = "FER_BOOTH"
@@ -25,10 +26,11 @@ ICONS = {"angry": "sentiment_extremely_dissatisfied", "disgust": "sick", "fear":
          "happy": "sentiment_very_satisfied", "sad": "sentiment_sad", "surprise": "sentiment_excited",
          "neutral": "sentiment_neutral", "uncertain": "help"}
 IDLE_ICON = "waving_hand"
-#: Seconds the booth keeps asking its camera to start while it neither plays nor connects
-#: (the browser refused the camera, or it has none); then the component's Start button and
-#: its message show, for the operator. Short: streamlit-webrtc retries at once after each
-#: failure and leaks a connection object each time (about 18 a second here), and past
+#: Seconds the booth keeps asking its camera to start while it neither plays nor connects;
+#: then the component's Start button and its message show, for the operator. The booth
+#: asks only once the camera opened for :mod:`fer.app.camera_check`, so this is for a
+#: camera that fails afterwards (taken by another program in between): streamlit-webrtc
+#: retries at once after each failure and leaks a connection object each time, and past
 #: about 500 Chromium refuses new ones, Start included, until a reload. A camera that
 #: works reaches the server in 0.15-0.53 s here (test_booth_browser.py).
 AUTOSTART_FOR_S = 8.0
@@ -69,9 +71,10 @@ def booth_mode(environ: Mapping[str, str] = os.environ) -> bool:
 class CameraAutostart:
     """What the booth asks of its camera component (streamlit-webrtc's
     ``desired_playing_state``), for one browser session: stay stopped until the component
-    has reported its state, then play; ``None`` (the component's own Start and Stop
-    buttons, for the operator) once it has been asked for :data:`AUTOSTART_FOR_S` seconds
-    and neither plays nor connects.
+    has reported its state and the browser has opened the camera once
+    (:mod:`fer.app.camera_check`), then play; ``None`` (the component's own Start and Stop
+    buttons, for the operator) when the camera did not open, or once it has been asked for
+    :data:`AUTOSTART_FOR_S` seconds and neither plays nor connects.
 
     Why in that order: streamlit-webrtc 0.79 starts when it renders with the request while
     stopped, but it marks itself as starting only after loading a script. A render in
@@ -85,11 +88,15 @@ class CameraAutostart:
     (stopped first, as above), and the wait does not count as the camera failing.
 
     >>> camera = CameraAutostart()
-    >>> camera.request(reported=False, connecting=False, now=0.0)  # not mounted yet
+    >>> camera.request(reported=False, connecting=False, now=0.0, access=CAMERA_OK)  # not mounted yet
     False
-    >>> camera.request(reported=True, connecting=False, now=1.0)
+    >>> camera.request(reported=True, connecting=False, now=1.0, access=None)  # the browser has not answered
+    False
+    >>> camera.request(reported=True, connecting=False, now=1.0, access=CAMERA_OK)
     True
-    >>> camera.request(reported=True, connecting=False, now=1.0 + AUTOSTART_FOR_S) is None  # the operator's turn
+    >>> camera.request(reported=True, connecting=False, now=1.0, access="NotAllowedError") is None
+    True
+    >>> camera.request(reported=True, connecting=False, now=1.0 + AUTOSTART_FOR_S, access=CAMERA_OK) is None
     True
     """
 
@@ -105,12 +112,18 @@ class CameraAutostart:
         self.mounts += 1
         self.asked_since = None
 
-    def request(self, reported: bool, connecting: bool, now: float) -> bool | None:
+    def request(self, reported: bool, connecting: bool, now: float, access: str | None) -> bool | None:
         """``reported``: the component (under :attr:`key`) has reported its state;
-        ``connecting``: that state is playing or signalling; ``now``: a monotonic clock."""
-        if not reported or connecting:
+        ``connecting``: that state is playing or signalling; ``now``: a monotonic clock;
+        ``access``: :func:`fer.app.camera_check.camera_access`'s answer."""
+        if connecting:
             self.asked_since = None
-            return reported
+            return True
+        if access not in (None, CAMERA_OK):
+            return None  # asked to play, the component would fail again and again
+        if not reported or access is None:
+            self.asked_since = None
+            return False
         if self.asked_since is None:
             self.asked_since = now
         return True if not self.gave_up(now) else None
@@ -127,17 +140,22 @@ class Banner:
     hint: str
 
 
-def banner(stats: LiveStats, playing: bool, waiting: bool = False) -> Banner:
+def banner(stats: LiveStats, playing: bool, waiting: bool = False, access: str | None = CAMERA_OK) -> Banner:
     """What the banner says for the stream's current figures (``waiting``: for a free
-    stream, while the server runs as many as it takes).
+    stream, while the server runs as many as it takes; ``access``: whether the browser
+    opened the camera, :func:`fer.app.camera_check.camera_access`).
 
     >>> banner(LiveStats(frames=10, main_label="happy", labels=["happy 83%"], faces=1, idle=False), True).word
     'Happy'
     >>> banner(LiveStats(frames=10), True).word == INVITATION
     True
+    >>> banner(LiveStats(), False, access="NotFoundError").hint
+    'No camera found: connect one, then press Start.'
     """
     if waiting:
         return Banner("hourglass_top", "Just a moment...", "The camera starts as soon as it is free.")
+    if not playing and access not in (None, CAMERA_OK):
+        return Banner("videocam_off", "No camera", problem(access))
     if not playing or not stats.frames:
         return Banner("videocam", "Starting the camera...", "Allow the camera if the browser asks.")
     if stats.idle or stats.main_label is None:

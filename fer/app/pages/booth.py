@@ -5,6 +5,7 @@ from streamlit_webrtc import WebRtcMode, webrtc_streamer
 from streamlit_webrtc.component import generate_frontend_component_key
 
 from fer.app import booth, common
+from fer.app.camera_check import camera_access
 from fer.app.live import LiveSession, rtc_configuration
 
 SESSION_KEY = "fer.booth"
@@ -33,10 +34,11 @@ def _on_stream_change() -> None:
         session.reset()
 
 
-def camera_view() -> tuple[bool, bool | None, bool]:
+def camera_view(access: str | None) -> tuple[bool, bool | None, bool]:
     """The camera, or the busy view while the server runs as many streams as it takes
     (admission control, as on the Live page): whether the camera plays or connects, what
-    it was asked (booth.CameraAutostart) and whether the page waits for a free stream."""
+    it was asked (booth.CameraAutostart, given the browser's ``access`` to a camera) and
+    whether the page waits for a free stream."""
     if not session.slots.holds(stream := session.stream()) and session.slots.full():
         camera.unmount()
         common.busy_view("The camera view is busy: this server runs as many live streams as it can. "
@@ -47,7 +49,7 @@ def camera_view() -> tuple[bool, bool | None, bool]:
     reported = st.session_state.get(generate_frontend_component_key(camera.key)) is not None
     previous = st.session_state.get(camera.key)  # the component's state as it last reported it
     request = camera.request(reported, previous is not None and (previous.state.playing or previous.state.signalling),
-                             time.monotonic())
+                             time.monotonic(), access)
     with st.container(key="booth-video"):
         ctx = webrtc_streamer(
             key=camera.key, desired_playing_state=request, mode=WebRtcMode.SENDRECV, rtc_configuration=rtc,
@@ -64,13 +66,13 @@ def camera_view() -> tuple[bool, bool | None, bool]:
 
 
 @st.fragment(run_every=0.5)
-def banner(session: LiveSession, playing: bool, request: bool | None, waiting: bool) -> None:
+def banner(session: LiveSession, playing: bool, request: bool | None, waiting: bool, access: str | None) -> None:
     """The banner, on every run of the page: it also reruns the page when the camera
     gave up starting (to show its Start button) or, while ``waiting``, a stream is free."""
     common.rerun_when_free(session.slots, waiting)
     if request and camera.gave_up(time.monotonic()):
         st.rerun()
-    shown = booth.banner(session.stats(), playing, waiting)
+    shown = booth.banner(session.stats(), playing, waiting, access)
     with st.container(key="booth-banner"):
         st.markdown(f":material/{shown.icon}:")
         with st.container(key="booth-word"):
@@ -83,7 +85,9 @@ def banner(session: LiveSession, playing: bool, request: bool | None, waiting: b
 
 camera = st.session_state.setdefault(AUTOSTART_KEY, booth.CameraAutostart())
 video_col, banner_col = st.columns([3, 1], gap="medium")
-with video_col:
-    playing, request, waiting = camera_view()
 with banner_col:
-    banner(session, playing, request, waiting)
+    access = camera_access(key="fer.booth.camera_check")  # asked once per page load, before the stream starts
+with video_col:
+    playing, request, waiting = camera_view(access)
+with banner_col:
+    banner(session, playing, request, waiting, access)
