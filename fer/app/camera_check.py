@@ -2,8 +2,8 @@
 
 Why ask first: streamlit-webrtc, asked to play (``desired_playing_state=True``), starts
 again at once after each failure and leaks a connection object each time. With the camera
-refused or missing, Chromium 156 ran that loop about 800 times a second, and past about
-500 live connection objects it refuses new ones, the operator's Start included, until a
+refused or missing, that is a tight loop in Chromium 156, and past about 500 live
+connection objects Chromium refuses new ones, the operator's Start included, until a
 reload. So the booth asks the browser for the camera once, with this component (Streamlit's
 own ``st.components.v2``: inline JavaScript, nothing to build or download), and asks the
 stream to play only when the camera opened.
