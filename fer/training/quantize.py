@@ -34,7 +34,7 @@ from fer.training.data import load_fer2013, stratified_subset
 #: Largest move of PublicTest accuracy (centre crop) the int8 variant may cause.
 TOLERANCE = 0.003
 #: Training faces calibrated on by default (each seen as 11 views: centre and ten-crop).
-#: For the shipped VGG10, 256 faces moved PublicTest accuracy from 0.6785 to 0.6771 and
+#: For the third schedule's VGG10, 256 faces moved PublicTest accuracy from 0.6785 to 0.6771 and
 #: 512 to 0.6740: the activation ranges the histogram observers settle on do not improve
 #: steadily with the sample, which is why every variant is checked before it is written.
 CALIBRATION_FACES = 256
