@@ -57,7 +57,7 @@ STYLE = f"""<style>
 #: built-in minimum face (0.12 of the height: 58 px at 640x480) finds no 40-pixel face.
 #: BlazeFace at 0.07 found 0.63 of them, with no false face on empty scenes, on PublicTest
 #: scenes (README, "Faces people stand back from"; docs/min-face/public-0.07.json), for
-#: about 3 ms more per frame than Haar (`fer bench`).
+#: about 1 ms more per frame than Haar (`fer bench`, the README's Speed).
 BOOTH_DEFAULTS = {"detector": "blazeface", "min_face": 0.07}
 BOOTH_DEFAULTS_SOURCE = "booth default"
 
