@@ -153,8 +153,8 @@ def predict_member(module: torch.nn.Module, faces: torch.Tensor, input_size: int
 def resolve_precision(precision: str, device: torch.device, int8_available: bool = False) -> str:
     """``"float32"``, ``"bfloat16"``, ``"int8"`` or ``"auto"`` -> the precision to run in.
 
-    ``auto`` on a CPU is the fastest precision measured there that keeps float32's
-    accuracy:
+    ``auto`` on a CPU is the fastest precision that keeps float32's accuracy, as measured
+    on the CPUs this project has run on:
 
     - bfloat16 on a CPU with AMX, whose bfloat16 tiles oneDNN uses (on the project's
       first machine, a Sapphire Rapids, 2-3x faster than float32; int8 did not exist
