@@ -133,7 +133,10 @@ class VideoBatch:
         """Stop after the current frame; files not started yet are not started. Returns at
         once: :meth:`wait` says when the batch has ended (the zip then holds the videos
         annotated before)."""
-        self._cancel.set()
+        with self._lock:  # the batch's thread starts each job under this lock, after looking here
+            self._cancel.set()
+            if self._job is not None:
+                self._job.cancel()
 
     def wait(self, timeout: float | None = None) -> bool:
         """Wait up to ``timeout`` seconds; True once the batch has ended."""
@@ -201,9 +204,7 @@ class VideoBatch:
                     job = self._job = VideoJob(self.recognizer, self.settings, f.src, f.dst, f.log)
                     self._current, f.state = f, RUNNING
                 job.start()
-                while not job.wait(0.1):
-                    if self._cancel.is_set():
-                        job.cancel()
+                job.wait()
                 self._record(f, job)
             self._pack()
         except Exception as e:  # noqa: BLE001 - a bug in the batch itself: shown on the page, not lost on a thread

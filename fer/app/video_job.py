@@ -83,9 +83,9 @@ class VideoJob:
         return not self._thread.is_alive()
 
     def cancel(self) -> None:
-        """Ask the engine to stop after the current frame, and wait until it has."""
+        """Ask the engine to stop after the current frame; returns at once (:meth:`wait`
+        says when it has stopped)."""
         self._cancel.set()
-        self._thread.join()
 
     @property
     def cancelled(self) -> bool:
