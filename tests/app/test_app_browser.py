@@ -45,6 +45,8 @@ URL = f"http://localhost:{PORT}"  # secure context, so the page may open the (fa
 REPORT = Path(os.environ.get("FER_LIVE_REPORT", "/tmp/fer-live-report.json"))
 # Generous deadlines, met in seconds on an idle machine: they only bound a hung test.
 PAGE_MS = 120_000
+#: Frames of the Video page's long clip (see ``clips``).
+LONG_FRAMES = 2400
 measured: dict[str, object] = {}  # figures for the report, filled as the tests run
 
 
@@ -311,10 +313,11 @@ def test_the_booth_page_shows_as_many_frames_as_the_live_page(server, browser, n
 @pytest.fixture(scope="module")
 def clips(workdir) -> dict[str, Path]:
     """Face clips for the Video page: a long one (for a batch still running while the test
-    acts), two short ones (one with sound) and a damaged one (half a file, no index)."""
+    acts: on a 2-core Zen 4 a batch of 240 frames was done before the page showed it
+    running), two short ones (one with sound) and a damaged one (half a file, no index)."""
     folder = workdir / "clips"
     folder.mkdir()
-    long = make_clip(folder / "long.mp4", frames=240)
+    long = make_clip(folder / "long.mp4", frames=LONG_FRAMES)
     broken = folder / "broken.mp4"
     broken.write_bytes(long.read_bytes()[: long.stat().st_size // 2])
     return {"long.mp4": long, "broken.mp4": broken, "short.mp4": make_clip(folder / "short.mp4", frames=30),
@@ -351,14 +354,14 @@ def test_video_page_batch_survives_a_page_switch_and_downloads_as_one_zip(server
     path = workdir / "videos-fer.zip"
     download.value.save_as(path)
     with zipfile.ZipFile(path) as archive:
-        check_batch_zip(archive, {"long.mp4": 240, "sound.mp4": 20}, workdir / "unzipped")
+        check_batch_zip(archive, {"long.mp4": LONG_FRAMES, "sound.mp4": 20}, workdir / "unzipped")
 
     single = page.get_by_role("button", name="Download annotated MP4")
     with page.expect_download() as download:
         single.click()
     download.value.save_as(workdir / "long-fer.mp4")
     with av.open(str(workdir / "long-fer.mp4")) as f:
-        assert sum(1 for _ in f.decode(video=0)) == 240
+        assert sum(1 for _ in f.decode(video=0)) == LONG_FRAMES
     page.get_by_role("heading", name="Video").scroll_into_view_if_needed()
     screenshot(page, "video")
 
@@ -381,7 +384,7 @@ def test_video_page_reload_ends_the_batch_and_deletes_its_files(server, browser,
     before = set(server_tmp.glob("fer-video-*"))
     page = new_page(browser, "/video")
     upload(page, [clips["long.mp4"]])
-    page.get_by_text(re.compile(r"^long.mp4: [1-9]\d* / 240 frames")).wait_for(timeout=PAGE_MS)
+    page.get_by_text(re.compile(rf"^long.mp4: [1-9]\d* / {LONG_FRAMES} frames")).wait_for(timeout=PAGE_MS)
     [folder] = set(server_tmp.glob("fer-video-*")) - before
 
     page.reload(timeout=PAGE_MS)
