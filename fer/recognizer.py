@@ -43,9 +43,8 @@ class EmotionRecognizer:
     :data:`THREADS`). ``workers``: threads that share a frame's faces (default: one per
     usable core; see :class:`fer.engine.classify.Classifier`). ``precision``: one of
     :data:`fer.engine.classify.PRECISIONS`
-    (default ``"auto"``: bfloat16 on a CPU with AMX, else the model file's int8 variant
-    where it has one, else bfloat16 where the CPU computes it natively, else float32; see
-    :func:`fer.engine.classify.resolve_precision`). ``device``: ``"auto"`` (CUDA when
+    (default ``"auto"``: the fastest that keeps float32's accuracy on this CPU, as
+    :func:`fer.engine.classify.resolve_precision` picks it). ``device``: ``"auto"`` (CUDA when
     PyTorch sees a GPU, else the CPU), ``"cpu"`` or ``"cuda"``; face detection and
     drawing stay on the CPU. Raises :class:`fer.models.modelfile.ModelFileError` for a
     missing or damaged model file, :class:`fer.engine.classify.DeviceError` for a device

@@ -87,11 +87,9 @@ def evaluate(weights: Sequence[str | os.PathLike], data: str | os.PathLike, spli
              subset: int = 0, precision: str = "auto") -> dict[str, Any]:
     """Evaluate one model file, or a weighted ensemble of several, on one split.
 
-    ``precision="auto"`` runs the networks as the live path does: bfloat16 on a CPU with
-    AMX, else int8 where the file carries an int8 variant, else bfloat16 where the CPU
-    computes it natively (several times faster than float32 for ten-crop;
-    :func:`precision_agreement` checks the cost in accuracy), else float32
-    (:func:`fer.engine.classify.resolve_precision`); the result records which.
+    ``precision="auto"`` runs the networks as the live path does
+    (:func:`fer.engine.classify.resolve_precision`; :func:`precision_agreement` checks
+    bfloat16's cost in accuracy); the result records which precision ran.
 
     >>> evaluate(["weights/vgg10.pt"], "fer2013.tar.gz", "private", tencrop=True)["accuracy"]  # doctest: +SKIP
     """
