@@ -80,6 +80,8 @@ class TrainConfig:
     amp: bool = _opt(True, "bf16 autocast where the device supports it")
     seed: int = _opt(0, "random seed")
     device: str = _opt("auto", "auto, cpu or cuda[:N]")
+    checkpoint_every: int = _opt(1, "write OUT/last.pt and the curves every N epochs (and after the last); "
+                                    "--resume repeats at most N-1 epochs")
     subset: int = _opt(0, "use only this many training and PublicTest faces (tests, smoke runs); 0 = all")
     init: str = _opt("", "start a new schedule from these weights: a checkpoint (its EMA when present) "
                          "or a model file such as weights/vgg10.pt")
@@ -115,8 +117,15 @@ def ema_with_warmup(decay: float):
     was still predicting one class while the raw model was at 47% on PublicTest.
     """
 
+    # The step count lives on the host after the first call: reading ``num_averaged`` (a
+    # device tensor) every step would make the CPU wait for the GPU once per batch.
+    steps: list[int] = []
+
     def update(ema_params: list[torch.Tensor], model_params: list[torch.Tensor], num_averaged: torch.Tensor):
-        n = float(num_averaged)
+        if not steps:
+            steps.append(int(num_averaged))
+        n = steps[0]
+        steps[0] += 1
         d = min(decay, (1 + n) / (10 + n))
         if torch.is_floating_point(ema_params[0]):
             torch._foreach_lerp_(ema_params, model_params, 1 - d)
@@ -184,6 +193,7 @@ def train(cfg: TrainConfig, resume: bool = False) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     device = resolve_device(cfg.device)
     amp = amp_enabled(device, cfg.amp)
+    torch.backends.cudnn.benchmark = True  # every batch has the same shape
     torch.manual_seed(cfg.seed)
 
     data = load_fer2013(cfg.data)
@@ -211,8 +221,9 @@ def train(cfg: TrainConfig, resume: bool = False) -> Path:
     last_path, best_path = out / "last.pt", out / "best.pt"
     if resume and last_path.exists():
         ckpt = torch.load(last_path, map_location=device, weights_only=False)
-        if ckpt["config"] != asdict(cfg):
-            changed = sorted(k for k, v in asdict(cfg).items() if ckpt["config"].get(k) != v)
+        saved = asdict(TrainConfig(**ckpt["config"]))  # options added since take their defaults
+        if saved != asdict(cfg):
+            changed = sorted(k for k, v in asdict(cfg).items() if saved[k] != v)
             raise TrainConfigError(f"--resume with a different configuration ({', '.join(changed)}); "
                              f"use a new --out or the same options")
         model.load_state_dict(ckpt["model"])
@@ -232,7 +243,8 @@ def train(cfg: TrainConfig, resume: bool = False) -> Path:
         mixup_rng = np.random.default_rng([cfg.seed, epoch])
         order = epoch_indices(train_labels, cfg.sampler, gen)
         model.train()
-        loss_sum, correct, seen = 0.0, 0, 0
+        # Sums stay on the device: reading them every batch would stall the GPU pipeline.
+        loss_sum, correct, seen = torch.zeros((), device=device), torch.zeros((), device=device), 0
         bar = tqdm(range(steps), desc=f"epoch {epoch + 1}/{cfg.epochs}", unit="batch", mininterval=2.0)
         for i in bar:
             idx = order[i * cfg.batch_size:(i + 1) * cfg.batch_size]
@@ -258,11 +270,13 @@ def train(cfg: TrainConfig, resume: bool = False) -> Path:
             sched.step()
             if ema is not None:
                 ema.update_parameters(model)
-            loss_sum += loss.item() * len(y)
-            correct += int((logits.argmax(1) == y).sum())
+            loss_sum += loss.detach() * len(y)
+            correct += (logits.argmax(1) == y).sum()
             seen += len(y)
-            bar.set_postfix(loss=f"{loss_sum / seen:.3f}", acc=f"{correct / seen:.3f}", refresh=False)
+            if i % 20 == 0:
+                bar.set_postfix(loss=f"{float(loss_sum) / seen:.3f}", acc=f"{float(correct) / seen:.3f}", refresh=False)
         bar.close()
+        loss_sum, correct = float(loss_sum), float(correct)
 
         eval_model = ema.module if ema is not None else model
         val_acc, val_loss = evaluate_accuracy(eval_model, val_faces, val_labels, cfg, mean, std, amp, plain_ce)
@@ -281,10 +295,12 @@ def train(cfg: TrainConfig, resume: bool = False) -> Path:
                 "optimizer": opt.state_dict(), "scheduler": sched.state_dict(), "best_acc": best_acc,
                 "history": history, "mean": mean, "std": std, "data_fingerprint": data.fingerprint,
                 "init_summary": init_summary}
-        _atomic_save(ckpt, last_path)
         if improved:
             _atomic_save({**ckpt, "optimizer": None, "scheduler": None, "ema_state": None}, best_path)
-        write_log(history, cfg, out)
+        checkpoint = (epoch + 1) % cfg.checkpoint_every == 0 or epoch + 1 == cfg.epochs
+        if checkpoint:
+            _atomic_save(ckpt, last_path)
+        write_log(history, cfg, out, plot=checkpoint)
     return best_path
 
 
@@ -386,15 +402,16 @@ def train_command(cfg: TrainConfig) -> str:
     return " ".join(parts)
 
 
-def write_log(history: list[dict], cfg: TrainConfig, out: Path) -> None:
-    """Per-epoch CSV and JSON logs and the learning-curve plot beside them."""
+def write_log(history: list[dict], cfg: TrainConfig, out: Path, plot: bool = True) -> None:
+    """Per-epoch CSV and JSON logs and (with ``plot``) the learning-curve plot beside them."""
     with (out / "log.csv").open("w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=list(history[0]))
         writer.writeheader()
         writer.writerows(history)
     summary = {"config": asdict(cfg), **run_summary(history, cfg)}
     (out / "log.json").write_text(json.dumps(summary, indent=2))
-    plot_learning_curves(history, out / "curves.png")
+    if plot:
+        plot_learning_curves(history, out / "curves.png")
 
 
 def plot_learning_curves(history: list[dict], path: Path, restarts: Sequence[int] = ()) -> None:

@@ -65,8 +65,8 @@ def test_resume_continues_after_an_interruption(tmp_path, fer2013_path, monkeypa
     cfg = _cfg(tmp_path, fer2013_path, epochs=2)
     real_write_log = train_mod.write_log
 
-    def stop_after_first_epoch(history, cfg, out):
-        real_write_log(history, cfg, out)
+    def stop_after_first_epoch(history, cfg, out, **kwargs):
+        real_write_log(history, cfg, out, **kwargs)
         raise KeyboardInterrupt
 
     monkeypatch.setattr(train_mod, "write_log", stop_after_first_epoch)
@@ -106,19 +106,6 @@ def test_weight_ema_forgets_the_initialisation_quickly():
     # A plain 0.999 EMA would still be 82% initialisation after 200 steps.
     assert torch.allclose(ema.module.weight, torch.full((2,), 5.0), rtol=0.05)
     assert torch.allclose(ema.module.running_var, torch.full((2,), 0.01), rtol=0.5)
-
-
-def test_gpu_recipe_smoke_runs_on_cpu(tmp_path, fer2013_path):
-    import subprocess
-    import sys
-    from pathlib import Path
-
-    script = Path(__file__).resolve().parents[2] / "scripts" / "train_gpu.sh"
-    env = {"PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin"}
-    subprocess.run(["bash", str(script), str(fer2013_path), "--device", "cpu", "--epochs", "1", "--subset", "512",
-                    "--width-mult", "0.25", "--out", str(tmp_path / "gpu")], check=True, env=env, capture_output=True)
-    log = json.loads((tmp_path / "gpu" / "log.json").read_text())
-    assert log["config"]["batch_size"] == 256 and log["config"]["lr"] == 0.1 and log["epochs_done"] == 1
 
 
 def test_init_starts_a_second_schedule_from_a_checkpoint(tmp_path, fer2013_path, capsys, monkeypatch):

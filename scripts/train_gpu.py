@@ -1,0 +1,124 @@
+"""Train several FER2013 networks side by side on one GPU within a time budget.
+
+    python scripts/train_gpu.py --data fer2013.tar.gz --minutes 7 [--models vgg10 resnet25 resnet17]
+
+A GPU is often lent for minutes, not hours, and small 40x40 networks leave most of a
+large GPU idle, so the networks train at once, one process each. The script first times
+a few training steps of each network alone, then gives every network the same number of
+epochs (at most ``--max-epochs``) such that all of them would finish within the budget
+even if sharing the GPU gave no gain at all. Each process is a plain ``fer train`` run, whose exact command is printed and kept
+in its log, so every model can be retrained without this script. Runs still going a
+minute after the budget are stopped; their ``best.pt`` stays.
+
+Smoke test on a CPU: ``python scripts/train_gpu.py --data fer2013.tar.gz --device cpu
+--minutes 0.2 --subset 512 --width-mult 0.25``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import multiprocessing as mp
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from fer.models import create_model
+from fer.training.data import load_fer2013
+from fer.training.train import TrainConfig, amp_enabled, resolve_device, train, train_command, training_set
+
+#: Epoch cost beyond the timed steps: augmentation, weight EMA, PublicTest and logs.
+OVERHEAD = 1.3
+#: Seconds of the budget a run spends starting (process, imports, data, first kernels).
+STARTUP = 20.0
+#: Seconds past the budget after which a run still going is stopped.
+GRACE = 60.0
+
+
+def seconds_per_step(cfg: TrainConfig, device: torch.device, steps: int = 20) -> float:
+    """Median time of one training step of ``cfg``'s network alone on ``device``."""
+    torch.backends.cudnn.benchmark = True
+    model = create_model(cfg.model, **cfg.arch_kwargs()).to(device, memory_format=torch.channels_last)
+    opt = torch.optim.SGD(model.parameters(), lr=1e-3, momentum=0.9, nesterov=True)
+    x = torch.randn(cfg.batch_size, 1, cfg.crop, cfg.crop, device=device).contiguous(memory_format=torch.channels_last)
+    y = torch.randint(0, 7, (cfg.batch_size,), device=device)
+    amp = amp_enabled(device, cfg.amp)
+    times = []
+    for i in range(steps + 3):  # three warm-up steps (cuDNN picks its kernels)
+        t0 = time.perf_counter()
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
+            loss = F.cross_entropy(model(x).float(), y)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        if i >= 3:
+            times.append(time.perf_counter() - t0)
+    return sorted(times)[len(times) // 2]
+
+
+def allocate_epochs(epoch_seconds: dict[str, float], budget: float, max_epochs: int) -> int:
+    """The most epochs, at most ``max_epochs``, that every run can train while the runs'
+    summed epoch time fits ``budget``."""
+    return max(1, min(max_epochs, int(budget / sum(epoch_seconds.values()))))
+
+
+def _run(cfg: TrainConfig, log: Path) -> None:
+    """One training process; its output goes to ``log``."""
+    with log.open("w") as f, contextlib.redirect_stdout(f), contextlib.redirect_stderr(f):
+        print(train_command(cfg), flush=True)
+        train(cfg)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", required=True, help="FER2013 directory, .tar.gz, .zip or fer2013.csv")
+    parser.add_argument("--minutes", type=float, required=True, help="wall-clock budget for the training")
+    parser.add_argument("--models", nargs="+", default=["vgg10", "resnet25", "resnet17"])
+    parser.add_argument("--max-epochs", type=int, default=300)
+    parser.add_argument("--device", default="cuda")
+    parser.add_argument("--subset", type=int, default=0, help="train on this many faces (smoke tests)")
+    parser.add_argument("--width-mult", type=float, default=1.0)
+    parser.add_argument("--out", default="runs/gpu")
+    args = parser.parse_args(argv)
+
+    device = resolve_device(args.device)
+    load_fer2013(args.data)  # decode once into the cache the runs read
+    faces = len(training_set(load_fer2013(args.data), TrainConfig(data=args.data, subset=args.subset))[1])
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    base = TrainConfig(data=args.data, device=args.device, subset=args.subset, width_mult=args.width_mult)
+    configs = {name: replace(base, model=name, out=str(out / name)) for name in args.models}
+    epoch_seconds = {}
+    for name, cfg in configs.items():
+        step = seconds_per_step(cfg, device)
+        epoch_seconds[name] = step * (faces // cfg.batch_size) * OVERHEAD
+        print(f"{name}: {step * 1000:.1f} ms per step of {cfg.batch_size}, "
+              f"about {epoch_seconds[name]:.1f} s per epoch alone", flush=True)
+    epochs = allocate_epochs(epoch_seconds, args.minutes * 60 - STARTUP, args.max_epochs)
+    ctx = mp.get_context("spawn")
+    runs = []
+    for name, cfg in configs.items():
+        cfg = replace(cfg, epochs=epochs, checkpoint_every=max(1, epochs // 4))
+        print(train_command(cfg), flush=True)
+        proc = ctx.Process(target=_run, args=(cfg, out / f"{name}.log"), name=name)
+        proc.start()
+        runs.append(proc)
+    deadline = time.monotonic() + args.minutes * 60 + GRACE
+    for proc in runs:
+        proc.join(max(0.0, deadline - time.monotonic()))
+        if proc.is_alive():
+            print(f"{proc.name}: still running at the deadline; stopped (its best.pt stays)", flush=True)
+            proc.terminate()
+            proc.join()
+        print(f"{proc.name}: exit code {proc.exitcode}", flush=True)
+    return 0 if all(proc.exitcode == 0 for proc in runs) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,54 @@
+"""The scripts that train on a lent GPU (``scripts/train_gpu.py``) and bring the result
+home (``scripts/pack_checkpoint.py``), run here on the CPU at toy size."""
+
+import importlib.util
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import torch
+
+from fer.models.modelfile import load_models
+from fer.training.export import export_checkpoint
+from fer.training.train import TrainConfig, train
+
+SCRIPTS = Path(__file__).resolve().parents[2] / "scripts"
+
+
+def _script(name: str):
+    spec = importlib.util.spec_from_file_location(name, SCRIPTS / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_epochs_are_shared_so_that_all_runs_fit_the_budget():
+    allocate_epochs = _script("train_gpu").allocate_epochs
+    assert allocate_epochs({"a": 1.0, "b": 3.0}, budget=400, max_epochs=300) == 100
+    assert allocate_epochs({"a": 1.0, "b": 3.0}, budget=400, max_epochs=50) == 50
+    assert allocate_epochs({"a": 1.0, "b": 3.0}, budget=1, max_epochs=50) == 1
+
+
+def test_gpu_script_runs_each_network_as_a_plain_fer_train_run(tmp_path, fer2013_path):
+    out = tmp_path / "gpu"
+    subprocess.run([sys.executable, str(SCRIPTS / "train_gpu.py"), "--data", str(fer2013_path), "--device", "cpu",
+                    "--minutes", "1", "--models", "vgg10", "--max-epochs", "2", "--subset", "256",
+                    "--width-mult", "0.25", "--out", str(out)], check=True, capture_output=True)
+    log = json.loads((out / "vgg10" / "log.json").read_text())
+    assert log["epochs_done"] == 2 and log["config"]["device"] == "cpu"
+    # The run's own log starts with the command that retrains it without the script.
+    assert (out / "vgg10.log").read_text().splitlines()[0] == log["command"]
+
+
+def test_a_packed_checkpoint_exports_the_same_model_at_a_quarter_of_the_size(tmp_path, fer2013_path):
+    cfg = TrainConfig(data=str(fer2013_path), width_mult=0.25, epochs=1, batch_size=32, subset=128,
+                      out=str(tmp_path / "run"))
+    train(cfg)
+    last = tmp_path / "run" / "last.pt"
+    packed = _script("pack_checkpoint").pack(last, tmp_path / "packed.pt")
+    assert packed.stat().st_size < last.stat().st_size / 3
+    full, small = (load_models(export_checkpoint(p, tmp_path / f"{p.stem}-model.pt"))[0] for p in (last, packed))
+    for a, b in zip(full.module.state_dict().values(), small.module.state_dict().values()):
+        assert torch.equal(a, b)  # both stored in float16 by the export
+    assert small.meta.training["command"] == full.meta.training["command"]
