@@ -6,9 +6,10 @@ A GPU is often lent for minutes, not hours, and small 40x40 networks leave most 
 large GPU idle, so the networks train at once, one process each. The script first times
 a few training steps of each network alone, then gives every network the same number of
 epochs (at most ``--max-epochs``) such that all of them would finish within the budget
-even if sharing the GPU gave no gain at all. Each process is a plain ``fer train`` run, whose exact command is printed and kept
-in its log, so every model can be retrained without this script. Runs still going a
-minute after the budget are stopped; their ``best.pt`` stays.
+even if sharing the GPU gave no gain at all (on an H200 three side by side took about
+half their summed time alone). Each process is a plain ``fer train`` run, whose exact
+command is printed and kept in its log, so every model can be retrained without this
+script. Runs still going a minute after the budget are stopped; their ``best.pt`` stays.
 
 Smoke test on a CPU: ``python scripts/train_gpu.py --data fer2013.tar.gz --device cpu
 --minutes 0.2 --subset 512 --width-mult 0.25``.
