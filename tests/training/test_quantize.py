@@ -7,8 +7,9 @@ import numpy as np
 import torch
 
 from fer.cli import main
+from fer.models import create_model
 from fer.models.modelfile import FORMAT_VERSION, load_int8, load_models, save_ensemble
-from fer.training.quantize import calibration_views
+from fer.training.quantize import calibration_views, float_layers
 
 
 def test_int8_variant_carries_how_it_was_made_and_leaves_the_float_weights_alone(tiny_model_file,
@@ -17,6 +18,7 @@ def test_int8_variant_carries_how_it_was_made_and_leaves_the_float_weights_alone
     info = quantised.meta.int8
     assert quantised.meta.format_version == FORMAT_VERSION == 3 and plain.meta.int8 is None
     assert info["engine"] == "x86" and "quantize_fx" in info["method"]
+    assert "features.0.0 and classifier in float" in info["method"]
     assert info["calibration"]["split"] == "Training" and info["calibration"]["faces"] == 14
     check = info["public_test"]
     assert check["split"] == "PublicTest" and check["faces"] == 3589
@@ -91,3 +93,8 @@ def test_metrics_records_the_int8_figures_beside_float32(tiny_int8_model_file, f
     text = readme.read_text()
     assert "| `tiny8.pt` | float32 |" in text and "| `tiny8.pt` | int8 |" in text
     assert f"{card['int8_evaluations'][3]['accuracy']:.4f}" in text.split("| int8 |")[1]
+
+
+def test_the_first_convolution_and_the_logits_stay_in_float():
+    assert float_layers(create_model("vgg10", width_mult=0.25)) == ["features.0.0", "classifier"]
+    assert float_layers(create_model("resnet17", width_mult=0.25)) == ["stem.0", "classifier"]
