@@ -70,3 +70,19 @@ def test_readme_table_is_generated_from_the_metrics_files(card):
     block = readme.split(README_START)[1].split(README_END)[0].strip()
     cards = shipped_cards(REPO / "weights", default=default_weights())
     assert cards[0] == card and block == accuracy_table(cards)
+
+
+def test_joint_model_ships_with_its_members_and_is_chosen_on_publictest():
+    """The report's "joint test" row: shipped networks of both families, weighted on
+    PublicTest (the search may leave one out), each a file with its own metrics, and the
+    joint better on PublicTest than any of them alone."""
+    joint = REPO / "weights" / "joint.ens.json"
+    members = load_models(joint)
+    assert len(members) >= 2 and {m.meta.arch for m in members} >= {"vgg10"} and \
+        {m.meta.arch for m in members} & {"resnet17", "resnet25"}
+    assert {m.path.parent for m in members} == {joint.parent} and sum(m.weight for m in members) == pytest.approx(1)
+    assert json.loads(joint.read_text())["chosen_on"] == "PublicTest"
+    cards = {c["model"]: c for c in shipped_cards(REPO / "weights")}
+    public = {name: find_evaluation(cards[name], "public", tencrop=True)["accuracy"]
+              for name in ["joint.ens.json", *(m.path.name for m in members)]}
+    assert public["joint.ens.json"] > max(v for k, v in public.items() if k != "joint.ens.json")
