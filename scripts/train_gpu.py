@@ -28,7 +28,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from fer.models import create_model
+from fer.models import create_model, list_models
 from fer.training.data import load_fer2013
 from fer.training.train import TrainConfig, amp_enabled, resolve_device, train, train_command, training_set
 
@@ -80,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", required=True, help="FER2013 directory, .tar.gz, .zip or fer2013.csv")
     parser.add_argument("--minutes", type=float, required=True, help="wall-clock budget for the training")
-    parser.add_argument("--models", nargs="+", default=["vgg10", "resnet25", "resnet17"])
+    parser.add_argument("--models", nargs="+", default=["vgg10", "resnet25", "resnet17"], choices=list_models())
     parser.add_argument("--max-epochs", type=int, default=300)
     parser.add_argument("--device", default="cuda")
     parser.add_argument("--subset", type=int, default=0, help="train on this many faces (smoke tests)")
@@ -89,8 +89,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     device = resolve_device(args.device)
-    load_fer2013(args.data)  # decode once into the cache the runs read
-    faces = len(training_set(load_fer2013(args.data), TrainConfig(data=args.data, subset=args.subset))[1])
+    data = load_fer2013(args.data)  # decoded once, into the cache the runs read
+    faces = len(training_set(data, TrainConfig(data=args.data, subset=args.subset))[1])
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     base = TrainConfig(data=args.data, device=args.device, subset=args.subset, width_mult=args.width_mult)
