@@ -74,14 +74,15 @@ def scores_table(cards: dict[str, Card]) -> pd.DataFrame:
 
 
 def accuracy_table(cards: dict[str, Card]) -> pd.DataFrame:
-    """Accuracy per model (rows) and split x crop (columns): the table quoted in the README."""
+    """Accuracy per model (rows, in the order of ``cards``) and split x crop (columns): the
+    table quoted in the README."""
     scores = scores_table(cards)
     if scores.empty:
         return scores
     scores["test"] = scores["split"] + ", " + scores["crop"]
     table = scores.pivot_table(index="model", columns="test", values="accuracy", aggfunc="first")
     order = [f"{s}, {crop_name(t)}" for s in SPLITS.values() for t in (False, True)]
-    return table.reindex(columns=[c for c in order if c in table.columns])
+    return table.reindex(index=scores["model"].unique(), columns=[c for c in order if c in table.columns])
 
 
 def per_class_table(e: Evaluation) -> pd.DataFrame:

@@ -4,6 +4,7 @@ Video page's job (the page itself: test_app_video.py)."""
 from __future__ import annotations
 
 import json
+import shutil
 
 import pytest
 from appdata import REPO
@@ -90,6 +91,20 @@ def test_metrics_page_compares_imbalance_runs_when_shipped(app, tmp_path, monkey
     page(app, "metrics")
     table = next(t.value for t in app.dataframe if "run" in t.value.columns)
     assert list(table["run"]) == ["weighted-loss", "oversample"]
+
+
+def test_metrics_page_starts_from_the_model_in_use(app, tmp_path, monkeypatch, tiny_model_file):
+    """With several metrics files (the shipped joint model sorts before vgg10.pt), the
+    table and the details start from the model the app runs."""
+    from appdata import metrics_card
+
+    for name in ("joint.pt", "vgg10.pt"):
+        shutil.copy(tiny_model_file, tmp_path / name)
+        (tmp_path / name).with_suffix(".json").write_text(json.dumps(metrics_card(name)))
+    monkeypatch.setenv("FER_WEIGHTS", str(tmp_path / "vgg10.pt"))
+    page(app, "metrics")
+    assert list(app.dataframe[0].value.index) == ["vgg10.pt", "joint.pt"]
+    assert next(s for s in app.selectbox if s.label == "Model").value == "vgg10.pt"
 
 
 def test_metrics_page_without_metrics_files(app, tmp_path, monkeypatch, tiny_model_file):

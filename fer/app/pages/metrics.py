@@ -5,6 +5,8 @@ from fer.app import metrics as m
 
 st.title("Metrics")
 cards = m.load_cards(common.models_folder())
+in_use = common.current_model().name
+cards = dict(sorted(cards.items(), key=lambda item: item[0] != in_use))  # the model in use first
 if not cards:
     st.info(f"No metrics files in `{common.models_folder()}` yet. `fer metrics` writes one beside each "
             "model (e.g. `weights/vgg10.json`).")
