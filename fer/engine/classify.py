@@ -161,7 +161,7 @@ def resolve_precision(precision: str, device: torch.device, int8_available: bool
       yet and was never compared there);
     - else int8 where the model file (every member of an ensemble: ``int8_available``)
       carries an int8 variant and PyTorch has its x86 quantized engine: about 3x faster
-      than float32 per face on an AVX2 CPU, and 2.3-5x faster than bfloat16 on an
+      than float32 per face on an AVX2 CPU, and 2-4.6x faster than bfloat16 on an
       AVX512-BF16 CPU without AMX (AMD Zen 4), from one face to sixteen with ten-crop
       (``fer bench --precision int8 bfloat16``); ``fer quantize`` only writes a variant
       within 0.3 points of float32 on PublicTest;
