@@ -12,36 +12,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import time
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
-from fer.models import create_model
+from fer.training.step_time import time_training_step
 from fer.training.train import amp_enabled
 
 TRAINING_FACES = 28_709  # FER2013's Training split
-
-
-def time_step(model_name: str, width: float, batch: int, bf16: bool, channels_last: bool, repeats: int) -> list[float]:
-    torch.manual_seed(0)
-    model = create_model(model_name, width_mult=width)
-    opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, nesterov=True)
-    x, y = torch.randn(batch, 1, 40, 40), torch.randint(0, 7, (batch,))
-    if channels_last:
-        model, x = model.to(memory_format=torch.channels_last), x.contiguous(memory_format=torch.channels_last)
-    times = []
-    for i in range(repeats + 2):  # two warm-up steps
-        t0 = time.perf_counter()
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
-            loss = F.cross_entropy(model(x).float(), y)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        if i >= 2:
-            times.append(time.perf_counter() - t0)
-    return times
 
 
 def main() -> None:
@@ -58,7 +36,8 @@ def main() -> None:
     rows = {}
     for bf16 in (False, True) if native_bf16 or args.bf16 else (False,):
         for channels_last in (False, True):
-            t = np.array(time_step(args.model, args.width_mult, args.batch_size, bf16, channels_last, args.repeats))
+            t = np.array(time_training_step(args.model, args.width_mult, args.batch_size, bf16=bf16,
+                                            channels_last=channels_last, repeats=args.repeats))
             rows[f"{'bf16' if bf16 else 'fp32'} {'channels_last' if channels_last else 'nchw'}"] = {
                 "median_ms": round(1000 * float(np.median(t)), 1),
                 "p95_ms": round(1000 * float(np.percentile(t, 95)), 1),

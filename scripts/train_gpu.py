@@ -20,16 +20,15 @@ from __future__ import annotations
 import argparse
 import contextlib
 import multiprocessing as mp
+import statistics
 import sys
 import time
 from dataclasses import replace
 from pathlib import Path
 
-import torch
-import torch.nn.functional as F
-
-from fer.models import create_model, list_models
+from fer.models import list_models
 from fer.training.data import load_fer2013
+from fer.training.step_time import time_training_step
 from fer.training.train import TrainConfig, amp_enabled, resolve_device, train, train_command, training_set
 
 #: Epoch cost beyond the timed steps: augmentation, weight EMA, PublicTest and logs.
@@ -38,29 +37,6 @@ OVERHEAD = 1.3
 STARTUP = 20.0
 #: Seconds past the budget after which a run still going is stopped.
 GRACE = 60.0
-
-
-def seconds_per_step(cfg: TrainConfig, device: torch.device, steps: int = 20) -> float:
-    """Median time of one training step of ``cfg``'s network alone on ``device``."""
-    torch.backends.cudnn.benchmark = True
-    model = create_model(cfg.model, **cfg.arch_kwargs()).to(device, memory_format=torch.channels_last)
-    opt = torch.optim.SGD(model.parameters(), lr=1e-3, momentum=0.9, nesterov=True)
-    x = torch.randn(cfg.batch_size, 1, cfg.crop, cfg.crop, device=device).contiguous(memory_format=torch.channels_last)
-    y = torch.randint(0, 7, (cfg.batch_size,), device=device)
-    amp = amp_enabled(device, cfg.amp)
-    times = []
-    for i in range(steps + 3):  # three warm-up steps (cuDNN picks its kernels)
-        t0 = time.perf_counter()
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
-            loss = F.cross_entropy(model(x).float(), y)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-        if i >= 3:
-            times.append(time.perf_counter() - t0)
-    return sorted(times)[len(times) // 2]
 
 
 def allocate_epochs(epoch_seconds: dict[str, float], budget: float, max_epochs: int) -> int:
@@ -97,7 +73,9 @@ def main(argv: list[str] | None = None) -> int:
     configs = {name: replace(base, model=name, out=str(out / name)) for name in args.models}
     epoch_seconds = {}
     for name, cfg in configs.items():
-        step = seconds_per_step(cfg, device)
+        step = statistics.median(time_training_step(cfg.model, cfg.width_mult, cfg.batch_size, device=device,
+                                                    bf16=amp_enabled(device, cfg.amp), repeats=20, warmup=3,
+                                                    crop=cfg.crop))
         epoch_seconds[name] = step * (faces // cfg.batch_size) * OVERHEAD
         print(f"{name}: {step * 1000:.1f} ms per step of {cfg.batch_size}, "
               f"about {epoch_seconds[name]:.1f} s per epoch alone", flush=True)

@@ -52,3 +52,10 @@ def test_a_packed_checkpoint_exports_the_same_model_at_a_quarter_of_the_size(tmp
     for a, b in zip(full.module.state_dict().values(), small.module.state_dict().values()):
         assert torch.equal(a, b)  # both stored in float16 by the export
     assert small.meta.training["command"] == full.meta.training["command"]
+
+
+def test_step_timer_returns_the_timed_steps_only():
+    from fer.training.step_time import time_training_step
+
+    times = time_training_step("vgg10", width_mult=0.25, batch_size=8, repeats=3, warmup=1)
+    assert len(times) == 3 and all(t > 0 for t in times)
