@@ -85,14 +85,14 @@ def _evaluate(args: argparse.Namespace) -> None:
 
 
 def _metrics(args: argparse.Namespace) -> None:
-    from fer.models.modelfile import default_weights
-    from fer.training.report import accuracy_table, shipped_cards, update_readme, write_model_metrics
+    from fer.models.modelfile import default_weights, metrics_cards
+    from fer.training.report import accuracy_table, update_readme, write_model_metrics
 
     paths = [write_model_metrics(w, args.data, plots=args.plots, precision=args.precision) for w in args.weights]
     for path in paths:
         print(f"wrote {path}")
     if args.readme:
-        table = accuracy_table(shipped_cards(paths[0].parent, default=default_weights()))
+        table = accuracy_table(metrics_cards(paths[0].parent, first=default_weights().name))
         print(table)
         if update_readme(args.readme, table):
             print(f"updated the accuracy table in {args.readme}")

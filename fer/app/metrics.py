@@ -25,16 +25,6 @@ Card = dict[str, Any]
 Evaluation = dict[str, Any]
 
 
-def load_cards(folder: str | os.PathLike) -> dict[str, Card]:
-    """Every metrics file in ``folder`` by model name; other JSON files (ensembles) are skipped."""
-    cards = {}
-    for path in sorted(Path(folder).glob("*.json")):
-        card = _read_json(path)
-        if isinstance(card, dict) and isinstance(card.get("evaluations"), list):
-            cards[str(card.get("model", path.name))] = card
-    return cards
-
-
 def load_imbalance(path: str | os.PathLike) -> list[dict[str, Any]]:
     """The runs of the class-imbalance study (``docs/imbalance.json``), or [] when absent."""
     data = _read_json(Path(path))

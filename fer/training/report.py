@@ -9,7 +9,6 @@ rendered from those files between two marker comments, so no figure is typed by 
 
 from __future__ import annotations
 
-import json
 import os
 import re
 from collections.abc import Sequence
@@ -126,17 +125,6 @@ def accuracy_table(cards: Sequence[dict[str, Any]]) -> str:
             note = trained if key == "evaluations" else "the same weights quantised by `fer quantize`"
             rows.append(f"| `{card['model']}` | {precision} | " + " | ".join(cells) + f" | {f1:.4f} | {note} |")
     return "\n".join([head, *rows])
-
-
-def shipped_cards(weights_dir: str | os.PathLike, default: str | os.PathLike | None = None) -> list[dict[str, Any]]:
-    """Every metrics file in ``weights_dir``, the default model's first, then by name."""
-    default_name = Path(default).name if default else None
-    cards = []
-    for path in sorted(Path(weights_dir).glob("*.json")):
-        card = json.loads(path.read_text())
-        if "evaluations" in card:
-            cards.append(card)
-    return sorted(cards, key=lambda c: (c["model"] != default_name, c["model"]))
 
 
 def _block(start: str, end: str) -> re.Pattern:

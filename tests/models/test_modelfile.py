@@ -9,7 +9,15 @@ import torch
 
 from fer.engine.classify import Classifier
 from fer.models import create_model
-from fer.models.modelfile import FORMAT_VERSION, ModelFileError, ModelMeta, load_models, save_ensemble, save_model
+from fer.models.modelfile import (
+    FORMAT_VERSION,
+    ModelFileError,
+    ModelMeta,
+    load_models,
+    metrics_cards,
+    save_ensemble,
+    save_model,
+)
 
 
 def test_round_trip_keeps_outputs_and_metadata(tmp_path):
@@ -150,3 +158,12 @@ def test_the_int8_variant_loads_and_runs_without_deprecation_noise(tiny_int8_mod
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     assert "deprecated" not in done.stderr and "Warning" not in done.stderr
+
+
+def test_metrics_cards_put_the_named_model_first_and_skip_what_is_not_a_metrics_file(tmp_path):
+    for name in ("a.pt", "b.pt", "c.pt"):
+        (tmp_path / name).with_suffix(".json").write_text(json.dumps({"model": name, "evaluations": []}))
+    (tmp_path / "joint.ens.json").write_text(json.dumps({"members": [{"path": "a.pt", "weight": 1}]}))
+    (tmp_path / "broken.json").write_text('{"model": "d.pt", "evalu')
+    assert [c["model"] for c in metrics_cards(tmp_path)] == ["a.pt", "b.pt", "c.pt"]
+    assert [c["model"] for c in metrics_cards(tmp_path, first="c.pt")] == ["c.pt", "a.pt", "b.pt"]

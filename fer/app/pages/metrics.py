@@ -2,11 +2,10 @@ import streamlit as st
 
 from fer.app import common
 from fer.app import metrics as m
+from fer.models.modelfile import metrics_cards
 
 st.title("Metrics")
-cards = m.load_cards(common.models_folder())
-in_use = common.current_model().name
-cards = dict(sorted(cards.items(), key=lambda item: item[0] != in_use))  # the model in use first
+cards = {card["model"]: card for card in metrics_cards(common.models_folder(), first=common.current_model().name)}
 if not cards:
     st.info(f"No metrics files in `{common.models_folder()}` yet. `fer metrics` writes one beside each "
             "model (e.g. `weights/vgg10.json`).")
