@@ -64,6 +64,10 @@ class Classifier:
     OpenMP threads; with the other core busy, runs of the same command gave 24-29 ms for
     the workers and 50-168 ms for OpenMP (``benchmarks/classify_workers.py``).
 
+    The members' float networks are moved to ``device`` and ``precision`` in place (a
+    copy per stream would double the memory): give Classifiers of different precisions
+    members loaded separately.
+
     >>> clf = Classifier.from_file("weights/vgg10.pt")               # doctest: +SKIP
     >>> clf.predict_proba(np.zeros((2, 48, 48), np.uint8)).shape    # doctest: +SKIP
     (2, 7)

@@ -114,8 +114,9 @@ def precision_agreement(weights: str | os.PathLike, data: str | os.PathLike, sub
     sample: the check that evaluating in bfloat16 does not move the published figures
     (``fer metrics`` refuses a difference above 0.2 points)."""
     faces, labels = split_faces(data, "public", subset)
-    members = load_models(weights)
-    return {p: float((Classifier(members, precision=p).predict_proba(faces).argmax(1) == labels).mean())
+    # Fresh members for each precision: a Classifier casts its members' networks in place,
+    # and float32 after bfloat16 would otherwise run on bfloat16-rounded weights.
+    return {p: float((Classifier(load_models(weights), precision=p).predict_proba(faces).argmax(1) == labels).mean())
             for p in precisions}
 
 
