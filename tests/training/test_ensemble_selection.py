@@ -1,0 +1,40 @@
+"""``scripts/ensemble_selection.py``: the rules for choosing ensemble weights, compared on
+halves of PublicTest, on made-up member probabilities."""
+
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+
+SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "ensemble_selection.py"
+
+
+def _script():
+    spec = importlib.util.spec_from_file_location("ensemble_selection", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _members(labels: np.ndarray, confidence: list[float], seed: int = 0) -> np.ndarray:
+    """(members, faces, 7) probabilities: each member gives the true class ``confidence``."""
+    rng = np.random.default_rng(seed)
+    stacked = rng.dirichlet(np.ones(7), size=(len(confidence), len(labels))) * 0.5
+    for m, c in enumerate(confidence):
+        stacked[m, np.arange(len(labels)), labels] += c
+    return stacked / stacked.sum(-1, keepdims=True)
+
+
+def test_lowest_cross_entropy_weighs_the_member_that_knows_more():
+    labels = np.random.default_rng(1).integers(0, 7, 400)
+    stacked = _members(labels, [0.05, 0.6])
+    w = _script().lowest_cross_entropy(stacked, labels)
+    assert w[1] > w[0] and np.isclose(w.sum(), 1)
+
+
+def test_each_rule_gets_one_held_out_accuracy_per_split():
+    script = _script()
+    labels = np.random.default_rng(2).integers(0, 7, 300)
+    scores = script.held_out_accuracy(_members(labels, [0.3, 0.3, 0.05]), labels, rounds=5, seed=0)
+    assert set(scores) == set(script.RULES)
+    assert all(s.shape == (5,) and ((0 <= s) & (s <= 1)).all() for s in scores.values())
