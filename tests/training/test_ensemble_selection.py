@@ -25,13 +25,6 @@ def _members(labels: np.ndarray, confidence: list[float], seed: int = 0) -> np.n
     return stacked / stacked.sum(-1, keepdims=True)
 
 
-def test_lowest_cross_entropy_weighs_the_member_that_knows_more():
-    labels = np.random.default_rng(1).integers(0, 7, 400)
-    stacked = _members(labels, [0.05, 0.6])
-    w = _script().lowest_cross_entropy(stacked, labels)
-    assert w[1] > w[0] and np.isclose(w.sum(), 1)
-
-
 def test_each_rule_gets_one_held_out_accuracy_per_split():
     script = _script()
     labels = np.random.default_rng(2).integers(0, 7, 300)

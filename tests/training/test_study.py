@@ -5,7 +5,7 @@ import pytest
 
 from fer.classes import CLASS_NAMES
 from fer.cli import main
-from fer.training.ensemble import search_weights, simplex_grid
+from fer.training.ensemble import CRITERIA, search_weights, simplex_grid
 from fer.training.evaluate import evaluate
 from fer.training.study import REMEDIES, render_report
 
@@ -36,14 +36,44 @@ def test_simplex_grid_weights_sum_to_one():
     assert len(grid) == 66 and np.allclose(grid.sum(1), 1) and (grid >= 0).all()
 
 
-def test_weight_search_prefers_the_better_model():
+@pytest.mark.parametrize("criterion", CRITERIA)
+def test_weight_search_prefers_the_better_model(criterion):
     labels = np.arange(200) % 7
     good = np.eye(7)[labels] * 0.9 + 0.1 / 7
     bad = np.roll(good, 1, axis=1)
-    w, acc = search_weights([bad, good], labels)
+    w, acc = search_weights([bad, good], labels, criterion=criterion)
     assert acc == 1.0 and w[1] > w[0] and w.sum() == pytest.approx(1)
-    w, acc = search_weights([good], labels)
+    w, acc = search_weights([good], labels, criterion=criterion)
     assert w.tolist() == [1.0] and acc == 1.0
+
+
+def test_cross_entropy_is_the_default_and_differs_from_best_accuracy():
+    # Member 0 is right on 70% of faces and sure of a wrong class on the rest; member 1 is
+    # right on 60% with modest confidence. Every mix with at least 0.3 of member 0 has the
+    # same accuracy (ties go to the most even, 0.5/0.5); cross-entropy, which every face's
+    # probability moves, prefers 0.6/0.4.
+    from sklearn.metrics import log_loss
+
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 7, 1000)
+    right0, right1 = rng.random(1000) < 0.7, rng.random(1000) < 0.6
+    sharp = np.where(right0[:, None], np.eye(7)[labels], np.eye(7)[(labels + 1) % 7]) * 0.97 + 0.03 / 7
+    soft = np.where(right1[:, None], np.eye(7)[labels], np.eye(7)[(labels + 2) % 7]) * 0.3 + 0.7 / 7
+    grid = simplex_grid(2, 0.1)
+    losses = [log_loss(labels, w[0] * sharp + w[1] * soft, labels=range(7)) for w in grid]
+    default, _ = search_weights([sharp, soft], labels)
+    assert default.tolist() == grid[int(np.argmin(losses))].tolist() == [0.6, 0.4]
+    by_accuracy, acc = search_weights([sharp, soft], labels, criterion="accuracy")
+    assert by_accuracy.tolist() == [0.5, 0.5]
+    assert acc == max(float(((w[0] * sharp + w[1] * soft).argmax(1) == labels).mean()) for w in grid)
+
+
+def test_unknown_criterion_is_refused_before_any_inference(tiny_model_file, tmp_path):
+    import fer.training.ensemble
+
+    with pytest.raises(ValueError, match="cross-entropy, accuracy"):
+        fer.training.ensemble.build_ensemble([tiny_model_file], tmp_path / "no-data", tmp_path / "e.ens.json",
+                                             criterion="f1")
 
 
 def test_ensemble_file_leaves_out_members_the_search_gave_no_weight(monkeypatch, tiny_model_file, fer2013_path,
@@ -54,11 +84,17 @@ def test_ensemble_file_leaves_out_members_the_search_gave_no_weight(monkeypatch,
     from fer.models.modelfile import load_models
 
     other = shutil.copy(tiny_model_file, tmp_path / "other.pt")
-    monkeypatch.setattr(fer.training.ensemble, "search_weights",
-                        lambda probs, labels, step: (np.array([1.0, 0.0]), 0.5))
+    searched = []
+
+    def search(probs, labels, step, criterion):
+        searched.append(criterion)
+        return np.array([1.0, 0.0]), 0.5
+
+    monkeypatch.setattr(fer.training.ensemble, "search_weights", search)
     result = fer.training.ensemble.build_ensemble([tiny_model_file, other], fer2013_path, tmp_path / "e.ens.json",
-                                         tencrop=False)
+                                                  tencrop=False, criterion="accuracy")
     assert [m.path.name for m in load_models(result["file"])] == [tiny_model_file.name]
+    assert searched == ["accuracy"] and json.loads((tmp_path / "e.ens.json").read_text())["criterion"] == "accuracy"
     assert result["dropped"] == [str(other)] and result["private"]["n"] == 3589
     alone = evaluate([tiny_model_file], fer2013_path, "public")["accuracy"]
     assert result["member_public_accuracy"] == [pytest.approx(alone)] * 2
