@@ -307,21 +307,23 @@ def train(cfg: TrainConfig, resume: bool = False) -> Path:
 def teacher_targets(cfg: TrainConfig, faces: np.ndarray, out: Path) -> np.ndarray:
     """The teacher's ten-crop probabilities for every training face, ``(N, K)`` float32.
 
-    Computed once and kept in ``OUT/teacher.npz`` (keyed by the teacher file's hash and the
-    faces), so a resumed run does not pay for them again: with a three-network teacher on
-    28,709 faces they cost more than an epoch of the student.
+    Computed once and kept in ``OUT/teacher.npz`` (keyed by the faces and every teacher
+    network's file and weight: an ensemble file names its members, which can be replaced
+    while it stays the same), so a resumed run does not pay for them again: with a
+    three-network teacher on 28,709 faces they cost more than an epoch of the student.
     """
-    digest = hashlib.sha256(Path(cfg.teacher).read_bytes())
-    digest.update(faces.tobytes())
+    try:
+        members = load_models(cfg.teacher)
+    except ModelFileError as err:
+        raise TrainConfigError(f"--teacher: {err}") from None
+    digest = hashlib.sha256(faces.tobytes())
+    for member in members:
+        digest.update(member.path.read_bytes() + repr(member.weight).encode())
     key, cache = digest.hexdigest(), out / "teacher.npz"
     if cache.exists():
         with np.load(cache) as saved:
             if str(saved["key"]) == key:
                 return saved["probs"]
-    try:
-        members = load_models(cfg.teacher)
-    except ModelFileError as err:
-        raise TrainConfigError(f"--teacher: {err}") from None
     print(f"computing the teacher's ten-crop probabilities for {len(faces)} faces (once)", flush=True)
     # bfloat16 where native, else float32: never the teacher's int8 variant
     precision = resolve_precision("auto", torch.device("cpu"))

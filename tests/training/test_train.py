@@ -1,11 +1,12 @@
 import json
 
+import numpy as np
 import pytest
 import torch
 
 import fer.training.train as train_mod
 from fer.engine.classify import Classifier
-from fer.models.modelfile import ModelMeta, load_models, save_model
+from fer.models.modelfile import ModelMeta, load_models, save_ensemble, save_model
 from fer.training.export import export_checkpoint
 from fer.training.losses import build_loss
 from fer.training.report import plot_training_curve
@@ -154,12 +155,7 @@ def test_distillation_pulls_the_student_towards_the_teacher(tmp_path, fer2013_pa
     # With all weight on the soft targets, training moves the student's predictions on the
     # training faces towards the teacher's: a random network made confident by a scaled
     # classifier, whose opinions nothing but distillation could teach.
-    torch.manual_seed(3)
-    net = build_model(TrainConfig(width_mult=0.25)).eval()
-    with torch.no_grad():
-        net.classifier.weight.mul_(40)
-    teacher_file = save_model(net, ModelMeta(arch="vgg10", arch_kwargs={"width_mult": 0.25}, mean=0.5, std=0.25),
-                              tmp_path / "teacher.pt", weights_dtype="float32")
+    teacher_file = save_model(_random_net(3), RANDOM_NET_META, tmp_path / "teacher.pt", weights_dtype="float32")
     cfg = _cfg(tmp_path, fer2013_path, epochs=2, lr=0.02, ema=0.0, teacher=str(teacher_file), distill_alpha=1.0,
                distill_temperature=1.0)
     data = train_mod.load_fer2013(cfg.data)
@@ -181,3 +177,32 @@ def test_distillation_pulls_the_student_towards_the_teacher(tmp_path, fer2013_pa
     assert (tmp_path / "run" / "teacher.npz").exists() and best.exists()
     monkeypatch.setattr(train_mod, "Classifier", None)  # would fail if called again
     train(cfg, resume=True)
+
+
+def test_teacher_probabilities_are_recomputed_when_an_ensemble_member_is_replaced(tmp_path, fer2013_path,
+                                                                                 monkeypatch):
+    # The ensemble file stays byte for byte the same; its member does not.
+    member = tmp_path / "member.pt"
+    ensemble = save_ensemble([(save_model(_random_net(1), RANDOM_NET_META, member, weights_dtype="float32"), 1.0)],
+                             tmp_path / "teacher.ens.json")
+    cfg = _cfg(tmp_path, fer2013_path, teacher=str(ensemble))
+    faces, _ = train_mod.training_set(train_mod.load_fer2013(cfg.data), cfg)
+    tmp_path.joinpath("run").mkdir()
+    first = train_mod.teacher_targets(cfg, faces, tmp_path / "run")
+    save_model(_random_net(2), RANDOM_NET_META, member, weights_dtype="float32")
+    second = train_mod.teacher_targets(cfg, faces, tmp_path / "run")
+    assert not np.allclose(first, second)
+    monkeypatch.setattr(train_mod, "Classifier", None)  # unchanged now: read back, not recomputed
+    assert np.array_equal(train_mod.teacher_targets(cfg, faces, tmp_path / "run"), second)
+
+
+RANDOM_NET_META = ModelMeta(arch="vgg10", arch_kwargs={"width_mult": 0.25}, mean=0.5, std=0.25)
+
+
+def _random_net(seed: int) -> torch.nn.Module:
+    """A quarter-width VGG10 at random, with opinions (:data:`RANDOM_NET_META` describes it)."""
+    torch.manual_seed(seed)
+    net = build_model(TrainConfig(width_mult=0.25)).eval()
+    with torch.no_grad():
+        net.classifier.weight.mul_(40)  # confident, so two seeds disagree visibly
+    return net
