@@ -28,7 +28,8 @@ def fer2013_path() -> Path:
 
 @pytest.fixture(scope="session")
 def small_fer2013(tmp_path_factory, fer2013_path) -> Path:
-    """Real FER2013 faces cut to 70 per split (10 per class), in the CSV layout: for tests
+    """Real FER2013 faces cut to 70 per split (class-stratified, so disgust, 1.5% of the
+    faces, has one per split), in the CSV layout: for tests
     of commands that evaluate whole splits, where all 7,178 test faces take a minute."""
     from fer.training.data import load_fer2013, stratified_subset
 
