@@ -22,7 +22,7 @@ from fer.io.video import VideoError
 from fer.models.modelfile import ModelFileError
 from fer.settings_cli import add_settings_arguments, fits_display, settings_from_args
 from fer.training.data import DatasetError
-from fer.training.ensemble import CRITERIA
+from fer.training.ensemble import CRITERIA, DEFAULT_CRITERION
 from fer.training.quantize import CALIBRATION_FACES, QuantizeError
 from fer.training.train import TrainConfigError
 
@@ -241,8 +241,7 @@ def _bench(args: argparse.Namespace) -> None:
     from fer.training.evaluate import write_json
     from fer.training.report import update_readme
 
-    seconds = tuple(float(s) for s in args.video_seconds.split(",")) if args.video_seconds else ()
-    report = run(args.weights, frames=args.frames, video_seconds=seconds, detectors=tuple(args.detectors),
+    report = run(args.weights, frames=args.frames, video_seconds=args.video_seconds, detectors=tuple(args.detectors),
                  precisions=tuple(args.precision), log=lambda msg: print(msg, file=sys.stderr))
     print(json.dumps(report, indent=2))
     if args.json:
@@ -287,7 +286,24 @@ def _check_robustness(parser: argparse.ArgumentParser, args: argparse.Namespace)
 def _check_bench(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
     from fer.bench import README_END, README_START
 
+    if args.frames < 1:
+        parser.error(f"--frames {args.frames}: at least 1")
+    try:
+        args.video_seconds = tuple(float(s) for s in args.video_seconds.split(",")) if args.video_seconds else ()
+    except ValueError:
+        parser.error(f"--video-seconds {args.video_seconds}: seconds separated by commas, e.g. 10,60")
+    if any(not 0 < s < float("inf") for s in args.video_seconds):
+        parser.error("--video-seconds: every length must be a positive number of seconds")
     _check_readme(parser, args.readme, README_START, README_END)
+
+
+def _check_ensemble(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    from fer.training.ensemble import check_step
+
+    try:
+        check_step(args.step)
+    except ValueError as e:
+        parser.error(str(e))
 
 
 def _check_readme(parser: argparse.ArgumentParser, readme: str | None, start: str, end: str) -> None:
@@ -417,12 +433,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", required=True, help="FER2013 directory, .tar.gz, .zip or fer2013.csv")
     p.add_argument("-o", "--output", required=True, help="ensemble file to write, e.g. weights/ensemble.ens.json")
     p.add_argument("--step", type=float, default=0.1, help="grid step of the weight search (default: 0.1)")
-    p.add_argument("--criterion", choices=CRITERIA, default=CRITERIA[0],
-                   help=f"what the weights optimise on PublicTest (default: {CRITERIA[0]}; "
+    p.add_argument("--criterion", choices=CRITERIA, default=DEFAULT_CRITERION,
+                   help=f"what the weights optimise on PublicTest (default: {DEFAULT_CRITERION}; "
                         "accuracy moves in steps of one face and carries over less well)")
     p.add_argument("--no-tencrop", action="store_true", help="search and report with centre crops only")
     _precision_argument(p)
-    p.set_defaults(func=_ensemble)
+    p.set_defaults(func=_ensemble, validate=_check_ensemble, parser=p)
 
     p = sub.add_parser("annotate", help="label the faces in images and videos (told apart by content)")
     p.add_argument("inputs", nargs="+", metavar="INPUT",

@@ -157,6 +157,16 @@ def test_bench_prints_and_writes_json_and_the_readme_tables(capsys, tiny_int8_mo
     assert video["frames"] == 15 and video["peak_rss_mb"] > 0
 
 
+@pytest.mark.parametrize("args, message", [
+    (["--frames", "0"], "--frames 0: at least 1"),
+    (["--video-seconds", "10,x"], "--video-seconds 10,x: seconds separated by commas, e.g. 10,60"),
+    (["--video-seconds", "-1"], "--video-seconds: every length must be a positive number of seconds")])
+def test_bench_refuses_counts_it_cannot_measure_before_measuring(capsys, args, message):
+    with pytest.raises(SystemExit) as e:
+        main(["bench", *args])
+    assert e.value.code == 2 and capsys.readouterr().err.splitlines()[-1] == f"fer bench: error: {message}"
+
+
 def test_bench_refuses_a_readme_without_the_tables_block_before_measuring(capsys, tmp_path):
     (tmp_path / "README.md").write_text("# no generated block here\n")
     with pytest.raises(SystemExit) as e:

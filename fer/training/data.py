@@ -77,12 +77,19 @@ def stratified_subset(x: np.ndarray, y: np.ndarray, n: int, seed: int = 0) -> tu
     """A fixed, class-stratified sample of ``n`` faces (all of them when ``n`` is 0 or too big).
 
     FER2013 files are ordered by class folder, so "the first n" would be all angry faces.
+    Raises :class:`DatasetError` when ``n`` cannot be drawn that way (negative, or fewer
+    faces than classes).
     """
+    if n < 0:
+        raise DatasetError(f"cannot take a sample of {n} faces")
     if not n or n >= len(y):
         return x, y
     from sklearn.model_selection import train_test_split
 
-    keep, _ = train_test_split(np.arange(len(y)), train_size=n, stratify=y, random_state=seed)
+    try:
+        keep, _ = train_test_split(np.arange(len(y)), train_size=n, stratify=y, random_state=seed)
+    except ValueError as e:  # scikit-learn says which constraint, e.g. one face per class
+        raise DatasetError(f"cannot draw a class-stratified sample of {n} of {len(y)} faces: {e}") from None
     keep = np.sort(keep)
     return x[keep], y[keep]
 

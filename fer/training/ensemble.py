@@ -25,7 +25,9 @@ def simplex_grid(n: int, step: float = 0.1) -> np.ndarray:
     return np.array([[*c, k - sum(c)] for c in rows], dtype=np.float64) / k
 
 
+#: What ``fer ensemble`` may optimise on PublicTest, the default first.
 CRITERIA = ("cross-entropy", "accuracy")
+DEFAULT_CRITERION = CRITERIA[0]
 
 
 def _check_criterion(criterion: str) -> None:
@@ -33,8 +35,15 @@ def _check_criterion(criterion: str) -> None:
         raise ValueError(f"unknown criterion {criterion!r}; choose from {', '.join(CRITERIA)}")
 
 
+def check_step(step: float) -> None:
+    """The grid's step must cut 1 into equal parts: 0.3 would quietly search thirds."""
+    parts = 1 / step if step > 0 else 0.0
+    if not (0 < step <= 1 and abs(parts - round(parts)) < 1e-6):
+        raise ValueError(f"--step {step:g}: must divide 1 into equal parts, e.g. 0.1 or 0.05")
+
+
 def search_weights(probs: Sequence[np.ndarray], labels: np.ndarray, step: float = 0.1,
-                   criterion: str = "cross-entropy") -> tuple[np.ndarray, float]:
+                   criterion: str = DEFAULT_CRITERION) -> tuple[np.ndarray, float]:
     """Grid-searched ensemble weights on the given (PublicTest) predictions, and their accuracy.
 
     ``cross-entropy`` (the default) picks the mixture that gives the true labels the highest
@@ -59,7 +68,7 @@ def search_weights(probs: Sequence[np.ndarray], labels: np.ndarray, step: float 
 
 def build_ensemble(weights: Sequence[str | os.PathLike], data: str | os.PathLike, out: str | os.PathLike,
                    tencrop: bool = True, step: float = 0.1, precision: str = "auto",
-                   criterion: str = "cross-entropy") -> dict[str, Any]:
+                   criterion: str = DEFAULT_CRITERION) -> dict[str, Any]:
     """Search member weights on PublicTest, write the ensemble file, report PrivateTest.
     ``auto`` runs the members in bfloat16 where native, else float32: never in int8,
     which only some members may carry, so that every member is weighed in one precision."""
@@ -67,6 +76,7 @@ def build_ensemble(weights: Sequence[str | os.PathLike], data: str | os.PathLike
     from fer.training.evaluate import compute_metrics, member_probs, split_faces
 
     _check_criterion(criterion)  # before minutes of inference, not after
+    check_step(step)
     precision = resolve_precision(precision, torch.device("cpu")) if precision == "auto" else precision
     members = [m for w in weights for m in load_models(w)]
     names = [m.meta.class_names for m in members]

@@ -28,7 +28,7 @@ import torch.nn as nn
 from torch.optim.swa_utils import AveragedModel
 from tqdm import tqdm
 
-from fer.classes import NUM_CLASSES
+from fer.classes import FACE_SIZE, NUM_CLASSES
 from fer.engine.classify import Classifier, predict_member, resolve_precision
 from fer.engine.crops import normalize
 from fer.models import create_model, list_models
@@ -92,6 +92,41 @@ class TrainConfig:
 
     def arch_kwargs(self) -> dict[str, Any]:
         return {"width_mult": self.width_mult}
+
+
+def check_config(cfg: TrainConfig) -> None:
+    """Refuse option values that would crash a run minutes in (after the data is decoded, or
+    at the first checkpoint) or quietly train something other than asked, naming the option.
+    Called before anything is read or written."""
+    rules = [("epochs", cfg.epochs >= 1, "at least 1"),
+             ("batch_size", cfg.batch_size >= 1, "at least 1"),
+             ("lr", cfg.lr >= 0, "must not be negative"),
+             ("weight_decay", cfg.weight_decay >= 0, "must not be negative"),
+             ("warmup_epochs", cfg.warmup_epochs >= 0, "must not be negative"),
+             ("width_mult", cfg.width_mult > 0, "must be positive"),
+             ("gamma", cfg.gamma >= 0, "must not be negative"),
+             ("eps", 0 <= cfg.eps < 1, "must be in [0, 1)"),
+             ("mixup", cfg.mixup >= 0, "must not be negative (0 turns mixup off)"),
+             ("ema", 0 <= cfg.ema < 1, "must be in [0, 1) (0 turns the average off)"),
+             ("seed", cfg.seed >= 0, "must not be negative"),
+             ("checkpoint_every", cfg.checkpoint_every >= 1, "at least 1"),
+             ("subset", cfg.subset == 0 or cfg.subset >= NUM_CLASSES,
+              f"0 (all faces) or at least {NUM_CLASSES}, one face per class"),
+             ("alpha", cfg.alpha is None or (min(cfg.alpha) >= 0 and sum(cfg.alpha) > 0),
+              "class weights must not be negative nor all zero"),
+             ("distill_alpha", 0 <= cfg.distill_alpha <= 1, "must be in [0, 1]"),
+             ("distill_temperature", cfg.distill_temperature > 0, "must be positive"),
+             ("crop", 1 <= cfg.crop <= FACE_SIZE, f"must be at most {FACE_SIZE}, the side of a face")]
+    for name, ok, rule in rules:
+        if not ok:
+            value = getattr(cfg, name)
+            shown = " ".join(map(str, value)) if isinstance(value, list) else value
+            raise TrainConfigError(f"--{name.replace('_', '-')} {shown}: {rule}")
+    try:
+        with torch.no_grad():
+            build_model(cfg).eval()(torch.zeros(1, 1, cfg.crop, cfg.crop))
+    except RuntimeError:
+        raise TrainConfigError(f"--crop {cfg.crop}: too small for {cfg.model}'s pooling") from None
 
 
 def resolve_device(name: str) -> torch.device:
@@ -189,6 +224,7 @@ def evaluate_accuracy(model: nn.Module, faces: torch.Tensor, labels: torch.Tenso
 
 def train(cfg: TrainConfig, resume: bool = False) -> Path:
     """Run training; returns the path of the best checkpoint (chosen on PublicTest)."""
+    check_config(cfg)
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
     device = resolve_device(cfg.device)

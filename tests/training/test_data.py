@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from fer.classes import CLASS_NAMES
-from fer.training.data import DatasetError, load_fer2013
+from fer.training.data import DatasetError, load_fer2013, stratified_subset
 
 SHARED = Path(__file__).resolve().parents[3] / "shared" / "data" / "fer2013.tar.gz"
 
@@ -94,6 +94,14 @@ def test_wrong_source_gives_one_line_error(tmp_path, make):
     with pytest.raises(DatasetError, match="expected FER2013") as err:
         load_fer2013(make(tmp_path), cache_dir=tmp_path / "cache")
     assert "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize("n, message", [(-1, "cannot take a sample of -1 faces"),
+                                          (3, "cannot draw a class-stratified sample of 3 of 70 faces: ")])
+def test_a_sample_that_cannot_be_class_stratified_is_a_dataset_error(n, message):
+    labels = np.repeat(np.arange(7), 10)
+    with pytest.raises(DatasetError, match=message):
+        stratified_subset(np.zeros((70, 48, 48), np.uint8), labels, n)
 
 
 def test_real_fer2013_split_sizes(tmp_path):

@@ -76,6 +76,17 @@ def test_unknown_criterion_is_refused_before_any_inference(tiny_model_file, tmp_
                                              criterion="f1")
 
 
+@pytest.mark.parametrize("step", ["0", "0.3", "2"])
+def test_a_grid_step_that_does_not_divide_one_is_refused(step, capsys):
+    from fer.cli import main
+
+    with pytest.raises(SystemExit) as e:
+        main(["ensemble", "m.pt", "--data", "d", "-o", "e.ens.json", "--step", step])
+    err = capsys.readouterr().err
+    assert e.value.code == 2 and err.splitlines()[-1] == (
+        f"fer ensemble: error: --step {step}: must divide 1 into equal parts, e.g. 0.1 or 0.05")
+
+
 def test_ensemble_file_leaves_out_members_the_search_gave_no_weight(monkeypatch, tiny_model_file, fer2013_path,
                                                                       tmp_path):
     import shutil

@@ -92,6 +92,26 @@ def test_resume_refuses_a_different_configuration(tmp_path, fer2013_path):
         train(_cfg(tmp_path, fer2013_path, epochs=1, lr=0.1), resume=True)
 
 
+@pytest.mark.parametrize("option, value, message", [
+    ("--epochs", "0", "--epochs 0: at least 1"),
+    ("--batch-size", "0", "--batch-size 0: at least 1"),
+    ("--lr", "-0.1", "--lr -0.1: must not be negative"),
+    ("--checkpoint-every", "0", "--checkpoint-every 0: at least 1"),
+    ("--subset", "3", "--subset 3: 0 (all faces) or at least 7, one face per class"),
+    ("--ema", "1", "--ema 1.0: must be in [0, 1) (0 turns the average off)"),
+    ("--mixup", "-1", "--mixup -1.0: must not be negative (0 turns mixup off)"),
+    ("--distill-alpha", "2", "--distill-alpha 2.0: must be in [0, 1]"),
+    ("--crop", "60", "--crop 60: must be at most 48, the side of a face"),
+    ("--crop", "8", "--crop 8: too small for vgg10's pooling")])
+def test_options_that_would_crash_or_mislead_a_run_are_refused_before_anything_is_written(
+        option, value, message, tmp_path, capsys):
+    from fer.cli import main
+
+    out = tmp_path / "run"
+    assert main(["train", "--data", str(tmp_path / "not-read"), "--out", str(out), option, value]) == 2
+    assert capsys.readouterr().err == f"fer train: error: {message}\n" and not out.exists()
+
+
 def test_weight_ema_forgets_the_initialisation_quickly():
     from torch.optim.swa_utils import AveragedModel
 
