@@ -24,11 +24,11 @@ from fer.settings_cli import add_settings_arguments, fits_display, settings_from
 from fer.training.data import DatasetError
 from fer.training.ensemble import CRITERIA, DEFAULT_CRITERION
 from fer.training.quantize import CALIBRATION_FACES, QuantizeError
-from fer.training.train import TrainConfigError
+from fer.training.train import CheckpointError, TrainConfigError
 
 USER_ERRORS: tuple[type[Exception], ...] = (DatasetError, ModelFileError, TrainConfigError, FileNotFoundError,
                                             ImageError, VideoError, OutputError, DeviceError,
-                                            ClusterError, QuantizeError)
+                                            ClusterError, QuantizeError, CheckpointError)
 
 
 def _app(args: argparse.Namespace) -> int:
@@ -57,7 +57,7 @@ def _train(args: argparse.Namespace) -> None:
 def _export(args: argparse.Namespace) -> None:
     from fer.training.export import export_checkpoint
 
-    print(f"wrote {export_checkpoint(args.checkpoint, args.output, args.weights_dtype)}")
+    print(f"wrote {export_checkpoint(args.checkpoint, args.output, args.weights_dtype, args.overwrite)}")
 
 
 def _quantize(args: argparse.Namespace) -> None:
@@ -74,8 +74,7 @@ def _quantize(args: argparse.Namespace) -> None:
 def _evaluate(args: argparse.Namespace) -> None:
     from fer.training.evaluate import evaluate, format_report, plot_confusion_matrices, write_json
 
-    weights = [float(w) for w in args.ensemble_weights.split(",")] if args.ensemble_weights else None
-    result = evaluate(args.weights, args.data, args.split, tencrop=args.tencrop, ensemble_weights=weights,
+    result = evaluate(args.weights, args.data, args.split, tencrop=args.tencrop, ensemble_weights=args.ensemble_weights,
                       precision=args.precision)
     print(format_report(result))
     if args.json:
@@ -123,7 +122,7 @@ def _ensemble(args: argparse.Namespace) -> None:
     from fer.training.ensemble import build_ensemble
 
     result = build_ensemble(args.weights, args.data, args.output, tencrop=not args.no_tencrop, step=args.step,
-                            precision=args.precision, criterion=args.criterion)
+                            precision=args.precision, criterion=args.criterion, overwrite=args.overwrite)
     for member, acc in zip(result["members"], result["member_public_accuracy"]):
         print(f"{member}: PublicTest accuracy {acc:.4f} alone")
     weights = ", ".join(f"{w:.2f}" for w in result["weights"])
@@ -297,6 +296,14 @@ def _check_bench(parser: argparse.ArgumentParser, args: argparse.Namespace) -> N
     _check_readme(parser, args.readme, README_START, README_END)
 
 
+def _check_evaluate(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    if args.ensemble_weights is not None:
+        try:
+            args.ensemble_weights = [float(w) for w in args.ensemble_weights.split(",")]
+        except ValueError:
+            parser.error(f"--ensemble-weights {args.ensemble_weights}: numbers separated by commas, e.g. 0.6,0.4")
+
+
 def _check_ensemble(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
     from fer.training.ensemble import check_step
 
@@ -379,6 +386,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--weights-dtype", choices=("float16", "float32"), default="float16",
                    help="how the file stores the weights; loading always restores float32 (default: float16, "
                         "half the size)")
+    p.add_argument("--overwrite", action="store_true", help="replace OUTPUT if it exists")
     p.set_defaults(func=_export)
 
     p = sub.add_parser("quantize", help="add an int8 variant to a model file (calibrated on Training faces, "
@@ -402,7 +410,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", help="also write the metrics to this JSON file")
     p.add_argument("--plots", help="also write confusion-matrix heatmaps (PNG) into this directory")
     _precision_argument(p)
-    p.set_defaults(func=_evaluate)
+    p.set_defaults(func=_evaluate, validate=_check_evaluate, parser=p)
 
     p = sub.add_parser("metrics", help="write the metrics file shipped beside a model (both splits, both crops)")
     p.add_argument("weights", nargs="+", help="model or ensemble files, e.g. weights/vgg10.pt")
@@ -437,6 +445,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help=f"what the weights optimise on PublicTest (default: {DEFAULT_CRITERION}; "
                         "accuracy moves in steps of one face and carries over less well)")
     p.add_argument("--no-tencrop", action="store_true", help="search and report with centre crops only")
+    p.add_argument("--overwrite", action="store_true", help="replace OUTPUT if it exists")
     _precision_argument(p)
     p.set_defaults(func=_ensemble, validate=_check_ensemble, parser=p)
 

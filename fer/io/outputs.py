@@ -62,6 +62,13 @@ def output_error(e: OSError, finals: Sequence[Path], partials: Sequence[Path] = 
     return OutputError(f"cannot write {path}: {reason}" if path else f"cannot write the output: {reason}")
 
 
+def refuse_to_replace(path: str | os.PathLike, overwrite: bool) -> None:
+    """Raise :class:`OutputError` when ``path`` exists and replacing it was not asked for:
+    a model or ensemble file written by mistake over another costs hours to remake."""
+    if not overwrite and Path(path).exists():
+        raise OutputError(f"{path} exists; pass --overwrite to replace it")
+
+
 def make_folder(folder: str | os.PathLike) -> Path:
     """Create ``folder`` (and its parents) unless it exists, or raise :class:`OutputError`
     saying why not: a file in the way, a read-only parent."""

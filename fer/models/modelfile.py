@@ -13,6 +13,7 @@ from __future__ import annotations
 import copy
 import io
 import json
+import math
 import os
 import warnings
 import zipfile
@@ -24,6 +25,7 @@ import torch
 import torch.nn as nn
 
 from fer.classes import CLASS_NAMES, FACE_SIZE
+from fer.io.outputs import OutputError, discard, make_folder, output_error, partial_name, written_together
 
 FORMAT = "fer-torchscript"
 FORMAT_VERSION = 3  # 2: weights may be stored in 16 bits (``weights_dtype``); 3: an int8 variant (``int8``)
@@ -96,17 +98,12 @@ def save_model(model: nn.Module, meta: ModelMeta, path: str | os.PathLike, weigh
     (a copy is converted; ``model`` is left as it is); the file appears only when complete."""
     if weights_dtype not in WEIGHT_DTYPES:
         raise ValueError(f"unknown weights dtype {weights_dtype!r}; choose one of {', '.join(WEIGHT_DTYPES)}")
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".partial")
     meta = replace(meta, weights_dtype=weights_dtype, format_version=FORMAT_VERSION)
     stored = copy.deepcopy(model).eval().to(WEIGHT_DTYPES[weights_dtype])
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FutureWarning)
         scripted = torch.jit.script(stored)
-        torch.jit.save(scripted, str(tmp), _extra_files={META_ENTRY: json.dumps(asdict(meta))})
-    tmp.replace(path)
-    return path
+    return _save_whole(scripted, Path(path), {META_ENTRY: json.dumps(asdict(meta))})
 
 
 def save_with_int8(source: str | os.PathLike, int8: nn.Module, info: dict[str, Any], path: str | os.PathLike) -> Path:
@@ -122,13 +119,25 @@ def save_with_int8(source: str | os.PathLike, int8: nn.Module, info: dict[str, A
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FutureWarning)
         torch.jit.save(int8, buffer)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".partial")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", FutureWarning)
-        torch.jit.save(module, str(tmp), _extra_files={META_ENTRY: json.dumps(asdict(meta)),
-                                                        INT8_ENTRY: buffer.getvalue()})
-    tmp.replace(path)
+    return _save_whole(module, path, {META_ENTRY: json.dumps(asdict(meta)), INT8_ENTRY: buffer.getvalue()})
+
+
+def _save_whole(module: torch.jit.ScriptModule, path: Path, extra_files: dict[str, Any]) -> Path:
+    """Save ``module`` as ``path`` under a partial name, then move it into place: the file
+    appears whole or not at all, and a failed write is one :class:`OutputError`."""
+    make_folder(path.parent)
+    tmp = partial_name(path)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)
+            torch.jit.save(module, str(tmp), _extra_files=extra_files)
+        tmp.replace(path)
+    except OSError as e:
+        raise output_error(e, [path], [tmp]) from None
+    except RuntimeError as e:  # torch: "[enforce fail at ...] . open file failed with strerror: <reason>"
+        raise OutputError(f"cannot write {path}: {str(e).splitlines()[0].split('strerror: ')[-1]}") from None
+    finally:
+        discard([tmp])
     return path
 
 
@@ -205,6 +214,14 @@ def _read_torchscript(path: Path) -> tuple[torch.jit.ScriptModule, ModelMeta]:
     return module, meta
 
 
+def check_ensemble_weights(weights: list[float], source: str) -> None:
+    """Members are mixed in proportion to their weights, so each must be a finite,
+    non-negative number and at least one positive; ``source`` names where they came from."""
+    if not weights or not all(math.isfinite(w) and w >= 0 for w in weights) or sum(weights) <= 0:
+        raise ModelFileError(f"{source}: ensemble weights must be non-negative numbers, not all zero "
+                             f"(got {', '.join(f'{w:g}' for w in weights)})")
+
+
 def save_ensemble(members: list[tuple[str | os.PathLike, float]], path: str | os.PathLike,
                   info: dict[str, Any] | None = None) -> Path:
     """Write an ensemble file: member paths (relative to the ensemble) and weights summing to one."""
@@ -212,7 +229,8 @@ def save_ensemble(members: list[tuple[str | os.PathLike, float]], path: str | os
     total = sum(w for _, w in members)
     entries = [{"file": os.path.relpath(Path(f).resolve(), path.parent.resolve()), "weight": w / total}
                for f, w in members]
-    path.write_text(json.dumps({"format": ENSEMBLE_FORMAT, "members": entries, **(info or {})}, indent=2))
+    with written_together(path) as (partial,):
+        partial.write_text(json.dumps({"format": ENSEMBLE_FORMAT, "members": entries, **(info or {})}, indent=2))
     return path
 
 
@@ -221,8 +239,9 @@ def _load_ensemble(path: Path) -> list[LoadedModel]:
         spec = json.loads(path.read_text())
         assert spec["format"] == ENSEMBLE_FORMAT
         entries = [(path.parent / m["file"], float(m["weight"])) for m in spec["members"]]
-    except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError, AssertionError):
+    except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError, ValueError, AssertionError):
         raise ModelFileError(f"{path} is not a fer ensemble file") from None
+    check_ensemble_weights([w for _, w in entries], str(path))
     members = [_load_torchscript(p, w) if p.is_file() else _missing(p, path) for p, w in entries]
     if len({tuple(m.meta.class_names) for m in members}) != 1:
         raise ModelFileError(f"the members of {path} disagree on the class names")

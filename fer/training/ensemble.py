@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from fer.engine.classify import resolve_precision
+from fer.io.outputs import refuse_to_replace
 from fer.models.modelfile import load_models, save_ensemble
 
 
@@ -68,8 +69,9 @@ def search_weights(probs: Sequence[np.ndarray], labels: np.ndarray, step: float 
 
 def build_ensemble(weights: Sequence[str | os.PathLike], data: str | os.PathLike, out: str | os.PathLike,
                    tencrop: bool = True, step: float = 0.1, precision: str = "auto",
-                   criterion: str = DEFAULT_CRITERION) -> dict[str, Any]:
-    """Search member weights on PublicTest, write the ensemble file, report PrivateTest.
+                   criterion: str = DEFAULT_CRITERION, overwrite: bool = False) -> dict[str, Any]:
+    """Search member weights on PublicTest, write the ensemble file, report PrivateTest. An
+    existing ``out`` is replaced only with ``overwrite``.
     ``auto`` runs the members in bfloat16 where native, else float32: never in int8,
     which only some members may carry, so that every member is weighed in one precision."""
     # Imported here: evaluation pulls in scikit-learn, and the CLI imports this module for CRITERIA.
@@ -77,6 +79,7 @@ def build_ensemble(weights: Sequence[str | os.PathLike], data: str | os.PathLike
 
     _check_criterion(criterion)  # before minutes of inference, not after
     check_step(step)
+    refuse_to_replace(out, overwrite)
     precision = resolve_precision(precision, torch.device("cpu")) if precision == "auto" else precision
     members = [m for w in weights for m in load_models(w)]
     names = [m.meta.class_names for m in members]

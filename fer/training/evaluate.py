@@ -18,7 +18,8 @@ from sklearn import metrics as skm
 from tqdm import tqdm
 
 from fer.engine.classify import Classifier
-from fer.models.modelfile import LoadedModel, load_models
+from fer.io.outputs import make_folder, written_together
+from fer.models.modelfile import LoadedModel, ModelFileError, check_ensemble_weights, load_models
 from fer.training.data import load_fer2013, stratified_subset
 
 SPLIT_NAMES = {"public": "PublicTest", "private": "PrivateTest"}
@@ -96,7 +97,8 @@ def evaluate(weights: Sequence[str | os.PathLike], data: str | os.PathLike, spli
     members = [m for w in weights for m in load_models(w)]
     if ensemble_weights is not None:
         if len(ensemble_weights) != len(members):
-            raise ValueError(f"{len(ensemble_weights)} ensemble weights for {len(members)} models")
+            raise ModelFileError(f"{len(ensemble_weights)} ensemble weights for {len(members)} models")
+        check_ensemble_weights(list(ensemble_weights), "--ensemble-weights")
         for m, w in zip(members, ensemble_weights):
             m.weight = float(w)
     faces, labels = split_faces(data, split, subset)
@@ -141,8 +143,7 @@ def plot_confusion_matrices(result: dict[str, Any], out_dir: str | os.PathLike, 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    out_dir = make_folder(out_dir)
     tag = f"{prefix}{result['split']}{'_tencrop' if result['tencrop'] else ''}"
     written = []
     for key, fmt, title in (("confusion_matrix", "d", "counts"),
@@ -162,8 +163,7 @@ def plot_confusion_matrices(result: dict[str, Any], out_dir: str | os.PathLike, 
 def write_json(obj: Any, path: str | os.PathLike) -> Path:
     """Write JSON atomically: a reader never sees half a metrics file."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".partial")
-    tmp.write_text(json.dumps(obj, indent=2) + "\n")
-    tmp.replace(path)
+    make_folder(path.parent)
+    with written_together(path) as (partial,):
+        partial.write_text(json.dumps(obj, indent=2) + "\n")
     return path

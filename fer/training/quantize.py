@@ -26,7 +26,7 @@ import torch
 
 from fer.engine.classify import predict_member
 from fer.engine.crops import center_crop, normalize, ten_crop
-from fer.io.outputs import OutputError
+from fer.io.outputs import refuse_to_replace
 from fer.models import create_model
 from fer.models.modelfile import INT8_ENGINE, LoadedModel, ModelFileError, load_models, save_with_int8
 from fer.training.data import load_fer2013, stratified_subset
@@ -115,8 +115,7 @@ def quantize_file(weights: str | os.PathLike, data: str | os.PathLike, out: str 
     and only once the new file is complete. Raises :class:`QuantizeError` when the variant
     moves PublicTest accuracy by more than ``tolerance``."""
     weights, out = Path(weights), Path(out)
-    if out.exists() and not overwrite:
-        raise OutputError(f"{out} exists; pass --overwrite to replace it")
+    refuse_to_replace(out, overwrite)
     if weights.suffix == ".json":
         raise ModelFileError(f"{weights} is an ensemble; quantise each member model file instead")
     (loaded,) = load_models(weights)

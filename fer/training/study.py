@@ -65,7 +65,7 @@ def training_counts(cfg: TrainConfig) -> dict[str, int]:
 def _run_remedy(base: TrainConfig, out: Path, name: str, description: str, overrides: dict[str, Any]) -> dict:
     cfg = replace(base, out=str(out / name), **overrides)
     best_ckpt = train(cfg, resume=True)
-    model_file = export_checkpoint(best_ckpt, out / name / "model.pt")
+    model_file = export_checkpoint(best_ckpt, out / name / "model.pt", overwrite=True)  # its own run's
     log = json.loads((out / name / "log.json").read_text())
     result = {"name": name, "description": description, "overrides": overrides, "config": asdict(cfg),
               "model_file": str(model_file), "train_minutes": log["minutes"], "best_epoch": log["best_epoch"]}

@@ -31,6 +31,7 @@ from tqdm import tqdm
 from fer.classes import FACE_SIZE, NUM_CLASSES
 from fer.engine.classify import Classifier, predict_member, resolve_precision
 from fer.engine.crops import normalize
+from fer.io.outputs import make_folder
 from fer.models import create_model, list_models
 from fer.models.modelfile import LoadedModel, ModelFileError, ModelMeta, load_models
 from fer.training.augment import TrainAugment
@@ -41,6 +42,10 @@ from fer.training.sampling import SAMPLERS, epoch_indices
 
 class TrainConfigError(ValueError):
     """A training run that cannot start as asked (``--resume`` or ``--init`` mismatch)."""
+
+
+class CheckpointError(ValueError):
+    """A file given as a training checkpoint is missing or is something else."""
 
 
 def _field_default(f) -> Any:
@@ -174,9 +179,25 @@ def build_model(cfg: TrainConfig) -> nn.Module:
     return create_model(cfg.model, **cfg.arch_kwargs())
 
 
+def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    """A checkpoint written by :func:`train`, or :class:`CheckpointError` saying what ``path``
+    is instead (a model file, which is already exported, or something else)."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint {path} does not exist")
+    try:
+        ckpt = torch.load(path, map_location=map_location, weights_only=False)
+    except Exception:  # pickle, zip and torch errors, or NotImplementedError for a TorchScript file
+        ckpt = None
+    if not (isinstance(ckpt, dict) and {"config", "model", "ema", "history"} <= ckpt.keys()):
+        what = "a model file (already exported)" if _model_file(str(path)) else "not a checkpoint written by fer train"
+        raise CheckpointError(f"{path} is {what}")
+    return ckpt
+
+
 def model_from_checkpoint(path: str | os.PathLike) -> tuple[nn.Module, ModelMeta]:
     """Rebuild the (EMA, when trained with it) model of a checkpoint, with its metadata."""
-    ckpt = torch.load(path, map_location="cpu", weights_only=False)
+    ckpt = load_checkpoint(path)
     cfg = TrainConfig(**ckpt["config"])
     model = build_model(cfg)
     model.load_state_dict(ckpt["ema"] or ckpt["model"])
@@ -225,8 +246,6 @@ def evaluate_accuracy(model: nn.Module, faces: torch.Tensor, labels: torch.Tenso
 def train(cfg: TrainConfig, resume: bool = False) -> Path:
     """Run training; returns the path of the best checkpoint (chosen on PublicTest)."""
     check_config(cfg)
-    out = Path(cfg.out)
-    out.mkdir(parents=True, exist_ok=True)
     device = resolve_device(cfg.device)
     amp = amp_enabled(device, cfg.amp)
     torch.backends.cudnn.benchmark = True  # every batch has the same shape
@@ -242,6 +261,7 @@ def train(cfg: TrainConfig, resume: bool = False) -> Path:
 
     model = build_model(cfg)
     init_summary = _load_init(model, cfg) if cfg.init else None
+    out = make_folder(cfg.out)  # made once the inputs have been read: a run refused on them leaves nothing
     model = model.to(device, memory_format=torch.channels_last)
     ema = (AveragedModel(model, multi_avg_fn=ema_with_warmup(cfg.ema), use_buffers=True)
            if cfg.ema else None)
@@ -256,7 +276,7 @@ def train(cfg: TrainConfig, resume: bool = False) -> Path:
 
     last_path, best_path = out / "last.pt", out / "best.pt"
     if resume and last_path.exists():
-        ckpt = torch.load(last_path, map_location=device, weights_only=False)
+        ckpt = load_checkpoint(last_path, map_location=device)
         saved = asdict(TrainConfig(**ckpt["config"]))  # options added since take their defaults
         if saved != asdict(cfg):
             changed = sorted(k for k, v in asdict(cfg).items() if saved[k] != v)
@@ -387,7 +407,7 @@ def _load_init(model: nn.Module, cfg: TrainConfig) -> dict[str, Any]:
     if shipped is not None:  # a model file stores the weights its run chose (the EMA's)
         weights, summary = shipped.module.state_dict(), shipped.meta.training
     else:
-        ckpt = torch.load(cfg.init, map_location="cpu", weights_only=False)
+        ckpt = load_checkpoint(cfg.init)
         weights = ckpt["ema"] or ckpt["model"]
         summary = run_summary(ckpt["history"], TrainConfig(**ckpt["config"])) | {"init": ckpt.get("init_summary")}
     try:

@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from fer.engine.classify import Classifier
+from fer.io.outputs import OutputError
 from fer.models import create_model
 from fer.models.modelfile import (
     FORMAT_VERSION,
@@ -104,6 +105,28 @@ def test_ensemble_file_loads_members_with_normalised_weights(tiny_model_file, tm
     ens.write_text(json.dumps(spec))
     with pytest.raises(ModelFileError, match="missing.pt"):
         load_models(ens)
+
+
+@pytest.mark.parametrize("weights", [[0, 0], [-1, 2], ["nan", 1], ["heavy", 1]])
+def test_an_ensemble_file_with_weights_that_cannot_be_mixed_is_refused(tiny_model_file, tmp_path, weights):
+    ens = save_ensemble([(tiny_model_file, 1.0), (tiny_model_file, 1.0)], tmp_path / "e.ens.json")
+    spec = json.loads(ens.read_text())
+    for member, weight in zip(spec["members"], weights):
+        member["weight"] = weight
+    ens.write_text(json.dumps(spec))
+    message = "is not a fer ensemble file" if "heavy" in weights else "weights must be non-negative numbers"
+    with pytest.raises(ModelFileError, match=message):
+        load_models(ens)
+
+
+def test_a_model_file_that_cannot_be_written_is_one_error_and_leaves_nothing(tmp_path):
+    meta = ModelMeta(arch="vgg10", arch_kwargs={"width_mult": 0.25}, mean=0.5, std=0.25)
+    (tmp_path / "taken").write_text("a file where a folder should be")
+    with pytest.raises(OutputError, match="taken is a file"):
+        save_model(create_model("vgg10", width_mult=0.25), meta, tmp_path / "taken" / "m.pt")
+    with pytest.raises(OutputError, match=r"cannot write /proc/m.pt: No such file or directory"):
+        save_model(create_model("vgg10", width_mult=0.25), meta, "/proc/m.pt")  # /proc takes no new files
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["taken"]
 
 
 def test_int8_variant_round_trips_and_is_read_only_when_asked(tiny_int8_model_file, tmp_path):

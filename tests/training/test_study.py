@@ -87,6 +87,34 @@ def test_a_grid_step_that_does_not_divide_one_is_refused(step, capsys):
         f"fer ensemble: error: --step {step}: must divide 1 into equal parts, e.g. 0.1 or 0.05")
 
 
+def test_an_existing_ensemble_file_is_kept_unless_replacing_it_was_asked_before_any_inference(tiny_model_file,
+                                                                                             tmp_path, capsys):
+    from fer.cli import main
+
+    taken = tmp_path / "e.ens.json"
+    taken.write_text("someone's ensemble")
+    assert main(["ensemble", str(tiny_model_file), "--data", str(tmp_path / "no-data"), "-o", str(taken)]) == 2
+    assert capsys.readouterr().err == f"fer ensemble: error: {taken} exists; pass --overwrite to replace it\n"
+    assert taken.read_text() == "someone's ensemble"
+
+
+@pytest.mark.parametrize("weights, message", [
+    ("0.5,x", "--ensemble-weights 0.5,x: numbers separated by commas, e.g. 0.6,0.4"),
+    ("0.5", "1 ensemble weights for 2 models"),
+    ("0,0", "--ensemble-weights: ensemble weights must be non-negative numbers, not all zero (got 0, 0)"),
+    ("1,-1", "--ensemble-weights: ensemble weights must be non-negative numbers, not all zero (got 1, -1)")])
+def test_evaluate_refuses_ensemble_weights_it_cannot_mix(tiny_model_file, small_fer2013, weights, message, capsys):
+    from fer.cli import main
+
+    argv = ["evaluate", "--data", str(small_fer2013), "--weights", str(tiny_model_file), str(tiny_model_file),
+            f"--ensemble-weights={weights}", "--split", "public"]
+    try:
+        assert main(argv) == 2
+    except SystemExit as e:  # refused by the parser, before any model is loaded
+        assert e.code == 2
+    assert capsys.readouterr().err.splitlines()[-1] == f"fer evaluate: error: {message}"
+
+
 def test_ensemble_file_leaves_out_members_the_search_gave_no_weight(monkeypatch, tiny_model_file, fer2013_path,
                                                                       tmp_path):
     import shutil

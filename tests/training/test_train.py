@@ -112,6 +112,35 @@ def test_options_that_would_crash_or_mislead_a_run_are_refused_before_anything_i
     assert capsys.readouterr().err == f"fer train: error: {message}\n" and not out.exists()
 
 
+def test_export_and_init_say_what_a_file_is_when_it_is_not_a_checkpoint(tmp_path, tiny_model_file, fer2013_path,
+                                                                        capsys):
+    from fer.cli import main
+
+    junk = tmp_path / "junk.pt"
+    junk.write_bytes(b"not a checkpoint")
+    for source, message in ((tiny_model_file, f"{tiny_model_file} is a model file (already exported)"),
+                            (junk, f"{junk} is not a checkpoint written by fer train"),
+                            (tmp_path / "none.pt", f"checkpoint {tmp_path / 'none.pt'} does not exist")):
+        assert main(["export", str(source), "-o", str(tmp_path / "out.pt")]) == 2
+        assert capsys.readouterr().err == f"fer export: error: {message}\n"
+    out = tmp_path / "run"
+    assert main(["train", "--data", str(fer2013_path), "--subset", "70", "--init", str(junk), "--out", str(out)]) == 2
+    assert "is not a checkpoint written by fer train" in capsys.readouterr().err and not out.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["junk.pt"]
+
+
+def test_export_replaces_an_existing_file_only_when_asked(tmp_path, fer2013_path, capsys):
+    from fer.cli import main
+
+    best = train(_cfg(tmp_path, fer2013_path, epochs=1))
+    taken = tmp_path / "taken.pt"
+    taken.write_bytes(b"another model")
+    assert main(["export", str(best), "-o", str(taken)]) == 2
+    assert "exists; pass --overwrite" in capsys.readouterr().err and taken.read_bytes() == b"another model"
+    assert main(["export", str(best), "-o", str(taken), "--overwrite"]) == 0
+    assert load_models(taken)[0].meta.arch == "vgg10"
+
+
 def test_weight_ema_forgets_the_initialisation_quickly():
     from torch.optim.swa_utils import AveragedModel
 
