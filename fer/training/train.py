@@ -17,6 +17,7 @@ import hashlib
 import json
 import os
 import time
+import warnings
 from collections.abc import Sequence
 from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
@@ -186,8 +187,10 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
     if not path.is_file():
         raise CheckpointError(f"checkpoint {path} does not exist")
     try:
-        ckpt = torch.load(path, map_location=map_location, weights_only=False)
-    except Exception:  # pickle, zip and torch errors, or NotImplementedError for a TorchScript file
+        with warnings.catch_warnings():  # torch.load hands a TorchScript file to torch.jit.load, warning twice
+            warnings.simplefilter("ignore")
+            ckpt = torch.load(path, map_location=map_location, weights_only=False)
+    except Exception:  # pickle, zip and torch errors for files that are no checkpoint
         ckpt = None
     if not (isinstance(ckpt, dict) and {"config", "model", "ema", "history"} <= ckpt.keys()):
         what = "a model file (already exported)" if _model_file(str(path)) else "not a checkpoint written by fer train"
