@@ -97,7 +97,8 @@ def evaluate(weights: Sequence[str | os.PathLike], data: str | os.PathLike, spli
     members = [m for w in weights for m in load_models(w)]
     if ensemble_weights is not None:
         if len(ensemble_weights) != len(members):
-            raise ModelFileError(f"{len(ensemble_weights)} ensemble weights for {len(members)} models")
+            raise ModelFileError(f"--ensemble-weights: {len(ensemble_weights)} weights for {len(members)} models "
+                                 "(one per model, in order)")
         check_ensemble_weights(list(ensemble_weights), "--ensemble-weights")
         for m, w in zip(members, ensemble_weights):
             m.weight = float(w)

@@ -100,7 +100,7 @@ def test_an_existing_ensemble_file_is_kept_unless_replacing_it_was_asked_before_
 
 @pytest.mark.parametrize("weights, message", [
     ("0.5,x", "--ensemble-weights 0.5,x: numbers separated by commas, e.g. 0.6,0.4"),
-    ("0.5", "1 ensemble weights for 2 models"),
+    ("0.5", "--ensemble-weights: 1 weights for 2 models (one per model, in order)"),
     ("0,0", "--ensemble-weights: ensemble weights must be non-negative numbers, not all zero (got 0, 0)"),
     ("1,-1", "--ensemble-weights: ensemble weights must be non-negative numbers, not all zero (got 1, -1)")])
 def test_evaluate_refuses_ensemble_weights_it_cannot_mix(tiny_model_file, small_fer2013, weights, message, capsys):
