@@ -122,7 +122,7 @@ def check_config(cfg: TrainConfig) -> None:
               "class weights must not be negative nor all zero"),
              ("distill_alpha", 0 <= cfg.distill_alpha <= 1, "must be in [0, 1]"),
              ("distill_temperature", cfg.distill_temperature > 0, "must be positive"),
-             ("crop", 1 <= cfg.crop <= FACE_SIZE, f"must be at most {FACE_SIZE}, the side of a face")]
+             ("crop", 1 <= cfg.crop <= FACE_SIZE, f"must be from 1 to {FACE_SIZE}, the side of a face")]
     for name, ok, rule in rules:
         if not ok:
             value = getattr(cfg, name)

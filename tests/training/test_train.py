@@ -102,7 +102,7 @@ def test_resume_refuses_a_different_configuration(tmp_path, fer2013_path):
     ("--ema", "1", "--ema 1.0: must be in [0, 1) (0 turns the average off)"),
     ("--mixup", "-1", "--mixup -1.0: must not be negative (0 turns mixup off)"),
     ("--distill-alpha", "2", "--distill-alpha 2.0: must be in [0, 1]"),
-    ("--crop", "60", "--crop 60: must be at most 48, the side of a face"),
+    ("--crop", "60", "--crop 60: must be from 1 to 48, the side of a face"),
     ("--crop", "8", "--crop 8: too small for vgg10's pooling")])
 def test_options_that_would_crash_or_mislead_a_run_are_refused_before_anything_is_written(
         option, value, message, tmp_path, capsys):
