@@ -26,10 +26,11 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
+from fer.engine.classify import resolve_device
 from fer.models import list_models
 from fer.training.data import load_fer2013
 from fer.training.step_time import time_training_step
-from fer.training.train import TrainConfig, amp_enabled, resolve_device, train, train_command, training_set
+from fer.training.train import TrainConfig, amp_enabled, train, train_command, training_set
 
 #: Epoch cost beyond the timed steps: augmentation, weight EMA, PublicTest and logs.
 OVERHEAD = 1.3

@@ -30,7 +30,7 @@ from torch.optim.swa_utils import AveragedModel
 from tqdm import tqdm
 
 from fer.classes import FACE_SIZE, NUM_CLASSES
-from fer.engine.classify import Classifier, predict_member, resolve_precision
+from fer.engine.classify import Classifier, predict_member, resolve_device, resolve_precision
 from fer.engine.crops import normalize
 from fer.io.outputs import make_folder
 from fer.models import create_model, list_models
@@ -133,12 +133,6 @@ def check_config(cfg: TrainConfig) -> None:
             build_model(cfg).eval()(torch.zeros(1, 1, cfg.crop, cfg.crop))
     except RuntimeError:
         raise TrainConfigError(f"--crop {cfg.crop}: too small for {cfg.model}'s pooling") from None
-
-
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
 
 
 def amp_enabled(device: torch.device, wanted: bool) -> bool:
@@ -264,12 +258,13 @@ def train(cfg: TrainConfig, resume: bool = False) -> Path:
 
     model = build_model(cfg)
     init_summary = _load_init(model, cfg) if cfg.init else None
+    teacher = load_teacher(cfg.teacher) if cfg.teacher else None
     out = make_folder(cfg.out)  # made once the inputs have been read: a run refused on them leaves nothing
     model = model.to(device, memory_format=torch.channels_last)
     ema = (AveragedModel(model, multi_avg_fn=ema_with_warmup(cfg.ema), use_buffers=True)
            if cfg.ema else None)
     criterion = build_loss(cfg.loss, y_train, cfg.alpha, cfg.gamma, cfg.eps).to(device)
-    teacher_probs = torch.from_numpy(teacher_targets(cfg, x_train, out)).to(device) if cfg.teacher else None
+    teacher_probs = torch.from_numpy(teacher_targets(teacher, x_train, out)).to(device) if teacher else None
     plain_ce = build_loss("ce", y_train).to(device)
     steps = max(1, len(y_train) // cfg.batch_size)
     opt = _optimizer(cfg, model)
@@ -363,7 +358,21 @@ def train(cfg: TrainConfig, resume: bool = False) -> Path:
     return best_path
 
 
-def teacher_targets(cfg: TrainConfig, faces: np.ndarray, out: Path) -> np.ndarray:
+def load_teacher(path: str) -> list[LoadedModel]:
+    """The networks of ``--teacher``, a model or ensemble file; a training checkpoint is
+    named as one, to be exported first."""
+    try:
+        return load_models(path)
+    except ModelFileError as err:
+        try:
+            load_checkpoint(path)
+        except CheckpointError:
+            raise TrainConfigError(f"--teacher: {err}") from None
+        raise TrainConfigError(f"--teacher {path} is a training checkpoint; export it first "
+                               f"(fer export {path} -o MODEL.pt)") from None
+
+
+def teacher_targets(members: list[LoadedModel], faces: np.ndarray, out: Path) -> np.ndarray:
     """The teacher's ten-crop probabilities for every training face, ``(N, K)`` float32.
 
     Computed once and kept in ``OUT/teacher.npz`` (keyed by the faces and every teacher
@@ -371,10 +380,6 @@ def teacher_targets(cfg: TrainConfig, faces: np.ndarray, out: Path) -> np.ndarra
     while it stays the same), so a resumed run does not pay for them again: with a
     three-network teacher on 28,709 faces they cost more than an epoch of the student.
     """
-    try:
-        members = load_models(cfg.teacher)
-    except ModelFileError as err:
-        raise TrainConfigError(f"--teacher: {err}") from None
     digest = hashlib.sha256(faces.tobytes())
     for member in members:
         digest.update(member.path.read_bytes() + repr(member.weight).encode())

@@ -132,6 +132,22 @@ def test_export_and_init_say_what_a_file_is_when_it_is_not_a_checkpoint(tmp_path
     assert sorted(p.name for p in tmp_path.iterdir()) == ["junk.pt"]
 
 
+def test_a_teacher_or_device_that_cannot_serve_is_refused_before_the_run_folder_is_made(tmp_path, fer2013_path,
+                                                                                      capsys):
+    from fer.cli import main
+
+    checkpoint = train(_cfg(tmp_path, fer2013_path, epochs=1, out=str(tmp_path / "first")))
+    capsys.readouterr()  # that run's progress bars
+    out = tmp_path / "run"
+    base = ["train", "--data", str(fer2013_path), "--subset", "70", "--width-mult", "0.25", "--out", str(out)]
+    assert main([*base, "--teacher", str(checkpoint)]) == 2
+    assert capsys.readouterr().err == (f"fer train: error: --teacher {checkpoint} is a training checkpoint; export it "
+                                       f"first (fer export {checkpoint} -o MODEL.pt)\n")
+    assert main([*base, "--device", "tpu"]) == 2
+    assert capsys.readouterr().err.startswith("fer train: error: unknown device 'tpu'")
+    assert not out.exists()
+
+
 def test_export_replaces_an_existing_file_only_when_asked(tmp_path, fer2013_path, capsys):
     from fer.cli import main
 
@@ -240,12 +256,16 @@ def test_teacher_probabilities_are_recomputed_when_an_ensemble_member_is_replace
     cfg = _cfg(tmp_path, fer2013_path, teacher=str(ensemble))
     faces, _ = train_mod.training_set(train_mod.load_fer2013(cfg.data), cfg)
     tmp_path.joinpath("run").mkdir()
-    first = train_mod.teacher_targets(cfg, faces, tmp_path / "run")
+
+    def targets():
+        return train_mod.teacher_targets(train_mod.load_teacher(cfg.teacher), faces, tmp_path / "run")
+
+    first = targets()
     save_model(_random_net(2), RANDOM_NET_META, member, weights_dtype="float32")
-    second = train_mod.teacher_targets(cfg, faces, tmp_path / "run")
+    second = targets()
     assert not np.allclose(first, second)
     monkeypatch.setattr(train_mod, "Classifier", None)  # unchanged now: read back, not recomputed
-    assert np.array_equal(train_mod.teacher_targets(cfg, faces, tmp_path / "run"), second)
+    assert np.array_equal(targets(), second)
 
 
 RANDOM_NET_META = ModelMeta(arch="vgg10", arch_kwargs={"width_mult": 0.25}, mean=0.5, std=0.25)
