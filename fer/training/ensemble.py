@@ -19,8 +19,16 @@ from fer.io.outputs import refuse_to_replace
 from fer.models.modelfile import load_models, save_ensemble
 
 
+def check_step(step: float) -> None:
+    """The grid's step must cut 1 into equal parts: 0.3 would quietly search thirds."""
+    parts = 1 / step if step > 0 else 0.0
+    if not (0 < step <= 1 and abs(parts - round(parts)) < 1e-6):
+        raise ValueError(f"--step {step:g}: must divide 1 into equal parts, e.g. 0.1 or 0.05")
+
+
 def simplex_grid(n: int, step: float = 0.1) -> np.ndarray:
     """All weight vectors of ``n`` non-negative multiples of ``step`` that sum to one."""
+    check_step(step)
     k = round(1 / step)
     rows = [c for c in itertools.product(range(k + 1), repeat=n - 1) if sum(c) <= k]
     return np.array([[*c, k - sum(c)] for c in rows], dtype=np.float64) / k
@@ -34,13 +42,6 @@ DEFAULT_CRITERION = CRITERIA[0]
 def _check_criterion(criterion: str) -> None:
     if criterion not in CRITERIA:
         raise ValueError(f"unknown criterion {criterion!r}; choose from {', '.join(CRITERIA)}")
-
-
-def check_step(step: float) -> None:
-    """The grid's step must cut 1 into equal parts: 0.3 would quietly search thirds."""
-    parts = 1 / step if step > 0 else 0.0
-    if not (0 < step <= 1 and abs(parts - round(parts)) < 1e-6):
-        raise ValueError(f"--step {step:g}: must divide 1 into equal parts, e.g. 0.1 or 0.05")
 
 
 def search_weights(probs: Sequence[np.ndarray], labels: np.ndarray, step: float = 0.1,
@@ -78,7 +79,7 @@ def build_ensemble(weights: Sequence[str | os.PathLike], data: str | os.PathLike
     from fer.training.evaluate import compute_metrics, member_probs, split_faces
 
     _check_criterion(criterion)  # before minutes of inference, not after
-    check_step(step)
+    check_step(step)  # the grid checks it too, after the inference
     refuse_to_replace(out, overwrite)
     precision = resolve_precision(precision, torch.device("cpu")) if precision == "auto" else precision
     members = [m for w in weights for m in load_models(w)]

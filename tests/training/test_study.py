@@ -34,6 +34,8 @@ def test_study_runs_every_remedy_end_to_end_and_report_regenerates(tmp_path, fer
 def test_simplex_grid_weights_sum_to_one():
     grid = simplex_grid(3, 0.1)
     assert len(grid) == 66 and np.allclose(grid.sum(1), 1) and (grid >= 0).all()
+    with pytest.raises(ValueError, match="must divide 1 into equal parts"):
+        simplex_grid(3, 0.3)  # would be a grid of thirds
 
 
 @pytest.mark.parametrize("criterion", CRITERIA)
