@@ -280,6 +280,7 @@ def _check_robustness(parser: argparse.ArgumentParser, args: argparse.Namespace)
     if not 0 < args.min_face <= 1:
         parser.error(f"--min-face {args.min_face}: must be in (0, 1]")
     _check_readme(parser, args.readme, README_START, README_END)
+    _check_outputs(parser, files=(args.json, args.plot))
 
 
 def _check_bench(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
@@ -294,6 +295,7 @@ def _check_bench(parser: argparse.ArgumentParser, args: argparse.Namespace) -> N
     if any(not 0 < s < float("inf") for s in args.video_seconds):
         parser.error("--video-seconds: every length must be a positive number of seconds")
     _check_readme(parser, args.readme, README_START, README_END)
+    _check_outputs(parser, files=(args.json,))
 
 
 def _check_evaluate(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
@@ -302,6 +304,14 @@ def _check_evaluate(parser: argparse.ArgumentParser, args: argparse.Namespace) -
             args.ensemble_weights = [float(w) for w in args.ensemble_weights.split(",")]
         except ValueError:
             parser.error(f"--ensemble-weights {args.ensemble_weights}: numbers separated by commas, e.g. 0.6,0.4")
+    _check_outputs(parser, files=(args.json,), folders=(args.plots,))
+
+
+def _check_metrics(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    from fer.training.report import README_END, README_START
+
+    _check_readme(parser, args.readme, README_START, README_END)
+    _check_outputs(parser, folders=(args.plots,))
 
 
 def _check_ensemble(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
@@ -310,6 +320,21 @@ def _check_ensemble(parser: argparse.ArgumentParser, args: argparse.Namespace) -
     try:
         check_step(args.step)
     except ValueError as e:
+        parser.error(str(e))
+
+
+def _check_outputs(parser: argparse.ArgumentParser, files: tuple[str | None, ...] = (),
+                   folders: tuple[str | None, ...] = ()) -> None:
+    """Outputs that could not be written fail before the evaluation or benchmark that
+    would fill them, not after it."""
+    from fer.io.outputs import OutputError, check_writable
+
+    try:
+        for path in filter(None, files):
+            check_writable(path)
+        for path in filter(None, folders):
+            check_writable(path, folder=True)
+    except OutputError as e:
         parser.error(str(e))
 
 
@@ -419,7 +444,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--readme", help="regenerate the accuracy table in this README from the metrics files")
     _precision_argument(p, help="precision of the reference figures (int8 means float32 here); a file with an int8 "
                                 "variant is evaluated in int8 too")
-    p.set_defaults(func=_metrics)
+    p.set_defaults(func=_metrics, validate=_check_metrics, parser=p)
 
     p = sub.add_parser("study", help="train and compare class-imbalance remedies, write the report")
     p.add_argument("--data", help="FER2013 directory, .tar.gz, .zip or fer2013.csv")

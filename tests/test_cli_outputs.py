@@ -1,6 +1,8 @@
 """``fer annotate``'s outputs: write failures (read-only folder, full disk, a file in the
 way) are one line, exit status 2, leave nothing behind and let the other inputs run;
 names never clash within a run; outputs of an earlier run are replaced only on request.
+The reporting commands (evaluate, metrics, bench, robustness) refuse an output they could
+not write before they run.
 
 The fault-injection tests mount small ``tmpfs`` file systems, so they need root."""
 
@@ -146,3 +148,43 @@ def test_outputs_of_an_earlier_run_are_replaced_only_on_request(capsys, inputs, 
     code, _, err = run(capsys, "annotate", inputs / "face.jpg", "-o", tmp_path / "new", "--log", tmp_path / "all.csv",
                        "--weights", tiny_model_file)
     assert code == 2 and "--overwrite" in one_error_line(err) and (tmp_path / "all.csv").read_text() == "earlier"
+
+
+REPORTS = {  # each report-writing option of the other commands, with what the command needs besides
+    "evaluate --json": ["evaluate", "--data", "no-data", "--weights", "no.pt", "--split", "public", "--json"],
+    "evaluate --plots": ["evaluate", "--data", "no-data", "--weights", "no.pt", "--split", "public", "--plots"],
+    "metrics --plots": ["metrics", "no.pt", "--data", "no-data", "--plots"],
+    "bench --json": ["bench", "--json"],
+    "robustness --json": ["robustness", "--data", "no-data", "--json"],
+    "robustness --plot": ["robustness", "--data", "no-data", "--plot"]}
+
+
+@pytest.mark.parametrize("argv", REPORTS.values(), ids=REPORTS)
+def test_a_report_that_cannot_be_written_fails_before_the_run(capsys, tmp_path, argv):
+    """Not after an evaluation or benchmark of many minutes: the missing data and model
+    files here would be the first error otherwise."""
+    (tmp_path / "taken").write_text("a file")
+    out = tmp_path / "taken" / "report"
+    with pytest.raises(SystemExit) as e:
+        main([*argv, str(out)])
+    assert e.value.code == 2
+    taken = tmp_path / "taken"
+    assert shown(capsys.readouterr().err)[-1] == f"fer {argv[0]}: error: cannot write {out}: {taken} is a file"
+
+
+def test_a_report_into_a_read_only_folder_or_onto_a_folder_fails_before_the_run(capsys, tmp_path):
+    evaluate = REPORTS["evaluate --json"]
+    with tmpfs(tmp_path / "ro", "1m", read_only=True) as ro, pytest.raises(SystemExit):
+        main([*evaluate, str(ro / "metrics.json")])
+    message = f"cannot write {ro / 'metrics.json'}: {ro} is not writable"
+    assert shown(capsys.readouterr().err)[-1] == f"fer evaluate: error: {message}"
+    with pytest.raises(SystemExit):
+        main([*evaluate, str(tmp_path)])
+    assert shown(capsys.readouterr().err)[-1] == f"fer evaluate: error: cannot write {tmp_path}: it is a folder"
+
+
+def test_metrics_refuses_a_readme_without_the_accuracy_block_before_evaluating(capsys, tmp_path):
+    (tmp_path / "README.md").write_text("# no generated block here\n")
+    with pytest.raises(SystemExit) as e:
+        main(["metrics", "no.pt", "--data", "no-data", "--readme", str(tmp_path / "README.md")])
+    assert e.value.code == 2 and "has no <!-- accuracy-table:start" in shown(capsys.readouterr().err)[-1]

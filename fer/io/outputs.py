@@ -69,6 +69,21 @@ def refuse_to_replace(path: str | os.PathLike, overwrite: bool) -> None:
         raise OutputError(f"{path} exists; pass --overwrite to replace it")
 
 
+def check_writable(path: str | os.PathLike, folder: bool = False) -> None:
+    """Raise :class:`OutputError` unless ``path`` (a file, or a folder if ``folder``) could
+    be written now. Called before a long run whose result goes there, so a mistyped or
+    read-only output costs a second, not the run: the later write still reports any
+    failure (a full disk) on its own."""
+    path = Path(path)
+    if path.exists() and path.is_dir() != folder:
+        raise OutputError(f"cannot write {path}: it is a {'file' if folder else 'folder'}")
+    existing = next(p for p in [path if folder else path.parent, *path.parents] if p.exists())
+    if not existing.is_dir():
+        raise OutputError(f"cannot write {path}: {existing} is a file")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise OutputError(f"cannot write {path}: {existing} is not writable")
+
+
 def make_folder(folder: str | os.PathLike) -> Path:
     """Create ``folder`` (and its parents) unless it exists, or raise :class:`OutputError`
     saying why not: a file in the way, a read-only parent."""
