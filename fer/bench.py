@@ -235,6 +235,14 @@ def bench_video(weights: str | None, seconds_list: list[float], workdir: Path,
     return results
 
 
+def check_lengths(frames: int, video_seconds: tuple[float, ...]) -> None:
+    """Raise ValueError for lengths no benchmark can run: checked before any model loads."""
+    if frames < 1:
+        raise ValueError(f"--frames {frames}: at least 1")
+    if any(not 0 < s < float("inf") for s in video_seconds):
+        raise ValueError("--video-seconds: every length must be a positive number of seconds")
+
+
 def run(weights: str | os.PathLike | None = None, frames: int = 300, video_seconds: tuple[float, ...] = (10, 60),
         detectors: tuple[str, ...] = ("haar", "blazeface"), precisions: tuple[str, ...] = ("auto",),
         log=print) -> dict[str, Any]:
@@ -248,6 +256,7 @@ def run(weights: str | os.PathLike | None = None, frames: int = 300, video_secon
     from fer.engine.classify import resolve_precision
     from fer.recognizer import EmotionRecognizer
 
+    check_lengths(frames, video_seconds)
     load_before = os.getloadavg()
     recognizers = {}
     for asked in dict.fromkeys(precisions):

@@ -284,16 +284,16 @@ def _check_robustness(parser: argparse.ArgumentParser, args: argparse.Namespace)
 
 
 def _check_bench(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
-    from fer.bench import README_END, README_START
+    from fer.bench import README_END, README_START, check_lengths
 
-    if args.frames < 1:
-        parser.error(f"--frames {args.frames}: at least 1")
     try:
         args.video_seconds = tuple(float(s) for s in args.video_seconds.split(",")) if args.video_seconds else ()
     except ValueError:
         parser.error(f"--video-seconds {args.video_seconds}: seconds separated by commas, e.g. 10,60")
-    if any(not 0 < s < float("inf") for s in args.video_seconds):
-        parser.error("--video-seconds: every length must be a positive number of seconds")
+    try:
+        check_lengths(args.frames, args.video_seconds)
+    except ValueError as e:
+        parser.error(str(e))
     _check_readme(parser, args.readme, README_START, README_END)
     _check_outputs(parser, files=(args.json,))
 

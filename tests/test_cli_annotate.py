@@ -167,6 +167,14 @@ def test_bench_refuses_counts_it_cannot_measure_before_measuring(capsys, args, m
     assert e.value.code == 2 and capsys.readouterr().err.splitlines()[-1] == f"fer bench: error: {message}"
 
 
+@pytest.mark.parametrize("lengths", [{"frames": 0}, {"video_seconds": (10, float("nan"))}])
+def test_the_bench_library_refuses_lengths_before_loading_a_model(lengths):
+    from fer.bench import run
+
+    with pytest.raises(ValueError, match="--frames|--video-seconds"):
+        run("no-such-model.pt", **lengths)
+
+
 def test_bench_refuses_a_readme_without_the_tables_block_before_measuring(capsys, tmp_path):
     (tmp_path / "README.md").write_text("# no generated block here\n")
     with pytest.raises(SystemExit) as e:
