@@ -11,6 +11,7 @@ import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import NoReturn
 
 from fer import __version__
 from fer.engine.classify import DEVICES, PRECISIONS, DeviceError
@@ -381,10 +382,19 @@ def _precision_argument(p: argparse.ArgumentParser, help: str = "precision of th
     p.add_argument("--precision", choices=PRECISIONS, default="auto", help=f"{help}: {PRECISION_HELP} (default: auto)")
 
 
+class OneLineErrorParser(argparse.ArgumentParser):
+    """An option error is one line on stderr and exit status 2, like every other bad
+    request: the message names the option, and ``--help`` has the usage block that
+    argparse would print above it."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     from fer.training.train import add_config_arguments
 
-    parser = argparse.ArgumentParser(prog="fer", description="Facial expression recognition on FER2013.")
+    parser = OneLineErrorParser(prog="fer", description="Facial expression recognition on FER2013.")
     parser.add_argument("--version", action="version", version=f"fer {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
