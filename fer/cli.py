@@ -401,19 +401,19 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("app", help="start the web app (other arguments go to `streamlit run`)",
                        description="Start the web app with the project's Streamlit options. Other arguments go to "
                                    "`streamlit run`, e.g. fer app --server.port 8502 --server.address 0.0.0.0")
-    p.set_defaults(func=_app)
+    p.set_defaults(func=_app, parser=p)
 
     p = sub.add_parser("booth", help="start the web app in booth mode: the full-window live view only",
                        description="Start the app serving only the booth view: the mirrored live camera fitted "
                                    "to the window, a banner with the main face's emotion, no controls for "
                                    "visitors. Set the operator's defaults first (see the README). Other "
                                    "arguments go to `streamlit run`.")
-    p.set_defaults(func=_booth)
+    p.set_defaults(func=_booth, parser=p)
 
     p = sub.add_parser("train", help="train a model on FER2013")
     add_config_arguments(p)
     p.add_argument("--resume", action="store_true", help="continue from OUT/last.pt if it exists")
-    p.set_defaults(func=_train)
+    p.set_defaults(func=_train, parser=p)
 
     p = sub.add_parser("export", help="write a training checkpoint as a TorchScript model file")
     p.add_argument("checkpoint", help="checkpoint from fer train (e.g. runs/vgg10/best.pt)")
@@ -422,7 +422,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="how the file stores the weights; loading always restores float32 (default: float16, "
                         "half the size)")
     p.add_argument("--overwrite", action="store_true", help="replace OUTPUT if it exists")
-    p.set_defaults(func=_export)
+    p.set_defaults(func=_export, parser=p)
 
     p = sub.add_parser("quantize", help="add an int8 variant to a model file (calibrated on Training faces, "
                                         "checked on PublicTest), for CPUs without native bfloat16")
@@ -433,7 +433,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help=f"Training faces to calibrate on, class-stratified, each as its centre and ten-crop views "
                         f"(default: {CALIBRATION_FACES})")
     p.add_argument("--overwrite", action="store_true", help="replace OUTPUT if it exists")
-    p.set_defaults(func=_quantize)
+    p.set_defaults(func=_quantize, parser=p)
 
     p = sub.add_parser("evaluate", help="metrics of a model or weighted ensemble on a FER2013 test split")
     p.add_argument("--data", required=True, help="FER2013 directory, .tar.gz, .zip or fer2013.csv")
@@ -469,7 +469,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", default="docs/imbalance.json", help="results file (default: docs/imbalance.json)")
     p.add_argument("--report", default="docs/imbalance.md", help="report file (default: docs/imbalance.md)")
     p.add_argument("--report-only", action="store_true", help="only re-render the report from --json")
-    p.set_defaults(func=_study)
+    p.set_defaults(func=_study, parser=p)
 
     p = sub.add_parser("ensemble", help="weighted ensemble: weights searched on PublicTest, PrivateTest reported")
     p.add_argument("weights", nargs="+", help="member model files")
@@ -509,7 +509,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="with --ray: how many workers, each with its own model (default: one per CPU of the "
                         "cluster, or per GPU when the classifier runs on GPUs)")
     add_settings_arguments(p)
-    p.set_defaults(func=_annotate, validate=_check_annotate, parser=p)  # errors show this command's usage
+    p.set_defaults(func=_annotate, validate=_check_annotate, parser=p)
 
     p = sub.add_parser("bench", help="measure live latency and video throughput; print JSON")
     p.add_argument("--json", help="also write the results to this file")
@@ -568,7 +568,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command in ("app", "booth"):
         args.streamlit_args = extra
     elif extra:
-        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+        args.parser.error(f"unrecognized arguments: {' '.join(extra)}")
     if getattr(args, "validate", None):
         args.validate(args.parser, args)
     previous = signal.signal(signal.SIGTERM, _terminate)

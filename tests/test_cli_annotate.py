@@ -197,6 +197,13 @@ def test_option_errors_are_one_line_naming_the_option_and_the_expected_form(caps
     assert e.value.code == 2 and err.count("\n") == 1 and err.startswith(f"fer annotate: error: {message}")
 
 
+@pytest.mark.parametrize("argv", [["export", "x", "-o", "y"], ["annotate", "x"]])
+def test_an_unknown_option_is_one_line_naming_the_command(capsys, argv):
+    with pytest.raises(SystemExit) as e:
+        main([*argv, "--bogus"])
+    assert e.value.code == 2 and capsys.readouterr().err == f"fer {argv[0]}: error: unrecognized arguments: --bogus\n"
+
+
 def test_summary_writes_a_per_face_table_and_a_timeline(capsys, inputs, tiny_model_file, tmp_path):
     import cv2
 
