@@ -1,5 +1,5 @@
 """Every Settings field is a ``fer annotate`` option with the app's range and default;
-``fer app`` and ``fer --version``."""
+``fer app``, ``fer --version`` and the version ``CITATION.cff`` cites."""
 
 from __future__ import annotations
 
@@ -80,6 +80,11 @@ def test_version(capsys):
     with pytest.raises(SystemExit) as e:
         main(["--version"])
     assert e.value.code == 0 and capsys.readouterr().out.strip() == f"fer {__version__}"
+
+
+def test_the_citation_file_cites_this_version():
+    lines = (REPO / "CITATION.cff").read_text().splitlines()
+    assert f"version: {__version__}" in lines and "cff-version: 1.2.0" in lines
 
 
 def test_fer_app_passes_the_project_config_and_lets_flags_win():
