@@ -161,13 +161,13 @@ def _decode(path: Path, fingerprint: str) -> FERData:
     name = path.name.lower()
     if path.is_file() and name.endswith(".csv"):
         with path.open(newline="") as f:
-            return _from_csv(f, fingerprint)
+            return _from_csv(f, fingerprint, path)
     if path.is_dir():
         files = sorted(p for p in path.rglob("*") if p.is_file())
         csvs = [p for p in files if p.name == "fer2013.csv"]
         if csvs and not any(p.suffix.lower() in IMAGE_SUFFIXES for p in files):
             with csvs[0].open(newline="") as f:
-                return _from_csv(f, fingerprint)
+                return _from_csv(f, fingerprint, csvs[0])
         members = ((str(p.relative_to(path)), p.read_bytes) for p in files)
         return _from_files(members, fingerprint, str(path))
     if name.endswith(".zip"):
@@ -226,13 +226,26 @@ def _from_files(members: Iterator, fingerprint: str, where: str) -> FERData:
     return _assemble(images, labels, splits, fingerprint, problems)
 
 
-def _from_csv(f: io.TextIOBase, fingerprint: str) -> FERData:
+def _from_csv(f: io.TextIOBase, fingerprint: str, path: Path) -> FERData:
+    """FER2013's CSV, or a :class:`DatasetError` naming the file: binary data under a
+    ``.csv`` name fails as text or as CSV (a field past the csv module's size limit)."""
+    try:
+        return _read_csv(f, fingerprint, path)
+    except UnicodeDecodeError:
+        raise DatasetError(f"{path} is not a text file; {_LAYOUT_HELP}") from None
+    except csv.Error as e:
+        raise DatasetError(f"{path} is not a readable CSV file ({e}); {_LAYOUT_HELP}") from None
+
+
+def _read_csv(f: io.TextIOBase, fingerprint: str, path: Path) -> FERData:
     reader = csv.DictReader(f)
     if not reader.fieldnames or not {"emotion", "pixels", "Usage"} <= set(reader.fieldnames):
-        raise DatasetError(f"CSV header is {reader.fieldnames}; {_LAYOUT_HELP}")
+        header = ",".join(reader.fieldnames or [])
+        shown = header if len(header) <= 60 else header[:60] + "..."
+        raise DatasetError(f"{path} has the CSV header {shown!r}, not emotion,pixels,Usage; {_LAYOUT_HELP}")
     images, labels, splits = [], [], []
     problems: Counter[str] = Counter()
-    for row in tqdm(reader, desc="decoding fer2013.csv", unit="row", leave=False):
+    for row in tqdm(reader, desc=f"decoding {path.name}", unit="row", leave=False):
         try:
             pixels = np.array(row["pixels"].split(), dtype=np.float64)
             label = int(row["emotion"])
@@ -247,7 +260,7 @@ def _from_csv(f: io.TextIOBase, fingerprint: str) -> FERData:
         labels.append(label)
         splits.append(SPLITS.index(split))
     if not images:
-        raise DatasetError(f"no usable rows in the CSV; {_LAYOUT_HELP}")
+        raise DatasetError(f"no usable rows in {path}; {_LAYOUT_HELP}")
     return _assemble(images, labels, splits, fingerprint, problems)
 
 

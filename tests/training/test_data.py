@@ -89,11 +89,16 @@ def test_cache_is_used_and_invalidated_by_content(folder, tmp_path):
     lambda p: (p / "empty").mkdir() or p / "empty",
     lambda p: (p / "x.tar.gz").write_bytes(b"garbage") and p / "x.tar.gz",
     lambda p: (p / "x.csv").write_text("a,b\n1,2\n") and p / "x.csv",
+    lambda p: (p / "x.csv").write_bytes(bytes(range(256)) * 400) and p / "x.csv",  # binary, not text
+    lambda p: (p / "x.csv").write_text("emotion,pixels,Usage\n\"" + "0 " * 70_000) and p / "x.csv",  # a huge field
+    lambda p: (p / "x.csv").write_text("emotion,pixels,Usage\n9,1 2 3,Training\n") and p / "x.csv",  # no usable row
 ])
-def test_wrong_source_gives_one_line_error(tmp_path, make):
+def test_wrong_source_gives_one_short_line_naming_it(tmp_path, make):
+    source = make(tmp_path)
     with pytest.raises(DatasetError, match="expected FER2013") as err:
-        load_fer2013(make(tmp_path), cache_dir=tmp_path / "cache")
-    assert "\n" not in str(err.value)
+        load_fer2013(source, cache_dir=tmp_path / "cache")
+    message = str(err.value)
+    assert "\n" not in message and str(source) in message and len(message) < 400
 
 
 @pytest.mark.parametrize("n, message", [(-1, "cannot take a sample of -1 faces"),
