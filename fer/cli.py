@@ -100,18 +100,13 @@ def _metrics(args: argparse.Namespace) -> None:
 
 
 def _study(args: argparse.Namespace) -> None:
-    import json
-
-    from fer.training.study import REMEDIES, results_table, run_study, write_report
+    from fer.training.study import results_table, run_study, write_report
     from fer.training.train import TrainConfig
 
     if args.report_only:
-        write_report(json.loads(open(args.json).read()), args.json, args.report)
+        write_report(args.results, args.json, args.report)
         print(f"wrote {args.report}")
         return
-    unknown = sorted(set(args.remedies or []) - set(REMEDIES))
-    if unknown:
-        raise ValueError(f"unknown remedies {', '.join(unknown)}; choose from {', '.join(REMEDIES)}")
     base = TrainConfig(data=args.data, model=args.model, width_mult=args.width_mult, epochs=args.epochs,
                        subset=args.subset, seed=args.seed)
     study = run_study(base, args.out, args.json, args.report, args.remedies, mixup=not args.no_mixup)
@@ -315,6 +310,29 @@ def _check_metrics(parser: argparse.ArgumentParser, args: argparse.Namespace) ->
     _check_outputs(parser, folders=(args.plots,))
 
 
+def _check_study(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Without --report-only the study needs data and known remedies; with it, the results
+    it redraws. (Remedies are checked here, not by argparse choices: importing the study
+    for every ``fer`` command would cost a second.)"""
+    import json
+
+    from fer.training.study import REMEDIES
+
+    if not args.report_only:
+        unknown = [r for r in args.remedies or [] if r not in REMEDIES]
+        if unknown:
+            parser.error(f"--remedies: unknown {', '.join(unknown)}; choose from {', '.join(REMEDIES)}")
+        if not args.data:
+            parser.error("--data is required unless --report-only")
+        return
+    try:
+        args.results = json.loads(Path(args.json).read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        parser.error(f"--json {args.json}: cannot read the study's results ({getattr(e, 'strerror', None) or e})")
+    if not isinstance(args.results, dict) or not isinstance(args.results.get("runs"), list) or not args.results["runs"]:
+        parser.error(f"--json {args.json}: not the results of fer study (no runs)")
+
+
 def _check_ensemble(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
     from fer.training.ensemble import check_step
 
@@ -463,13 +481,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--epochs", type=int, default=12, help="epochs per remedy (default: 12)")
     p.add_argument("--subset", type=int, default=0, help="train on this many faces only; 0 = all (default: 0)")
     p.add_argument("--seed", type=int, default=0, help="seed shared by every remedy (default: 0)")
-    p.add_argument("--remedies", nargs="+", help="run only these remedies (default: all)")
+    p.add_argument("--remedies", nargs="+", metavar="REMEDY",
+                   help="run only these remedies (default: all; docs/imbalance.md lists them)")
     p.add_argument("--no-mixup", action="store_true", help="skip the best-remedy-plus-mixup run")
     p.add_argument("--out", default="runs/study", help="directory for the runs (default: runs/study)")
     p.add_argument("--json", default="docs/imbalance.json", help="results file (default: docs/imbalance.json)")
     p.add_argument("--report", default="docs/imbalance.md", help="report file (default: docs/imbalance.md)")
     p.add_argument("--report-only", action="store_true", help="only re-render the report from --json")
-    p.set_defaults(func=_study, parser=p)
+    p.set_defaults(func=_study, validate=_check_study, parser=p)
 
     p = sub.add_parser("ensemble", help="weighted ensemble: weights searched on PublicTest, PrivateTest reported")
     p.add_argument("weights", nargs="+", help="member model files")

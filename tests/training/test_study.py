@@ -78,6 +78,21 @@ def test_unknown_criterion_is_refused_before_any_inference(tiny_model_file, tmp_
                                              criterion="f1")
 
 
+@pytest.mark.parametrize("argv, message", [
+    (["--data", "d", "--remedies", "ce", "bogus"], "--remedies: unknown bogus; choose from " + ", ".join(REMEDIES)),
+    ([], "--data is required unless --report-only"),
+    (["--report-only", "--json", "missing.json"], "--json missing.json: cannot read the study's results "
+                                                  "(No such file or directory)"),
+    (["--report-only", "--json", "{list}"], "--json {list}: not the results of fer study (no runs)")])
+def test_study_refuses_what_it_cannot_run_or_redraw_in_one_line(argv, message, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    listed = tmp_path / "list.json"
+    listed.write_text("[1]")
+    with pytest.raises(SystemExit) as e:
+        main(["study", *(a.format(list=listed) for a in argv)])
+    assert e.value.code == 2 and capsys.readouterr().err == f"fer study: error: {message.format(list=listed)}\n"
+
+
 @pytest.mark.parametrize("step", ["0", "0.3", "2"])
 def test_a_grid_step_that_does_not_divide_one_is_refused(step, capsys):
     from fer.cli import main
