@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import NoReturn
 
 from fer import __version__
-from fer.engine.classify import DEVICES, PRECISIONS, DeviceError
+from fer.engine.classify import DEVICES, PRECISIONS, DeviceError, PrecisionError
 from fer.engine.settings import DETECTORS
 from fer.io.cluster import ClusterError
 from fer.io.images import ImageError
@@ -29,7 +29,7 @@ from fer.training.train import CheckpointError, TrainConfigError
 
 USER_ERRORS: tuple[type[Exception], ...] = (DatasetError, ModelFileError, TrainConfigError, FileNotFoundError,
                                             ImageError, VideoError, OutputError, DeviceError,
-                                            ClusterError, QuantizeError, CheckpointError)
+                                            ClusterError, QuantizeError, CheckpointError, PrecisionError)
 
 
 def _app(args: argparse.Namespace) -> int:

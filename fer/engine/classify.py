@@ -28,6 +28,11 @@ class DeviceError(ValueError):
     """The device asked for is not there (e.g. ``cuda`` on a machine without a GPU)."""
 
 
+class PrecisionError(ValueError):
+    """A reduced precision that does not reproduce float32's figures closely enough to
+    publish them (``fer metrics`` checks bfloat16 on PublicTest first)."""
+
+
 def usable_cores() -> int:
     """CPU cores this process may run on (its affinity mask where the OS has one)."""
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1

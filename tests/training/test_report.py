@@ -1,5 +1,6 @@
 import pytest
 
+from fer.engine.classify import PrecisionError
 from fer.training import report
 
 
@@ -20,5 +21,17 @@ def test_metrics_allow_bfloat16_to_move_accuracy_by_at_most_the_tolerance(monkey
     monkeypatch.setattr(report, "precision_agreement",
                         lambda *args, **kwargs: {"float32": 0.684, "bfloat16": bfloat16})
     monkeypatch.setattr(report, "evaluate", _evaluate)
-    with pytest.raises(Evaluated if goes_on else ValueError):
+    with pytest.raises(Evaluated if goes_on else PrecisionError):
         report.write_model_metrics(tiny_model_file, "unused-data")
+
+
+def test_fer_metrics_stops_in_one_line_when_bfloat16_moves_the_figures(monkeypatch, tiny_model_file, capsys):
+    from fer.cli import main
+    from fer.models.modelfile import metrics_path
+
+    monkeypatch.setattr(report, "resolve_precision", lambda *args, **kwargs: "bfloat16")
+    monkeypatch.setattr(report, "precision_agreement", lambda *args, **kwargs: {"float32": 0.684, "bfloat16": 0.69})
+    assert main(["metrics", str(tiny_model_file), "--data", "unused-data"]) == 2
+    assert capsys.readouterr().err == (f"fer metrics: error: bfloat16 moves {tiny_model_file.name}'s PublicTest "
+                                       "accuracy from 0.6840 to 0.6900; rerun with --precision float32\n")
+    assert not metrics_path(tiny_model_file).exists()
