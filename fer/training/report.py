@@ -48,8 +48,8 @@ def write_model_metrics(weights: str | os.PathLike, data: str | os.PathLike,
     if reference == "bfloat16":
         check = precision_agreement(weights, data)
         if abs(check["float32"] - check["bfloat16"]) > PRECISION_TOLERANCE + 1e-9:  # 2 faces in 1,000 is 0.2 points
-            raise PrecisionError(f"bfloat16 moves {weights.name}'s PublicTest accuracy from {check['float32']:.4f} to "
-                             f"{check['bfloat16']:.4f}; rerun with --precision float32")
+            raise PrecisionError(f"bfloat16 moves {weights.name}'s PublicTest accuracy from {check['float32']:.4f} "
+                                 f"to {check['bfloat16']:.4f}; rerun with --precision float32")
     int8 = precision == "int8" or (all(m.meta.int8 for m in members) and int8_engine() is not None)
     runs = {"evaluations": reference, **({"int8_evaluations": "int8"} if int8 else {})}
     results: dict[str, list[dict[str, Any]]] = {}
