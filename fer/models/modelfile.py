@@ -224,10 +224,11 @@ def check_ensemble_weights(weights: list[float], source: str) -> None:
 
 def save_ensemble(members: list[tuple[str | os.PathLike, float]], path: str | os.PathLike,
                   info: dict[str, Any] | None = None) -> Path:
-    """Write an ensemble file: member paths (relative to the ensemble) and weights summing to one."""
+    """Write an ensemble file: member paths (relative to the ensemble) and weights summing to one,
+    rounded to 12 decimals so that a grid's 0.2 reads 0.2, not 0.19999999999999996."""
     path = Path(path)
     total = sum(w for _, w in members)
-    entries = [{"file": os.path.relpath(Path(f).resolve(), path.parent.resolve()), "weight": w / total}
+    entries = [{"file": os.path.relpath(Path(f).resolve(), path.parent.resolve()), "weight": round(w / total, 12)}
                for f, w in members]
     with written_together(path) as (partial,):
         partial.write_text(json.dumps({"format": ENSEMBLE_FORMAT, "members": entries, **(info or {})}, indent=2))

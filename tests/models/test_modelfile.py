@@ -97,6 +97,8 @@ def test_ensemble_file_loads_members_with_normalised_weights(tiny_model_file, tm
     ens = save_ensemble([(tiny_model_file, 2.0), (tiny_model_file, 6.0)], tmp_path / "e.ens.json")
     members = load_models(ens)
     assert [m.weight for m in members] == [0.25, 0.75]
+    three = save_ensemble([(tiny_model_file, w) for w in (0.7, 0.2, 0.1)], tmp_path / "three.ens.json")
+    assert [m["weight"] for m in json.loads(three.read_text())["members"]] == [0.7, 0.2, 0.1]
     faces = np.random.default_rng(0).integers(0, 256, (4, 48, 48), dtype=np.uint8)
     single = Classifier.from_file(tiny_model_file).predict_proba(faces)
     assert np.allclose(Classifier(members).predict_proba(faces), single, atol=1e-6)
