@@ -130,13 +130,15 @@ def _ensemble(args: argparse.Namespace) -> None:
 
 
 def _annotate(args: argparse.Namespace) -> int:
-    from fer.io.batch import expand_inputs
+    from fer.io.batch import check_output, expand_inputs
 
     inputs = expand_inputs(args.inputs)
     if not inputs:
         raise FileNotFoundError(f"no images or videos in {' '.join(args.inputs)}")
-    if len(inputs) > 1 and args.output and Path(args.output).suffix and not Path(args.output).is_dir():
-        args.parser.error(f"-o {args.output}: with several inputs, -o must be a folder")
+    try:
+        check_output(inputs, args.output)  # after the expansion: one folder may hold several inputs
+    except ValueError as e:
+        args.parser.error(str(e))
     if args.ray is not None:
         return _annotate_on_ray(args, inputs)
     from tqdm import tqdm
@@ -377,8 +379,6 @@ def _check_annotate(parser: argparse.ArgumentParser, args: argparse.Namespace) -
     args.fit = fits_display(args)
     if args.log and not args.log.lower().endswith((".csv", ".json")):
         parser.error(f"--log {args.log}: the log must be a .csv or .json file")
-    if len(args.inputs) > 1 and args.output and Path(args.output).suffix and not Path(args.output).is_dir():
-        parser.error(f"-o {args.output}: with several inputs, -o must be a folder")
     if args.workers is not None and args.ray is None:
         parser.error("--workers goes with --ray")
     if args.ray is not None and args.precision != "auto":

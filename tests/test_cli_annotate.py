@@ -1,6 +1,7 @@
 """``fer annotate`` and ``fer bench`` end to end, through ``fer.cli.main``."""
 
 import json
+import os
 
 import numpy as np
 import pandas as pd
@@ -123,6 +124,23 @@ def test_a_folder_or_a_pattern_stands_for_its_images_and_videos(capsys, inputs, 
     assert code == 0 and out.count("skipped") == 2 and "annotated.png ->" not in out
     code, _, err = run(capsys, "annotate", f"{folder}/*.gif", "--weights", tiny_model_file)
     assert code == 2 and "does not exist" in err and len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("given", ["two files", "a folder of two"])
+def test_several_inputs_and_a_file_name_for_output_is_one_line_before_any_work(capsys, inputs, tmp_path, given):
+    sources = [inputs / "astronaut.jpg", inputs / "clip.mov"] if given == "two files" else [inputs]
+    with pytest.raises(SystemExit) as e:
+        main(["annotate", *map(str, sources), "-o", str(tmp_path / "out.png"), "--weights", "never-loaded.pt"])
+    assert e.value.code == 2 and capsys.readouterr().err.splitlines()[-1] == (
+        f"fer annotate: error: -o {tmp_path / 'out.png'}: with several inputs, -o must be a folder")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_an_output_ending_in_a_separator_is_a_folder_even_with_a_suffix(capsys, inputs, tiny_model_file, tmp_path):
+    code, out, err = run(capsys, "annotate", inputs / "astronaut.jpg", inputs / "clip.mov",
+                         "-o", f"{tmp_path / 'runs.v2'}{os.sep}", "--weights", tiny_model_file)
+    assert code == 0, err
+    assert {"astronaut.annotated.jpg", "clip.annotated.mp4"} <= {p.name for p in (tmp_path / "runs.v2").iterdir()}
 
 
 def test_bench_prints_and_writes_json_and_the_readme_tables(capsys, tiny_int8_model_file, tmp_path):

@@ -88,6 +88,19 @@ def _is_media_name(path: Path) -> bool:
     return path.suffix.lower() in (*IMAGE_SUFFIXES, *VIDEO_SUFFIXES) and ".annotated" not in path.name
 
 
+def names_a_file(out: str | os.PathLike) -> bool:
+    """Whether ``-o`` names a file rather than a folder: it has a suffix, is not an existing
+    folder and does not end in a separator (``runs.v2/`` is a folder to create)."""
+    return bool(Path(out).suffix) and not Path(out).is_dir() and not os.fspath(out).endswith(os.sep)
+
+
+def check_output(inputs: Sequence[str | os.PathLike], out: str | os.PathLike | None) -> None:
+    """Several inputs write several outputs, so ``out`` must then be a folder: raise
+    :class:`ValueError` before anything runs otherwise."""
+    if out is not None and len(inputs) > 1 and names_a_file(out):
+        raise ValueError(f"-o {out}: with several inputs, -o must be a folder")
+
+
 def plan_batch(inputs: Sequence[str | os.PathLike], out: str | os.PathLike | None = None,
                log: str | os.PathLike | None = None, overwrite: bool = False,
                summary: bool = False) -> list[Planned | Result]:
@@ -100,12 +113,10 @@ def plan_batch(inputs: Sequence[str | os.PathLike], out: str | os.PathLike | Non
     be (see :func:`annotate_files`).
     """
     paths = [Path(p) for p in inputs]
+    check_output(paths, out)
     out_path = Path(out) if out is not None else None
-    out_is_file = (out_path is not None and len(paths) == 1 and bool(out_path.suffix) and not out_path.is_dir()
-                   and not str(out).endswith(os.sep))
+    out_is_file = out is not None and len(paths) == 1 and names_a_file(out)
     if out_path is not None and not out_is_file:
-        if len(paths) > 1 and out_path.suffix and not out_path.is_dir():
-            raise ValueError(f"with several inputs, -o must be a folder, not {out_path.name}")
         make_folder(out_path)
     combined = Path(log) if log is not None else None
     if combined is not None and combined.suffix.lower() not in (".csv", ".json"):
