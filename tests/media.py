@@ -54,12 +54,14 @@ def face_frame(width: int = 320, height: int = 240, x: int | None = None, side: 
 
 def make_clip(path: Path, frames: int = 12, size: tuple[int, int] = (320, 240), fps: int = 15, face: bool = True,
               audio: str | None = None, rotation: int = 0, vfr_ms: list[int] | None = None,
-              video: bool = True) -> Path:
+              video: bool = True, start: float = 0.0, sar: Fraction | None = None) -> Path:
     """Encode a clip of a face moving left to right.
 
-    ``audio``: an audio codec to add a tone with (``aac``, ``pcm_s16le``). ``rotation``:
-    display rotation (degrees counter-clockwise); the frames are stored turned the other
-    way, so the clip plays upright. ``vfr_ms``: frame durations in milliseconds, cycled.
+    ``audio``: an audio codec to add a tone with (``aac``, ``pcm_s16le``, ``mp2``).
+    ``rotation``: display rotation (degrees counter-clockwise); the frames are stored turned
+    the other way, so the clip plays upright. ``vfr_ms``: frame durations in milliseconds,
+    cycled. ``start``: seconds at which both streams begin. ``sar``: the pixels' aspect
+    ratio (width / height of one pixel), for anamorphic video.
     """
     w, h = size
     stored_w, stored_h = (h, w) if rotation % 180 else (w, h)
@@ -74,6 +76,8 @@ def make_clip(path: Path, frames: int = 12, size: tuple[int, int] = (320, 240), 
                 v.codec_context.time_base = Fraction(1, 1000)
             if rotation:
                 v.set_display_rotation(rotation)
+            if sar:
+                v.codec_context.sample_aspect_ratio = sar
         a = None
         if audio:
             a = out.add_stream(audio, rate=16000)
@@ -90,16 +94,18 @@ def make_clip(path: Path, frames: int = 12, size: tuple[int, int] = (320, 240), 
             if vfr_ms:
                 vf.pts, vf.time_base = t, Fraction(1, 1000)
                 t += vfr_ms[i % len(vfr_ms)]
+            elif start:
+                vf.pts, vf.time_base = round(start * fps) + i, Fraction(1, fps)
             out.mux(v.encode(vf))
         if v is not None:
             out.mux(v.encode(None))
         if a is not None:
-            _tone(out, a, audio, seconds=frames / fps)
+            _tone(out, a, audio, seconds=frames / fps, start=start)
     return path
 
 
-def _tone(out, stream, codec: str, seconds: float, rate: int = 16000) -> None:
-    total, done = int(rate * seconds), 0
+def _tone(out, stream, codec: str, seconds: float, rate: int = 16000, start: float = 0.0) -> None:
+    total, done, first = int(rate * seconds), 0, round(start * rate)
     while done < total:
         n = min(1024, total - done)
         wave = 0.2 * np.sin(2 * np.pi * 440 * np.arange(done, done + n) / rate)
@@ -107,7 +113,7 @@ def _tone(out, stream, codec: str, seconds: float, rate: int = 16000) -> None:
             frame = av.AudioFrame.from_ndarray((wave * 32767).astype(np.int16)[None], format="s16", layout="mono")
         else:
             frame = av.AudioFrame.from_ndarray(wave.astype(np.float32)[None], format="fltp", layout="mono")
-        frame.sample_rate, frame.pts, frame.time_base = rate, done, Fraction(1, rate)
+        frame.sample_rate, frame.pts, frame.time_base = rate, first + done, Fraction(1, rate)
         out.mux(stream.encode(frame))
         done += n
     out.mux(stream.encode(None))

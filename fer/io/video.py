@@ -4,8 +4,14 @@ Decode (PyAV) -> :class:`~fer.engine.pipeline.FramePipeline` -> draw -> H.264 yu
 one frame at a time, so memory stays flat however long the video is. The output keeps
 every frame with its original timestamp (same frame count, frame rate and duration,
 variable frame rate included), is turned upright when the input carries a rotation, has
-its odd width or height padded by one pixel (yuv420p needs even sides), and keeps the
-audio: copied when mp4 players take it as is (AAC, MP3), re-encoded to AAC otherwise.
+its odd width or height padded by one pixel (yuv420p needs even sides), keeps non-square
+pixels' aspect ratio, and keeps the audio in time with the picture: copied when mp4
+players take it as is (AAC, MP3), re-encoded to AAC otherwise.
+
+Files joined end to end (recordings, HLS segments) are taken as one: where the clock
+jumps back, the rest of each stream continues where it was; where the frame size
+changes, the later frames are scaled into the first size (their boxes in the log stay in
+their own pixels).
 
 Damaged frames are skipped and counted, as FFmpeg does: the output keeps the timestamps
 of the frames that decode, so its timing stays right; only a video where no frame
@@ -32,6 +38,7 @@ import av
 import cv2
 import numpy as np
 
+from fer.engine.draw import fit_to_display
 from fer.engine.pipeline import FramePipeline
 from fer.io.facelog import LOG_FORMATS, FaceLog
 from fer.io.outputs import make_folder, written_together
@@ -256,7 +263,9 @@ class _Reader:
         self.first_pts: int | None = None
         self.last_pts: int | None = None
         self.last_duration = 0
-        self.size = (0, 0)  # width, height of the upright frames (the log's boxes are in these pixels)
+        self.shift = 0  # added to every pts once the clock has jumped back (joined files)
+        self.size = (0, 0)  # width, height of the first upright frame
+        self.rotation = 0  # of the first frame, degrees counter-clockwise
 
     def items(self) -> Iterator[tuple[str, Any, int, int]]:
         """``("video", rgb, pts, index)`` and ``("audio", packet, 0, -1)`` in file order;
@@ -278,7 +287,8 @@ class _Reader:
                     pts = self._timestamp(frame)
                     self.frames_read += 1
                     rgb = upright(frame.to_ndarray(format="rgb24"), frame.rotation)
-                    self.size = rgb.shape[1], rgb.shape[0]
+                    if self.frames_read == 1:
+                        self.size, self.rotation = (rgb.shape[1], rgb.shape[0]), frame.rotation
                     yield "video", rgb, pts, self.frames_read - 1
         except av.FFmpegError as e:
             raise VideoError(f"{self.input.name} is damaged or truncated: decoding stopped after "
@@ -294,11 +304,19 @@ class _Reader:
         return float((pts - self.first_pts) * self.video.time_base)
 
     def _timestamp(self, frame: av.VideoFrame) -> int:
-        """The frame's pts, repaired when missing or not increasing (broken files)."""
+        """The frame's pts, repaired when missing or not increasing. A jump back by a frame
+        or more is a restarted clock (files joined end to end): the rest of the stream is
+        shifted to go on one frame after the last. A repeated timestamp (a broken file)
+        moves on by one tick."""
         previous = self.last_pts
-        pts = frame.pts if frame.pts is not None else (previous + self.last_duration if previous is not None else 0)
+        step = self.last_duration or self._frame_step()
+        pts = frame.pts + self.shift if frame.pts is not None else (previous + step if previous is not None else 0)
         if previous is not None and pts <= previous:
-            pts = previous + 1
+            if previous - pts >= step:
+                self.shift += previous + step - pts
+                pts = previous + step
+            else:
+                pts = previous + 1
         if self.first_pts is None:
             self.first_pts = pts
         self.last_duration = frame.duration or (pts - previous if previous is not None else self._frame_step())
@@ -336,6 +354,9 @@ class _Encoder(threading.Thread):
         self.audio: av.audio.stream.AudioStream | None = None
         self.audio_decoder: av.audio.codeccontext.AudioCodecContext | None = None
         self.pending_audio: list[av.Packet] = []  # audio read before the first video frame
+        self.audio_shift = 0  # added to copied packets' timestamps once their clock has jumped back
+        self.last_audio_dts: int | None = None
+        self.next_sample: int | None = None  # pts of the next re-encoded audio frame, in samples
         self.width = self.height = 0
         self.audio_summary = "none"
 
@@ -377,16 +398,26 @@ class _Encoder(threading.Thread):
                 else:
                     self._flush()
             except BaseException as e:  # re-raised on the producer's thread
-                self.error = e
+                self.error = self._as_video_error(e)
             if kind == "finish":
                 break
-        self.output.close()
+        try:
+            self.output.close()  # writes the index: a full disk shows here, and the file must not be kept
+        except BaseException as e:
+            self.error = self.error or self._as_video_error(e)
+
+    def _as_video_error(self, e: BaseException) -> BaseException:
+        """FFmpeg's refusals other than write failures (an OSError, which the caller reports
+        as an output error) as a :class:`VideoError` naming the input."""
+        if isinstance(e, av.FFmpegError) and not isinstance(e, OSError):
+            return VideoError(f"{self.reader.input.name} cannot be written as an mp4 ({_reason(e)})")
+        return e
 
     def _video(self, rgb: np.ndarray, pts: int) -> None:
         if self.video is None:
             self._open_streams(rgb.shape[1], rgb.shape[0])
         if rgb.shape[1] != self.width or rgb.shape[0] != self.height:
-            rgb = even_size(rgb, self.width, self.height)
+            rgb = fit_frame(rgb, self.width, self.height)
         # OpenCV's RGB -> I420 is BT.601 limited range, as swscale's default, and 6x faster.
         frame = av.VideoFrame.from_ndarray(cv2.cvtColor(rgb, cv2.COLOR_RGB2YUV_I420), format="yuv420p")
         frame.pts, frame.time_base = pts, self.reader.video.time_base
@@ -399,6 +430,9 @@ class _Encoder(threading.Thread):
         v.width, v.height, v.pix_fmt = self.width, self.height, "yuv420p"
         v.codec_context.time_base = v.time_base = source.time_base  # every input timestamp kept
         v.codec_context.options = dict(X264_OPTIONS, **x264_memory_options(self.width, self.height))
+        sar = source.codec_context.sample_aspect_ratio
+        if sar and sar != 1:  # anamorphic video (DV, DVD): players stretch it back
+            v.codec_context.sample_aspect_ratio = 1 / sar if round(self.reader.rotation / 90) % 2 else sar
         self.video = v
         source_audio = self.reader.audio
         if source_audio is not None:
@@ -420,11 +454,28 @@ class _Encoder(threading.Thread):
             self.pending_audio.append(packet)
         elif self.audio_decoder is not None:
             for frame in self.audio_decoder.decode(packet if packet.size else None):
-                frame.pts = None  # the encoder numbers samples itself
+                if self.next_sample is None:  # starts when the input's audio starts, as the picture does
+                    start = frame.pts * frame.time_base if frame.pts is not None and frame.time_base else 0
+                    self.next_sample = max(0, round(start * frame.sample_rate))
+                frame.pts, frame.time_base = self.next_sample, Fraction(1, frame.sample_rate)
+                self.next_sample += frame.samples  # gapless: the encoder wants increasing timestamps
                 self.output.mux(self.audio.encode(frame))
         elif packet.dts is not None and packet.size:
             packet.stream = self.audio
+            self._continue_audio(packet)
             self.output.mux(packet)
+
+    def _continue_audio(self, packet: av.Packet) -> None:
+        """Copied packets must come in increasing dts order: where the clock jumps back
+        (joined files), the rest of the audio is shifted to go on where it was, as the
+        picture is."""
+        if self.last_audio_dts is not None and packet.dts + self.audio_shift <= self.last_audio_dts:
+            self.audio_shift = self.last_audio_dts + (packet.duration or 1) - packet.dts
+        if self.audio_shift:
+            packet.dts += self.audio_shift
+            if packet.pts is not None:
+                packet.pts += self.audio_shift
+        self.last_audio_dts = packet.dts
 
     def _flush(self) -> None:
         if self.video is None:
@@ -502,10 +553,17 @@ def upright(rgb: np.ndarray, rotation: int) -> np.ndarray:
     return cv2.rotate(rgb, code)
 
 
-def even_size(rgb: np.ndarray, width: int, height: int) -> np.ndarray:
-    """Pad the right and bottom edges (repeating them) up to ``width`` x ``height``."""
+def fit_frame(rgb: np.ndarray, width: int, height: int) -> np.ndarray:
+    """``rgb`` at ``width`` x ``height``: an odd side padded by one pixel (the edge
+    repeated), a frame of another size (the stream changed size midway) scaled to fit with
+    its aspect ratio kept and centred on black."""
     h, w = rgb.shape[:2]
-    return cv2.copyMakeBorder(rgb, 0, height - h, 0, width - w, cv2.BORDER_REPLICATE)
+    if 0 <= width - w <= 1 and 0 <= height - h <= 1:
+        return cv2.copyMakeBorder(rgb, 0, height - h, 0, width - w, cv2.BORDER_REPLICATE)
+    scaled = fit_to_display(rgb, (width, height))
+    h, w = scaled.shape[:2]
+    top, left = (height - h) // 2, (width - w) // 2
+    return cv2.copyMakeBorder(scaled, top, height - h - top, left, width - w - left, cv2.BORDER_CONSTANT)
 
 
 class _Reporter:

@@ -1,8 +1,11 @@
+import errno
 import hashlib
 import json
 import threading
+from fractions import Fraction
 
 import av
+import cv2
 import numpy as np
 import pandas as pd
 import pytest
@@ -10,7 +13,9 @@ from media import damage, decodable_frame_times, decode_all, make_clip
 
 import fer
 from fer.engine.settings import Settings
+from fer.io import video
 from fer.io.facelog import read_provenance
+from fer.io.outputs import OutputError
 from fer.io.video import VideoCancelled, VideoError, VideoInfo
 
 
@@ -210,3 +215,107 @@ def test_a_video_where_nothing_decodes_is_refused(tiny_recognizer, tmp_path):
     with pytest.raises(VideoError, match="no frame could be decoded"):
         annotate(tiny_recognizer, src, tmp_path / "out.mp4")
     assert outputs(tmp_path) == ["clip.mp4", "damaged.mp4"]
+
+
+def test_files_joined_end_to_end_play_as_one(tiny_recognizer, tmp_path):
+    """Concatenated MPEG-TS files restart their clocks: the second part follows the first,
+    picture and (copied) sound, instead of being squeezed into one tick."""
+    part = make_clip(tmp_path / "part.ts", frames=12, audio="aac")
+    src = tmp_path / "joined.ts"
+    src.write_bytes(part.read_bytes() * 2)
+    summary = annotate(tiny_recognizer, src, tmp_path / "out.mp4")
+    out = decode_all(tmp_path / "out.mp4")
+    assert out["frames"] == summary.frames == 24 and out["audio"] == ["aac"] and summary.audio == "copied (aac)"
+    assert np.diff(out["times"]) == pytest.approx(np.full(23, 1 / 15), abs=1e-3)
+    assert summary.duration == pytest.approx(1.6, abs=1e-3)
+    times = pd.read_csv(tmp_path / "out.csv", comment="#").time
+    assert np.diff(times) == pytest.approx(np.full(23, 1 / 15), abs=1e-3)
+    assert audio_seconds(tmp_path / "out.mp4") == pytest.approx(2 * audio_seconds(part), abs=1e-3)
+
+
+def audio_seconds(path) -> float:
+    """The length of the audio stream's packets together."""
+    with av.open(str(path)) as c:
+        return sum(float(p.duration * p.time_base) for p in c.demux(audio=0) if p.size)
+
+
+@pytest.mark.parametrize("sizes", [((320, 240), (160, 120)), ((160, 120), (320, 240))])
+def test_a_size_change_midway_is_scaled_into_the_first_size(tiny_recognizer, tmp_path, sizes):
+    first, second = (make_clip(tmp_path / f"{i}.ts", frames=6, size=size) for i, size in enumerate(sizes))
+    src = tmp_path / "joined.ts"
+    src.write_bytes(first.read_bytes() + second.read_bytes())
+    summary = annotate(tiny_recognizer, src, tmp_path / "out.mp4")
+    out = decode_all(tmp_path / "out.mp4")
+    assert out["frames"] == summary.frames == 12 and out["size"] == sizes[0] == (summary.width, summary.height)
+    rows = pd.read_csv(tmp_path / "out.csv", comment="#")
+    assert rows[rows.frame >= 6].x2.max() <= sizes[1][0]  # boxes in each frame's own pixels
+    shown, source = last_frame(tmp_path / "out.mp4"), cv2.resize(last_frame(second), sizes[0])
+    assert np.abs(shown.astype(int) - source).mean() < 15  # scaled whole, not cropped or padded
+
+
+def last_frame(path) -> np.ndarray:
+    with av.open(str(path)) as c:
+        return [f.to_ndarray(format="rgb24") for f in c.decode(video=0)][-1]
+
+
+def test_reencoded_audio_starts_with_the_picture(tiny_recognizer, tmp_path):
+    src = make_clip(tmp_path / "late.mov", frames=12, audio="pcm_s16le", start=0.5)
+    summary = annotate(tiny_recognizer, src, tmp_path / "out.mp4", log=False)
+    assert summary.audio == "re-encoded to AAC (from pcm_s16le)"
+    assert sound_onset(tmp_path / "out.mp4") == pytest.approx(sound_onset(src), abs=0.02)
+    assert sound_onset(src) == pytest.approx(0.5, abs=0.01)
+
+
+def sound_onset(path) -> float:
+    """Seconds at which the first clearly audible sample plays."""
+    with av.open(str(path)) as c:
+        for frame in c.decode(audio=0):
+            loud = np.flatnonzero(np.abs(frame.to_ndarray().astype(np.float32).ravel()) > 0.05 * (
+                32767 if frame.format.name.startswith("s16") else 1))
+            if loud.size:
+                return float(frame.time) + loud[0] / frame.sample_rate
+    raise AssertionError(f"{path} is silent")
+
+
+@pytest.mark.parametrize("rotation, shown", [(0, Fraction(4, 3)), (90, Fraction(3, 4))])
+def test_non_square_pixels_keep_their_aspect(tiny_recognizer, tmp_path, rotation, shown):
+    src = make_clip(tmp_path / "dv.mp4", frames=4, size=(240, 240), sar=Fraction(4, 3), rotation=rotation)
+    annotate(tiny_recognizer, src, tmp_path / "out.mp4", log=False)
+    with av.open(str(tmp_path / "out.mp4")) as c:
+        assert c.streams.video[0].codec_context.sample_aspect_ratio == shown
+
+
+class _FailingOutput:
+    """The encoder's output container, failing on one method with a given error."""
+
+    def __init__(self, container, method: str, error: BaseException):
+        self._container, self._method, self._error = container, method, error
+
+    def __getattr__(self, name):
+        attribute = getattr(self._container, name)
+        if name != self._method:
+            return attribute
+
+        def fail(*args):
+            attribute(*args)
+            raise self._error
+        return fail
+
+
+@pytest.mark.parametrize("method, error, raised, message", [
+    ("close", OSError(errno.ENOSPC, "No space left on device"), OutputError, "no space left on the device"),
+    ("mux", av.error.InvalidDataError(errno.EINVAL, "Invalid data found"), VideoError,
+     r"cannot be written as an mp4 \(Invalid data found\)")])
+def test_a_failure_writing_the_mp4_is_one_error_and_keeps_nothing(tiny_recognizer, clip_with_audio, tmp_path,
+                                                                  monkeypatch, method, error, raised, message):
+    """Closing writes the mp4's index (and with +faststart rewrites the file): a full disk
+    there must not leave a truncated video in place as if complete."""
+    opened = video._Encoder.__init__
+
+    def failing(self, *args, **kwargs):
+        opened(self, *args, **kwargs)
+        self.output = _FailingOutput(self.output, method, error)
+    monkeypatch.setattr(video._Encoder, "__init__", failing)
+    with pytest.raises(raised, match=message):
+        annotate(tiny_recognizer, clip_with_audio, tmp_path / "out.mp4")
+    assert outputs(tmp_path) == []
