@@ -1,5 +1,6 @@
 """``fer annotate`` and ``fer bench`` end to end, through ``fer.cli.main``."""
 
+import errno
 import json
 import os
 
@@ -11,6 +12,7 @@ from media import astronaut, decode_all, make_clip
 from fer import bench
 from fer.classes import CLASS_NAMES
 from fer.cli import main
+from fer.io.batch import annotate_files
 from fer.io.facelog import read_provenance
 from fer.io.images import save_image
 
@@ -71,6 +73,26 @@ def test_several_inputs_one_combined_log(capsys, inputs, tiny_model_file, tmp_pa
     assert header["inputs"][2]["frames"] == 8
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
         "astronaut.annotated.jpg", "clip.annotated.mp4", "wall.annotated.png"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([log, "out", "wall.png"])  # no parts left
+
+
+def test_a_rerun_after_an_interruption_completes_the_combined_log(capsys, inputs, tiny_model_file, tiny_recognizer,
+                                                                   tmp_path):
+    """The inputs an interrupted run finished are skipped by the rerun, and their rows still
+    reach the combined log: the same rows as a run never interrupted."""
+    sources = [inputs / "astronaut.jpg", inputs / "clip.mov"]
+    argv = ["annotate", *sources, "--weights", tiny_model_file]
+    assert run(capsys, *argv, "-o", tmp_path / "whole", "--log", tmp_path / "whole.csv")[0] == 0
+    batch = annotate_files(sources, tiny_recognizer, out=tmp_path / "out", log=tmp_path / "all.csv")
+    assert next(batch).output == tmp_path / "out" / "astronaut.annotated.jpg"
+    batch.close()  # interrupted before the video
+    assert not (tmp_path / "all.csv").exists()
+    code, out, _ = run(capsys, *argv, "-o", tmp_path / "out", "--log", tmp_path / "all.csv")
+    assert code == 0 and f"{sources[0]}: skipped" in out and "clip.annotated.mp4" in out
+    rows, whole = (pd.read_csv(tmp_path / name, comment="#") for name in ("all.csv", "whole.csv"))
+    pd.testing.assert_frame_equal(rows, whole)
+    assert [i["path"] for i in read_provenance(tmp_path / "all.csv")["inputs"]] == list(map(str, sources))
+    assert not (tmp_path / ".all.csv.parts").exists()
 
 
 def test_bad_inputs_fail_with_one_line_and_leave_nothing(capsys, inputs, tiny_model_file, tmp_path):
@@ -234,6 +256,29 @@ def test_summary_writes_a_per_face_table_and_a_timeline(capsys, inputs, tiny_mod
     assert np.allclose(per_emotion, table.seconds) and table.seconds.sum() == pytest.approx(8 / 15, abs=0.07)
     assert set(table.dominant) <= set(CLASS_NAMES)
     assert cv2.imread(str(tmp_path / "clip.annotated.timeline.png")).shape == (360, 1000, 3)
+
+
+def test_a_summary_that_cannot_be_written_takes_the_video_with_it(capsys, inputs, tiny_model_file, tmp_path,
+                                                                  monkeypatch):
+    """An input's outputs appear together or not at all: a video kept without its summary
+    would make the rerun skip it, and the summary would never be written."""
+    from fer.io import summary
+
+    def full_disk(*args):
+        raise OSError(errno.ENOSPC, "No space left on device")
+    argv = ["annotate", inputs / "clip.mov", "-o", tmp_path, "--weights", tiny_model_file, "--summary"]
+    with monkeypatch.context() as patched:
+        patched.setattr(summary, "face_summary", full_disk)
+        code, out, err = run(capsys, *argv)
+    table = tmp_path / "clip.annotated.faces.csv"
+    assert code == 2 and out == ""
+    assert err.count("error") == 1  # a progress bar goes before it
+    assert err.splitlines()[-1] == f"fer annotate: error: cannot write {table}: no space left on the device"
+    assert list(tmp_path.iterdir()) == []
+    code, out, _ = run(capsys, *argv)
+    assert code == 0 and sorted(p.name for p in tmp_path.iterdir()) == [
+        "clip.annotated.csv", "clip.annotated.faces.csv", "clip.annotated.json", "clip.annotated.mp4",
+        "clip.annotated.timeline.png"]
 
 
 def test_device_choice(capsys, inputs, tiny_model_file, tmp_path):

@@ -85,8 +85,10 @@ def test_full_disk_leaves_no_partial_files(capsys, inputs, tiny_model_file, tmp_
         (full / "filler").write_bytes(bytes(16 * 1024))  # the combined log is small: leave it no room at all
         code, out, err = run(capsys, "annotate", inputs / "clip.mp4", "-o", tmp_path / "out", "--log",
                              full / "all.json", "--weights", tiny_model_file)
-        assert code == 2 and "no space left" in one_error_line(err) and f"{full}/all.json" in err
-        assert [p.name for p in full.iterdir()] == ["filler"]
+        video_rows, log = shown(err)  # the video's rows wait for the log in its folder: the video fails first
+        assert code == 2 and f"{full}/.all.json.parts/" in video_rows and "no space left" in video_rows
+        assert log == f"fer annotate: error: cannot write {full}/all.json: no space left on the device"
+        assert [p.name for p in full.iterdir()] == ["filler"] and not (tmp_path / "out" / "clip.annotated.mp4").exists()
 
 
 def test_a_file_in_the_way(capsys, inputs, tiny_model_file, tmp_path):

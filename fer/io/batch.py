@@ -8,20 +8,23 @@ logs for a video), unless one combined log for all inputs is asked for.
 
 from __future__ import annotations
 
+import dataclasses
 import glob
+import hashlib
 import os
-import tempfile
+import shutil
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import ExitStack
+from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from PIL import Image, UnidentifiedImageError
 
 from fer.io.facelog import FaceLog, read_provenance
 from fer.io.images import ImageError, encode_image, read_image
 from fer.io.output_names import Planned, plan_outputs
-from fer.io.outputs import OutputError, make_folder, written_together
+from fer.io.outputs import OutputError, discard, make_folder, output_error, written_together
 from fer.io.provenance import image_input, provenance
 from fer.io.video import Progress, VideoError, open_video
 from fer.recognizer import EmotionRecognizer
@@ -152,22 +155,76 @@ def annotate_files(inputs: Sequence[str | os.PathLike], recognizer: EmotionRecog
     Raises :class:`OutputError` when the output folder or the combined log cannot be written.
     ``summary``: also write each video's per-face table and timeline plot beside it
     (see :mod:`fer.io.summary`).
+
+    With ``log``, each input's rows are first written to its own part (see
+    :func:`log_parts`), so a rerun after an interruption skips the inputs done and still
+    gathers their rows.
     """
     items = plan_batch(inputs, out, log, overwrite, summary)
-    with ExitStack() as stack:
-        sink = None
-        if log is not None:
-            partial, = stack.enter_context(written_together(log))
-            sink = stack.enter_context(FaceLog([(partial, log)], source=True,
-                                               provenance=provenance(recognizer.classifier, recognizer.settings)))
+    parts = open_parts(log)
+    planned = []
+    try:
         for item in items:
             if isinstance(item, Result):
                 yield item
-            elif (done := skipped(item, overwrite)) is not None:
+                continue
+            plan = with_part(item, parts)
+            planned.append(plan)
+            if (done := skipped(plan, overwrite)) is not None:
                 yield done
             else:
-                report = progress(item.source) if progress and item.kind == "video" else None
-                yield annotate_one(item, recognizer, sink, fit, report, overwrite)
+                report = progress(plan.source) if progress and plan.kind == "video" else None
+                yield annotate_one(plan, recognizer, fit, report, overwrite)
+        if parts is not None:
+            assemble_log(Path(log), parts, planned, provenance(recognizer.classifier, recognizer.settings))
+    finally:
+        if parts is not None:
+            with suppress(OSError):
+                parts.rmdir()  # when empty: an interrupted run leaves only the parts it finished
+
+
+def log_parts(log: str | os.PathLike | None) -> Path | None:
+    """Where the inputs' rows wait for the combined ``log``: a hidden ``.LOG.parts``
+    folder beside it; None without a combined log. Each input's part is renamed
+    into place with its outputs, and the log is assembled from the parts, in input order,
+    at the end: a rerun after an interruption finds the parts of the inputs it skips."""
+    if log is None:
+        return None
+    return Path(log).with_name(f".{Path(log).name}.parts")
+
+
+def open_parts(log: str | os.PathLike | None) -> Path | None:
+    """Create :func:`log_parts`' folder; a failure is an :class:`OutputError` about ``log``
+    (a read-only folder), before any input is annotated."""
+    parts = log_parts(log)
+    if parts is not None:
+        try:
+            parts.mkdir(exist_ok=True)
+        except OSError as e:
+            raise output_error(e, [Path(log)], [parts]) from None
+    return parts
+
+
+def with_part(plan: Planned, parts: Path | None) -> Planned:
+    """``plan`` writing its rows to its part of the combined log instead of its own results.
+    The part is named after the planned output, so a rerun with the same inputs finds it,
+    whatever their order."""
+    if parts is None:
+        return plan
+    key = hashlib.sha256(os.path.abspath(plan.output).encode()).hexdigest()[:20]
+    return dataclasses.replace(plan, results=(parts / f"{key}.csv",))
+
+
+def assemble_log(log: Path, parts: Path, planned: Sequence[Planned], prov: dict[str, Any]) -> None:
+    """Write the combined log from the parts of ``planned`` (those that exist: an input that
+    failed has none), in input order, then remove the parts."""
+    with written_together(log) as (partial,), FaceLog([(partial, log)], source=True, provenance=prov) as sink:
+        for plan in planned:
+            part = plan.results[0]
+            if part.exists():
+                sink.add_log(part, source=str(plan.source))
+                sink.provenance["inputs"] += read_provenance(part)["inputs"]
+    shutil.rmtree(parts, ignore_errors=True)
 
 
 def skipped(plan: Planned, overwrite: bool) -> Result | None:
@@ -180,20 +237,19 @@ def skipped(plan: Planned, overwrite: bool) -> Result | None:
     return None
 
 
-def annotate_one(plan: Planned, rec: EmotionRecognizer, sink: FaceLog | None = None, fit: bool = False,
-                 progress: Progress | None = None, overwrite: bool = False) -> Result:
-    """Annotate one planned input (one unit of work, also on a Ray worker); ``sink``: the
-    combined log its rows go to, if any. A bad input or an output that cannot be written
-    becomes the result's error."""
+def annotate_one(plan: Planned, rec: EmotionRecognizer, fit: bool = False, progress: Progress | None = None,
+                 overwrite: bool = False) -> Result:
+    """Annotate one planned input (one unit of work, also on a Ray worker). A bad input or
+    an output that cannot be written becomes the result's error."""
     done = skipped(plan, overwrite)
     if done is not None:
         return done
     try:
         make_folder(plan.output.parent)
         if plan.kind == "image":
-            result = _image(plan, rec, sink, fit)
+            result = _image(plan, rec, fit)
         else:
-            result = _video(plan, rec, sink, fit, progress)
+            result = _video(plan, rec, fit, progress)
     except (*INPUT_ERRORS, OutputError) as e:
         return Result(plan.source, plan.kind, error=e)
     if plan.usual is not None:
@@ -201,7 +257,7 @@ def annotate_one(plan: Planned, rec: EmotionRecognizer, sink: FaceLog | None = N
     return result
 
 
-def _image(plan: Planned, rec: EmotionRecognizer, sink: FaceLog | None, fit: bool) -> Result:
+def _image(plan: Planned, rec: EmotionRecognizer, fit: bool) -> Result:
     image = read_image(plan.source)
     annotated, faces = rec.annotate_image(image, fit=fit)
     picture = image_input(plan.source, image.shape[1], image.shape[0])
@@ -210,25 +266,22 @@ def _image(plan: Planned, rec: EmotionRecognizer, sink: FaceLog | None, fit: boo
         if results:
             with FaceLog([(results[0], plan.results[0])],
                          provenance=provenance(rec.classifier, rec.settings, [picture])) as face_log:
-                face_log.add(0, 0.0, faces)
-    if sink is not None:
-        sink.add(0, 0.0, faces, source=str(plan.source))  # a picture without a face gets its "no face" row
-        sink.provenance["inputs"].append(picture)
+                face_log.add(0, 0.0, faces)  # a picture without a face gets its "no face" row
     labels = ", ".join(f"{r['label']} {r['confidence']:.0%}" for r in faces.to_records())
     return Result(plan.source, "image", plan.output,
                   f"{len(faces)} face{'s' if len(faces) != 1 else ''}" + (f" ({labels})" if labels else ""))
 
 
-def _video(plan: Planned, rec: EmotionRecognizer, sink: FaceLog | None, fit: bool,
-           progress: Progress | None) -> Result:
-    with tempfile.TemporaryDirectory(prefix="fer-") as tmp:
-        log = Path(tmp) / "faces.csv" if sink is not None else list(plan.results)
-        result = rec.annotate_video(plan.source, plan.output, progress=progress, log=log, fit=fit)
-        csv_log = log if sink is not None else next(p for p in plan.results if p.suffix == ".csv")
-        if sink is not None:
-            sink.add_log(csv_log, source=str(plan.source))
-            sink.provenance["inputs"] += read_provenance(csv_log)["inputs"]
-        written = _write_summary(csv_log, rec.class_names, plan.summary) if plan.summary else []
+def _video(plan: Planned, rec: EmotionRecognizer, fit: bool, progress: Progress | None) -> Result:
+    result = rec.annotate_video(plan.source, plan.output, progress=progress, log=list(plan.results), fit=fit)
+    written = []
+    if plan.summary:
+        try:
+            written = _write_summary(next(p for p in plan.results if p.suffix == ".csv"), rec.class_names,
+                                     plan.summary)
+        except BaseException:
+            discard([plan.output, *plan.results])  # an input's outputs appear together or not at all
+            raise
     skipped = f", {result.skipped} damaged frames skipped" if result.skipped else ""
     return Result(plan.source, "video", plan.output, f"{result.frames} frames{skipped}, {result.face_rows} face rows, "
                                                      f"{result.frames_without_face} frames without a face, "

@@ -9,20 +9,16 @@ twice: an input whose outputs exist is skipped (a rerun resumes; ``overwrite`` r
 it), a file whose worker died (killed, out of memory, its node lost) goes back to the
 queue for another worker, up to :data:`MAX_ATTEMPTS` times, and a bad input fails alone.
 
-With one combined log, each file's rows are first written to its own part (a CSV in a
-hidden ``.LOG.parts`` folder beside the log, renamed into place with the file's
-outputs), and the log is assembled from the parts, in input order, at the end: the
-same rows as the sequential run, and a rerun after an interruption reuses the parts.
+With one combined log, each file's rows wait in their part as in the sequential run
+(:func:`fer.io.batch.log_parts`): the same rows, and a rerun after an interruption
+reuses the parts.
 
 Ray is imported only here, and only when a Ray run starts (``pip install "fer[cluster]"``).
 """
 
 from __future__ import annotations
 
-import dataclasses
-import hashlib
 import os
-import shutil
 import signal
 import socket
 import threading
@@ -33,10 +29,9 @@ from typing import Any
 
 from fer.engine.classify import DeviceError
 from fer.engine.settings import Settings
-from fer.io.batch import Result, annotate_one, plan_batch, skipped
-from fer.io.facelog import FaceLog, read_provenance
+from fer.io.batch import Result, annotate_one, assemble_log, log_parts, open_parts, plan_batch, skipped, with_part
 from fer.io.output_names import Planned
-from fer.io.outputs import discard, make_folder, partial_name, written_together
+from fer.io.outputs import discard, partial_name
 from fer.io.provenance import provenance
 from fer.io.video import VideoError, VideoInfo
 from fer.models.modelfile import ModelFileError
@@ -100,7 +95,7 @@ class Annotator:
             self.progress = (index, done)
 
         self.progress = (index, 0)
-        result = annotate_one(plan, self.recognizer, None, fit, report, overwrite)
+        result = annotate_one(plan, self.recognizer, fit, report, overwrite)
         result.worker = f"pid {os.getpid()} on {socket.gethostname()}"
         return result
 
@@ -130,14 +125,14 @@ def annotate_on_ray(inputs: Sequence[str | os.PathLike], weights: str | os.PathL
     ray = import_ray()
     settings = settings or Settings()
     items = plan_batch(inputs, out, log, overwrite, summary)
-    parts = Path(log).with_name(f".{Path(log).name}.parts") if log is not None else None
+    parts = log_parts(log)
     planned: list[tuple[int, Planned]] = []  # the usable inputs, by their place on the command line
     todo: list[tuple[int, Planned]] = []  # those not done by an earlier run
     for index, item in enumerate(items):
         if isinstance(item, Result):
             yield item
             continue
-        plan = item if parts is None else dataclasses.replace(item, results=(part_path(parts, item),))
+        plan = with_part(item, parts)
         planned.append((index, plan))
         done = skipped(plan, overwrite)
         if done is not None:
@@ -146,8 +141,7 @@ def annotate_on_ray(inputs: Sequence[str | os.PathLike], weights: str | os.PathL
             todo.append((index, plan))
     if not todo and not (parts is not None and any(plan.results[0].exists() for _, plan in planned)):
         return
-    if parts is not None:
-        make_folder(parts)
+    open_parts(log)
 
     started_here = not ray.is_initialized()
     signals = DeferredSignals()  # the handlers of this process, before Ray replaces them
@@ -158,7 +152,7 @@ def annotate_on_ray(inputs: Sequence[str | os.PathLike], weights: str | os.PathL
             pool = _Pool(ray, weights, settings, device, workers, signals.deliver)
             yield from pool.run(todo, fit, overwrite, progress)
             if parts is not None:
-                _assemble_log(Path(log), parts, planned, pool.provenance())
+                assemble_log(Path(log), parts, [plan for _, plan in planned], pool.provenance())
     finally:
         if started_here:
             ray.shutdown()
@@ -234,13 +228,6 @@ class DeferredSignals:
             signal.signal(sig, handler if handler is not None else signal.SIG_DFL)
 
 
-def part_path(parts: Path, plan: Planned) -> Path:
-    """Where one input's rows wait for the combined log: named after its planned output,
-    so a rerun with the same inputs finds them, whatever their order."""
-    key = hashlib.sha256(os.path.abspath(plan.output).encode()).hexdigest()[:20]
-    return parts / f"{key}.csv"
-
-
 def discard_partials(plan: Planned) -> None:
     """Remove what a worker that was killed while writing ``plan``'s outputs left: it could
     not clean up itself."""
@@ -256,17 +243,6 @@ def frames_of(plan: Planned) -> int:
         return VideoInfo.read(plan.source).expected_frames() or 0
     except VideoError:
         return 0
-
-
-def _assemble_log(log: Path, parts: Path, planned: list[tuple[int, Planned]], prov: dict[str, Any]) -> None:
-    """Write the combined log from the parts, in input order, then remove the parts."""
-    with written_together(log) as (partial,), FaceLog([(partial, log)], source=True, provenance=prov) as sink:
-        for _, plan in planned:
-            part = plan.results[0]
-            if part.exists():
-                sink.add_log(part, source=str(plan.source))
-                sink.provenance["inputs"] += read_provenance(part)["inputs"]
-    shutil.rmtree(parts, ignore_errors=True)
 
 
 class _Pool:

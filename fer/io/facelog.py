@@ -28,6 +28,7 @@ import json
 import os
 import shutil
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
 
@@ -98,11 +99,12 @@ class FaceLog:
             self.labels[row["label"]] = self.labels.get(row["label"], 0) + 1
             self.rows += 1
         flat = flatten_row(row)
-        for _, fmt, f, writer in self._bodies:
-            if writer is not None:
-                writer.writerow([flat[c] for c in self._columns])
-            else:
-                f.write(("," if self.rows + self.frames_without_face > 1 else "") + "\n" + json.dumps(row))
+        for (path, _), (_, fmt, f, writer) in zip(self.files, self._bodies):
+            with _naming(path):
+                if writer is not None:
+                    writer.writerow([flat[c] for c in self._columns])
+                else:
+                    f.write(("," if self.rows + self.frames_without_face > 1 else "") + "\n" + json.dumps(row))
 
     def add_log(self, path: str | os.PathLike, source: str | None = None) -> None:
         """Append every row of a CSV log this class wrote: how per-file logs are gathered
@@ -118,12 +120,25 @@ class FaceLog:
         self._header(CLASS_NAMES)  # a log without any frame still gets its columns
         try:
             for (path, _), (body, fmt, f, _) in zip(self.files, self._bodies):
-                f.close()
-                if exc_type is None:
-                    _assemble(path, fmt, body, self.provenance, self._columns)
+                with _naming(path):
+                    f.close()
+                    if exc_type is None:
+                        _assemble(path, fmt, body, self.provenance, self._columns)
         finally:
             for body, *_ in self._bodies:
                 body.unlink(missing_ok=True)
+
+
+@contextmanager
+def _naming(path: Path) -> Iterator[None]:
+    """A failed write (a full disk) names the log it was for: Python's own error for a
+    buffered write names no file, and the message would blame another output."""
+    try:
+        yield
+    except OSError as e:
+        if e.filename is not None:
+            raise
+        raise OSError(e.errno, e.strerror, str(path)) from None
 
 
 def _assemble(path: Path, fmt: str, body: Path, provenance: dict[str, Any], columns: list[str]) -> None:

@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from fer.engine.faces import NO_FACE, UNCERTAIN
+from fer.io.outputs import written_together
 
 
 def frame_durations(rows: pd.DataFrame) -> pd.Series:
@@ -90,13 +91,8 @@ def write_summary(rows: pd.DataFrame, class_names: Sequence[str], paths: tuple[P
     """Write the per-face table and the timeline plot to ``paths`` (as
     :func:`fer.io.output_names.summary_paths` names them); each file appears only when complete."""
     table, figure = paths
-    partial = [p.with_name(p.name + ".partial") for p in (table, figure)]
-    try:
-        face_summary(rows, class_names).to_csv(partial[0], index=False)
-        plot_timeline(rows, class_names, title=table.name.removesuffix(".faces.csv")).savefig(partial[1], format="png")
-        for p, final in zip(partial, (table, figure)):
-            p.replace(final)
-    finally:
-        for p in partial:
-            p.unlink(missing_ok=True)
+    title = table.name.removesuffix(".faces.csv")
+    with written_together(table, figure) as (table_partial, figure_partial):
+        face_summary(rows, class_names).to_csv(table_partial, index=False)
+        plot_timeline(rows, class_names, title=title).savefig(figure_partial, format="png")
     return [table, figure]
