@@ -20,6 +20,7 @@ import streamlit as st
 
 from fer.app.admission import StreamSlots
 from fer.app.booth import BOOTH_DEFAULTS, BOOTH_DEFAULTS_SOURCE, booth_mode
+from fer.app.live import LiveSession
 from fer.app.operator import OperatorDefaults, operator_defaults
 from fer.engine.settings import DETECTORS, DISPLAY_HEIGHT_RANGE, DISPLAY_WIDTH_RANGE, Settings
 from fer.models.modelfile import ModelFileError, default_weights
@@ -192,6 +193,25 @@ def _reset() -> None:
         st.session_state.pop(_WIDGET + name, None)
 
 
+def _choose_model(widget: str) -> None:
+    """Before the page runs again, so that its first lines already load the new model."""
+    st.session_state[MODEL_KEY] = st.session_state[widget]
+
+
+def live_session(key: str, keep: bool = True) -> LiveSession:
+    """This tab's :class:`LiveSession` under ``key``, running the chosen model: one chosen
+    while the stream runs takes over that stream (see :meth:`LiveSession.use_model`).
+    ``keep``: see :class:`LiveSession`."""
+    rec = recognizer()
+    model, session = st.session_state.get(key, (None, None))
+    if session is None:
+        session = LiveSession(rec.new_stream(current_settings(), camera=True), rec.class_names, keep=keep)
+    elif model != current_model():
+        session.use_model(rec.new_stream(current_settings(), camera=True), rec.class_names)
+    st.session_state[key] = current_model(), session
+    return session
+
+
 def settings_controls(compact: bool = False) -> Settings:
     """The settings widgets; stores and returns the settings they show.
 
@@ -219,8 +239,8 @@ def settings_controls(compact: bool = False) -> Settings:
             _slider("full_scan_every", k["full_scan_every"])
         models = model_files()
         if len(models) > 1:
-            st.selectbox("Model", [str(p) for p in models], format_func=lambda p: Path(p).name, key=k["model"])
-            st.session_state[MODEL_KEY] = st.session_state[k["model"]]
+            st.selectbox("Model", [str(p) for p in models], format_func=lambda p: Path(p).name, key=k["model"],
+                         on_change=_choose_model, args=(k["model"],))
         else:
             st.caption(f"Model: `{current_model().name}`")
     with right:

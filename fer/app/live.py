@@ -111,6 +111,14 @@ class LiveSession:
             self._stream = LiveStream(self.process, self.slots, on_delay=self.record_delay)
         return self._stream
 
+    def use_model(self, pipeline, class_names: list[str]) -> None:
+        """Run another model's pipeline from the next frame on, in the same stream (a new
+        session would wait for the stream slot this one holds). The figures and the log
+        start afresh: a log's provenance names one model."""
+        self.pipeline = pipeline
+        self.class_names = list(class_names)
+        self.reset()
+
     def set_settings(self, settings: Settings) -> None:
         """The settings the visitor chose; the stream runs them, minus what graceful
         degradation turned off for the moment."""

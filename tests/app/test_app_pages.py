@@ -63,6 +63,21 @@ def test_model_choice_lists_every_shipped_model(app, models_folder):
     assert app.session_state["fer.model"] == str(models_folder / "other.pt")
 
 
+def test_a_model_chosen_beside_the_live_stream_takes_over_that_stream(app, models_folder):
+    """Chosen in the Live page's own settings panel: from that very run of the page, the
+    same session (and the stream slot it holds) runs the new model. A new session would
+    wait for the slot its predecessor holds: "the camera view is busy" with one stream."""
+    app.session_state["fer.live.mode"] = "Snapshots"  # AppTest has no WebRTC; the session is the same
+    page(app, "live")
+    _, session = app.session_state["fer.live"]
+    stream = session.stream()
+    app.selectbox(key="fer.widget.model").set_value(str(models_folder / "other.pt")).run()
+    assert not app.exception, app.exception
+    model, now = app.session_state["fer.live"]
+    assert now is session and session.stream() is stream
+    assert model == session.pipeline.classifier.path == models_folder / "other.pt"
+
+
 def test_metrics_page_shows_tables_and_heatmaps(app):
     page(app, "metrics")
     tables = app.dataframe

@@ -12,13 +12,8 @@ SESSION_KEY = "fer.booth"
 AUTOSTART_KEY = "fer.booth.autostart"
 
 st.html(booth.STYLE)
-rec = common.recognizer()
 settings = common.current_settings()
-model, session = st.session_state.get(SESSION_KEY, (None, None))
-if session is None or model != common.current_model():
-    model = common.current_model()
-    session = LiveSession(rec.new_stream(settings, camera=True), rec.class_names, keep=False)
-    st.session_state[SESSION_KEY] = model, session
+session = common.live_session(SESSION_KEY, keep=False)
 session.set_settings(settings)
 
 try:

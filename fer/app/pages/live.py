@@ -19,12 +19,7 @@ CAMERA_HELP = ("Browsers open the camera only on http://localhost or over HTTPS 
                "If it stays dark, switch to **Snapshots**, which needs no live connection.")
 
 st.title("Live")
-rec = common.recognizer()
-model, session = st.session_state.get(SESSION_KEY, (None, None))
-if session is None or model != common.current_model():  # first visit, or another model was chosen
-    model = common.current_model()
-    session = LiveSession(rec.new_stream(common.current_settings(), camera=True), rec.class_names)
-    st.session_state[SESSION_KEY] = model, session
+session = common.live_session(SESSION_KEY)
 
 try:
     rtc = rtc_configuration(st.secrets if st.secrets.load_if_toml_exists() else {})
