@@ -32,6 +32,7 @@ from aiortc import MediaStreamTrack
 from aiortc.mediastreams import MediaStreamError
 
 from fer.app.admission import StreamSlots
+from fer.io.video import fit_frame
 
 T = TypeVar("T")
 VIDEO_CLOCK_HZ = 90_000  # RTP's clock for video
@@ -220,6 +221,9 @@ class LiveStream:
             except Exception:  # the stream outlives one bad frame (process() records its own errors)
                 log.exception("live frame failed")
                 continue
+            h, w = annotated.shape[:2]
+            if w % 2 or h % 2:  # H.264 (Safari's first choice) takes even sides only: its sender would stop
+                annotated = fit_frame(annotated, w + w % 2, h + h % 2)
             out = av.VideoFrame.from_ndarray(annotated, format="rgb24")
             self._slots.touch(self)
             self.output.deliver(out, arrived)

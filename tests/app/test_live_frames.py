@@ -131,6 +131,26 @@ def test_a_slow_stream_processes_the_newest_frames_and_its_delay_stays_bounded()
     assert len(delays) == len(sent) and max(delays) < 1.0
 
 
+def test_frames_fitted_to_an_odd_size_leave_with_even_sides_for_h264():
+    """Fitting a 640x480 camera into an 800x470 display gives 627x470: x264 refuses odd
+    sides, and aiortc's sender would stop for good (Safari offers H.264 first)."""
+    from aiortc.codecs.h264 import H264Encoder
+
+    async def run() -> av.VideoFrame:
+        stream = LiveStream(lambda rgb: np.zeros((470, 627, 3), np.uint8), StreamSlots(1))
+        stream.addTrack(Camera(1000, 0.01))
+        stream.start()
+        try:
+            return await asyncio.wait_for(stream.output.recv(), 10)
+        finally:
+            stream.stop()
+
+    sent = asyncio.run(run())
+    assert (sent.width, sent.height) == (628, 470)
+    packets, _ = H264Encoder().encode(sent)
+    assert packets
+
+
 def test_a_stream_beyond_the_limit_is_refused_and_its_video_ends():
     async def run() -> tuple[LiveStream, LiveStream]:
         first, second = LiveStream(lambda rgb: rgb, slots), LiveStream(lambda rgb: rgb, slots)
