@@ -176,14 +176,15 @@ def test_image_page_bad_and_faceless_uploads(app, face_jpg):
 
     page(app, "image")
     blank = cv2.imencode(".png", np.full((200, 300, 3), 128, np.uint8))[1].tobytes()
+    deep = cv2.imencode(".png", np.full((200, 300), 30000, np.uint16))[1].tobytes()  # 16-bit grey: no JPEG of it
     app.file_uploader[0].set_value([("notes.jpg", b"this is text, not a picture", "image/jpeg"),
-                                    ("blank.png", blank, "image/png"),
+                                    ("blank.png", blank, "image/png"), ("deep.png", deep, "image/png"),
                                     ("astronaut.jpg", face_jpg, "image/jpeg")]).run()
     assert not app.exception
     assert len(app.error) == 1 and "notes.jpg" in app.error[0].value
-    assert any("No face was found" in w.value for w in app.warning)
-    assert [s.value for s in app.subheader] == ["notes.jpg", "blank.png", "astronaut.jpg"]
-    assert len(app.get("imgs") or app.get("image")) == 2  # the blank original and the annotated face
+    assert sum("No face was found" in w.value for w in app.warning) == 2
+    assert [s.value for s in app.subheader] == ["notes.jpg", "blank.png", "deep.png", "astronaut.jpg"]
+    assert len(app.get("imgs") or app.get("image")) == 3  # the faceless pictures as read, and the annotated face
 
 
 def test_the_detector_chosen_on_the_settings_page_finds_a_tilted_face(app):

@@ -25,7 +25,7 @@ for upload in files:
         picture, results = st.columns([3, 2], gap="large")
         stem = Path(upload.name).stem
         if not records:
-            picture.image(upload.getvalue(), caption="No face found")
+            picture.image(shown, caption="No face found")  # as read: upright, 8-bit RGB
             results.warning("No face was found. Faces should look roughly at the camera and fill at least "
                             f"{settings.min_face:.0%} of the picture's shorter side "
                             "(the minimum face size on the Settings page).")
