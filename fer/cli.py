@@ -359,6 +359,17 @@ def _check_outputs(parser: argparse.ArgumentParser, files: tuple[str | None, ...
         parser.error(str(e))
 
 
+def _check_app(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """The operator's environment, before the server starts rather than on the first
+    visitor's live page."""
+    from fer.app.launch import check_environment
+
+    try:
+        check_environment()
+    except ValueError as e:
+        parser.error(str(e))
+
+
 def _check_readme(parser: argparse.ArgumentParser, readme: str | None, start: str, end: str) -> None:
     """A ``--readme`` that cannot take the generated block fails before the run, not after."""
     from fer.training.report import check_readme
@@ -419,14 +430,14 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("app", help="start the web app (other arguments go to `streamlit run`)",
                        description="Start the web app with the project's Streamlit options. Other arguments go to "
                                    "`streamlit run`, e.g. fer app --server.port 8502 --server.address 0.0.0.0")
-    p.set_defaults(func=_app, parser=p)
+    p.set_defaults(func=_app, parser=p, validate=_check_app)
 
     p = sub.add_parser("booth", help="start the web app in booth mode: the full-window live view only",
                        description="Start the app serving only the booth view: the mirrored live camera fitted "
                                    "to the window, a banner with the main face's emotion, no controls for "
                                    "visitors. Set the operator's defaults first (see the README). Other "
                                    "arguments go to `streamlit run`.")
-    p.set_defaults(func=_booth, parser=p)
+    p.set_defaults(func=_booth, parser=p, validate=_check_app)
 
     p = sub.add_parser("train", help="train a model on FER2013")
     add_config_arguments(p)

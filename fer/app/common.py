@@ -18,7 +18,7 @@ from typing import Any
 
 import streamlit as st
 
-from fer.app.admission import StreamSlots
+from fer.app.admission import StreamSlots, server_slots
 from fer.app.booth import BOOTH_DEFAULTS, BOOTH_DEFAULTS_SOURCE, booth_mode
 from fer.app.live import LiveSession
 from fer.app.operator import OperatorDefaults, operator_defaults
@@ -205,7 +205,12 @@ def live_session(key: str, keep: bool = True) -> LiveSession:
     rec = recognizer()
     model, session = st.session_state.get(key, (None, None))
     if session is None:
-        session = LiveSession(rec.new_stream(current_settings(), camera=True), rec.class_names, keep=keep)
+        try:
+            slots = server_slots()
+        except ValueError as e:  # $FER_MAX_STREAMS, which `fer app` checks before starting
+            st.error(f"The live view is off: {e}")
+            st.stop()
+        session = LiveSession(rec.new_stream(current_settings(), camera=True), rec.class_names, slots, keep)
     elif model != current_model():
         session.use_model(rec.new_stream(current_settings(), camera=True), rec.class_names)
     st.session_state[key] = current_model(), session

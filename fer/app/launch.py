@@ -48,6 +48,16 @@ def streamlit_args(user_args: Sequence[str]) -> list[str]:
     return ["run", str(ROUTER), *flags, *user_args]
 
 
+def check_environment() -> None:
+    """Raise :class:`ValueError` for a bad ``$FER_MAX_STREAMS`` or ``$FER_ICE_SERVERS``: the
+    live pages need both, and the operator is at the terminal now, not later."""
+    from fer.app.admission import max_streams_from_env
+    from fer.app.live import rtc_configuration
+
+    max_streams_from_env()
+    rtc_configuration()
+
+
 def run_app(user_args: Sequence[str]) -> int:
     """Run the Streamlit server in this process until it stops; its exit status."""
     from streamlit.web import cli as streamlit_cli

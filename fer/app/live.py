@@ -54,10 +54,9 @@ def rtc_configuration(secrets: Mapping[str, Any] | None = None) -> dict[str, Any
                              '[{"urls": ["turn:turn.example.org:3478"], "username": "u", "credential": "p"}]') from None
     else:
         servers = (secrets or {}).get("ice_servers", [])
-    servers = [dict(s) for s in servers] if isinstance(servers, (list, tuple)) else servers
-    if not isinstance(servers, list) or not all("urls" in s for s in servers):
+    if not isinstance(servers, (list, tuple)) or not all(isinstance(s, Mapping) and "urls" in s for s in servers):
         raise ValueError(f"ICE servers must be a list of objects with 'urls', got {servers!r}")
-    return {"iceServers": servers}
+    return {"iceServers": [dict(s) for s in servers]}
 
 
 @dataclass

@@ -23,11 +23,26 @@ def test_ice_servers_from_environment_then_secrets(monkeypatch):
     assert rtc_configuration({"ice_servers": stun}) == {"iceServers": stun}
 
 
-@pytest.mark.parametrize("raw", ["not json", '{"urls": "stun:x"}', '[{"url": "stun:x"}]'])
+@pytest.mark.parametrize("raw", ["not json", '{"urls": "stun:x"}', '[{"url": "stun:x"}]', "[1]", '["stun:x"]'])
 def test_bad_ice_configuration_says_what_is_expected(monkeypatch, raw):
     monkeypatch.setenv(ICE_ENV, raw)
     with pytest.raises(ValueError, match="ICE|JSON"):
         rtc_configuration()
+
+
+@pytest.mark.parametrize("command", ["app", "booth"])
+@pytest.mark.parametrize("name, raw, message", [
+    ("FER_MAX_STREAMS", "two", "FER_MAX_STREAMS must be a positive integer, got 'two'"),
+    (ICE_ENV, '["stun:x"]', "ICE servers must be a list of objects with 'urls', got ['stun:x']")])
+def test_the_app_refuses_a_bad_operator_environment_before_starting(capsys, monkeypatch, command, name, raw, message):
+    from fer.app import launch
+    from fer.cli import main
+
+    monkeypatch.setenv(name, raw)
+    monkeypatch.setattr(launch, "run_app", lambda args: pytest.fail("the server started"))
+    with pytest.raises(SystemExit) as e:
+        main([command])
+    assert e.value.code == 2 and capsys.readouterr().err == f"fer {command}: error: {message}\n"
 
 
 def test_live_log_download_carries_provenance_raw_probabilities_and_no_face_rows(tiny_recognizer, tiny_model_file,

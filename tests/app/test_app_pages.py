@@ -78,6 +78,20 @@ def test_a_model_chosen_beside_the_live_stream_takes_over_that_stream(app, model
     assert model == session.pipeline.classifier.path == models_folder / "other.pt"
 
 
+@pytest.mark.parametrize("name", ["live", "booth"])
+def test_a_bad_stream_limit_turns_the_live_view_off_with_a_message(app, monkeypatch, name):
+    """Under `streamlit run` (``fer app`` refuses to start with it)."""
+    from fer.app import admission
+
+    monkeypatch.setenv(admission.MAX_STREAMS_ENV, "two")
+    monkeypatch.setattr(admission, "_server_slots", None)  # made from the environment on first use
+    app.session_state["fer.live.mode"] = "Snapshots"
+    app.switch_page(f"fer/app/pages/{name}.py").run()
+    assert not app.exception
+    assert [e.value for e in app.error] == ["The live view is off: FER_MAX_STREAMS must be a positive integer, "
+                                            "got 'two'"]
+
+
 def test_metrics_page_shows_tables_and_heatmaps(app):
     page(app, "metrics")
     tables = app.dataframe
