@@ -67,6 +67,8 @@ def banner(session: LiveSession, playing: bool, request: bool | None, waiting: b
     common.rerun_when_free(session.slots, waiting)
     if request and camera.gave_up(time.monotonic()):
         st.rerun()
+    if playing and session.refused():  # another tab took the last slot first: the busy view, as on Live
+        st.rerun()
     shown = booth.banner(session.stats(), playing, waiting, access)
     with st.container(key="booth-banner"):
         st.markdown(f":material/{shown.icon}:")
