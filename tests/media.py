@@ -147,6 +147,16 @@ def decode_all(path: Path) -> dict:
                 "audio": [s.codec_context.name for s in c.streams.audio]}
 
 
+def without_decoder(src: Path, dst: Path, stream: str) -> Path:
+    """A copy of the Matroska clip ``src`` whose ``stream`` ("audio", AAC; or "video",
+    H.264) names a codec FFmpeg does not know: it demuxes, and has no decoder."""
+    old = {"audio": b"A_AAC", "video": b"V_MPEG4/ISO/AVC"}[stream]
+    data = src.read_bytes()
+    assert data.count(old) == 1
+    dst.write_bytes(data.replace(old, old[:-3] + b"XYZ"))
+    return dst
+
+
 def damage(src: Path, dst: Path, start: float, end: float, seed: int = 0) -> Path:
     """A copy of ``src`` with the bytes from ``start`` to ``end`` (fractions of its length)
     replaced by noise: frames there no longer decode, the container stays readable."""

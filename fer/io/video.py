@@ -46,6 +46,8 @@ from fer.io.provenance import provenance, video_input
 
 #: Audio codecs copied into the mp4 unchanged; any other is re-encoded to AAC.
 COPY_AUDIO = ("aac", "mp3")
+#: What :class:`VideoInfo` says of audio in a codec without a decoder (it is left out).
+UNDECODABLE = "undecodable"
 #: x264 settings: "veryfast" keeps encoding a small share of the frame budget at 640x480.
 X264_OPTIONS = {"preset": "veryfast", "crf": "23"}
 #: Largest video frame accepted, in pixels (DCI 4K, 4096x2160, in either orientation).
@@ -100,7 +102,9 @@ class VideoInfo:
             duration = float(v.duration * v.time_base)
         elif container.duration:
             duration = container.duration / av.time_base
-        audio = container.streams.audio[0].codec_context.name if container.streams.audio else None
+        audio = None
+        if container.streams.audio:
+            audio = getattr(container.streams.audio[0].codec_context, "name", UNDECODABLE)
         return cls(v.codec_context.width, v.codec_context.height, float(rate) if rate else 0.0, v.frames or None,
                    duration, v.codec_context.name, audio)
 
@@ -150,6 +154,9 @@ def open_video(src: str | os.PathLike) -> av.container.InputContainer:
     if not container.streams.video:
         container.close()
         raise VideoError(f"{path} has no video stream")
+    if container.streams.video[0].codec_context is None:  # PyAV's sign of a codec without a decoder
+        container.close()
+        raise VideoError(f"{path} has its video in a codec FFmpeg cannot decode")
     return container
 
 
@@ -257,7 +264,9 @@ class _Reader:
         self.input = container
         self.video = container.streams.video[0]
         self.video.thread_type = "AUTO"
-        self.audio = container.streams.audio[0] if container.streams.audio else None
+        audio = container.streams.audio[0] if container.streams.audio else None
+        self.audio = audio if audio is not None and audio.codec_context is not None else None
+        self.audio_left_out = audio is not None and self.audio is None  # no decoder: cannot be re-encoded
         self.frames_read = 0
         self.packets_read = 0  # compressed video frames read from the file, decodable or not
         self.first_pts: int | None = None
@@ -358,7 +367,7 @@ class _Encoder(threading.Thread):
         self.last_audio_dts: int | None = None
         self.next_sample: int | None = None  # pts of the next re-encoded audio frame, in samples
         self.width = self.height = 0
-        self.audio_summary = "none"
+        self.audio_summary = "left out (a codec FFmpeg cannot decode)" if reader.audio_left_out else "none"
 
     def put(self, kind: str, payload: Any, pts: int = 0) -> None:
         if self.error is not None:

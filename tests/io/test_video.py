@@ -9,7 +9,7 @@ import cv2
 import numpy as np
 import pandas as pd
 import pytest
-from media import damage, decodable_frame_times, decode_all, make_clip
+from media import damage, decodable_frame_times, decode_all, make_clip, without_decoder
 
 import fer
 from fer.engine.settings import Settings
@@ -319,3 +319,19 @@ def test_a_failure_writing_the_mp4_is_one_error_and_keeps_nothing(tiny_recognize
     with pytest.raises(raised, match=message):
         annotate(tiny_recognizer, clip_with_audio, tmp_path / "out.mp4")
     assert outputs(tmp_path) == []
+
+
+def test_audio_without_a_decoder_is_left_out_and_said_so(tiny_recognizer, tmp_path):
+    src = without_decoder(make_clip(tmp_path / "clip.mkv", frames=6, audio="aac"), tmp_path / "odd.mkv", "audio")
+    assert VideoInfo.read(src).audio == "undecodable"
+    summary = annotate(tiny_recognizer, src, tmp_path / "out.mp4", log=False)
+    assert summary.audio == "left out (a codec FFmpeg cannot decode)"
+    out = decode_all(tmp_path / "out.mp4")
+    assert out["frames"] == summary.frames == 6 and out["audio"] == []
+
+
+def test_video_without_a_decoder_is_refused(tiny_recognizer, tmp_path):
+    src = without_decoder(make_clip(tmp_path / "clip.mkv", frames=6), tmp_path / "odd.mkv", "video")
+    with pytest.raises(VideoError, match="odd.mkv has its video in a codec FFmpeg cannot decode"):
+        annotate(tiny_recognizer, src, tmp_path / "out.mp4")
+    assert outputs(tmp_path) == ["clip.mkv", "odd.mkv"]
