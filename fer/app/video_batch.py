@@ -29,6 +29,7 @@ from typing import BinaryIO
 from fer.app.video_job import Progress, VideoJob
 from fer.engine.settings import Settings
 from fer.io.facelog import FaceLog
+from fer.io.outputs import OutputError, reason_of
 from fer.io.video import VideoCancelled, VideoError, VideoInfo, VideoSummary
 
 #: The largest batch, in megabytes of uploads (each file also obeys ``server.maxUploadSize``):
@@ -265,17 +266,23 @@ class VideoWorkspace:
 
     def upload(self, files: Iterable[tuple[str, BinaryIO]]) -> None:
         """Replace the uploaded videos (and any batch of the earlier ones) with copies of
-        ``files``, pairs of a name and a readable binary file."""
+        ``files``, pairs of a name and a readable binary file. Raises :class:`OutputError`,
+        and keeps none of them, when the server has no room for them all."""
         self.discard()
         inputs = self.root / "inputs"
         shutil.rmtree(inputs, ignore_errors=True)
-        inputs.mkdir()
         self.inputs = []
-        for i, (name, data) in enumerate(files):
-            path = inputs / f"{i:03d}{Path(name).suffix.lower() or '.mp4'}"
-            with open(path, "wb") as out:
-                shutil.copyfileobj(data, out)
-            self.inputs.append((name, path))
+        try:
+            inputs.mkdir()
+            for i, (name, data) in enumerate(files):
+                path = inputs / f"{i:03d}{Path(name).suffix.lower() or '.mp4'}"
+                with open(path, "wb") as out:
+                    shutil.copyfileobj(data, out)
+                self.inputs.append((name, path))
+        except OSError as e:
+            shutil.rmtree(inputs, ignore_errors=True)
+            self.inputs = []
+            raise OutputError(f"the server could not keep them: {reason_of(e)}") from None
 
     def start(self, recognizer, settings: Settings, model: str = "") -> VideoBatch:
         """Annotate the uploaded videos with ``settings``, replacing any earlier batch."""

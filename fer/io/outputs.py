@@ -56,10 +56,13 @@ def output_error(e: OSError, finals: Sequence[Path], partials: Sequence[Path] = 
     if e.filename is not None:
         named = Path(os.fsdecode(e.filename))
         path = dict(zip(partials, finals)).get(named, named)
-    reason = e.strerror or str(e)
-    if e.errno == errno.ENOSPC:
-        reason = "no space left on the device"
+    reason = reason_of(e)
     return OutputError(f"cannot write {path}: {reason}" if path else f"cannot write the output: {reason}")
+
+
+def reason_of(e: OSError) -> str:
+    """The system's reason for a failed write, in words."""
+    return "no space left on the device" if e.errno == errno.ENOSPC else e.strerror or str(e)
 
 
 def refuse_to_replace(path: str | os.PathLike, overwrite: bool) -> None:

@@ -201,6 +201,25 @@ def test_a_batch_over_the_total_limit_is_refused(app, monkeypatch):
     assert workspace(app).batch is None
 
 
+def test_uploads_the_server_has_no_room_for_are_an_error_and_leave_nothing(app, monkeypatch, clips):
+    import errno
+
+    from fer.app import video_batch
+
+    def full_disk(source, target):
+        target.write(source.read(100))
+        raise OSError(errno.ENOSPC, "No space left on device")
+    with monkeypatch.context() as patched:
+        patched.setattr(video_batch.shutil, "copyfileobj", full_disk)
+        upload(app, clips)
+    assert [e.value for e in app.error] == [
+        "These videos could not be received: the server could not keep them: no space left on the device. "
+        "Try fewer or shorter ones, or tell the operator."]
+    assert workspace(app).batch is None and not (workspace(app).root / "inputs").exists()
+    app.run()  # not tried again: the uploader is empty
+    assert not app.error and not app.file_uploader[0].value
+
+
 def test_a_disconnected_tab_loses_its_batch_and_its_files(app, gate, clips):
     from streamlit.runtime import caching
 

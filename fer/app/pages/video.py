@@ -15,6 +15,7 @@ from fer.app.video_batch import (
     VideoWorkspace,
     batch_limit_mb,
 )
+from fer.io.outputs import OutputError
 from fer.io.summary import face_summary, timeline
 
 WORKSPACE_KEY = "fer.video"  # this session's VideoWorkspace: uploads and the current batch
@@ -135,11 +136,17 @@ if total > batch_mb * MB:
              "Remove some and annotate them in a second batch.")
 elif uploads:
     rec = common.recognizer()
-    workspace.upload((u.name, u) for u in uploads)
-    release_uploads(uploads)
-    workspace.start(rec, common.current_settings(), str(common.current_model()))
-    st.session_state[UPLOADS_KEY] = st.session_state.get(UPLOADS_KEY, 0) + 1  # an empty uploader for the next batch
-    st.session_state.pop(SHOWN_KEY, None)
+    try:
+        workspace.upload((u.name, u) for u in uploads)
+    except OutputError as e:  # not tried again on every rerun: the uploader is emptied below
+        st.error(f"These videos could not be received: {e}. Try fewer or shorter ones, or tell the operator.")
+        st.stop()
+    else:
+        workspace.start(rec, common.current_settings(), str(common.current_model()))
+        st.session_state.pop(SHOWN_KEY, None)
+    finally:
+        release_uploads(uploads)
+        st.session_state[UPLOADS_KEY] = st.session_state.get(UPLOADS_KEY, 0) + 1  # an empty uploader next
     st.rerun()
 if batch is None:
     st.stop()
