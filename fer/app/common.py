@@ -23,7 +23,7 @@ from fer.app.booth import BOOTH_DEFAULTS, BOOTH_DEFAULTS_SOURCE, booth_mode
 from fer.app.live import LiveSession
 from fer.app.operator import OperatorDefaults, operator_defaults
 from fer.engine.settings import DETECTORS, DISPLAY_HEIGHT_RANGE, DISPLAY_WIDTH_RANGE, Settings
-from fer.models.modelfile import ModelFileError, default_weights
+from fer.models.modelfile import ModelFileError, default_weights, files_of
 
 REPO = Path(__file__).resolve().parents[2]
 IMBALANCE_FILE = REPO / "docs" / "imbalance.json"  # the class-imbalance study (issue 5), when shipped
@@ -72,7 +72,7 @@ def current_model() -> Path:
 
 
 @st.cache_resource(show_spinner="Loading the model...", max_entries=4)
-def _load_recognizer(path: str, mtime: float):
+def _load_recognizer(path: str, stamp: tuple[float, ...]):
     from fer.recognizer import EmotionRecognizer
 
     return EmotionRecognizer(weights=path)  # one PyTorch thread: see fer.recognizer.THREADS
@@ -83,8 +83,8 @@ def recognizer():
     plain message when the model file is missing or damaged."""
     path = current_model()
     try:
-        mtime = path.stat().st_mtime if path.is_file() else 0.0  # a rewritten file reloads
-        return _load_recognizer(str(path), mtime)
+        stamp = tuple(p.stat().st_mtime if p.is_file() else 0.0 for p in files_of(path))  # rewritten: reloaded
+        return _load_recognizer(str(path), stamp)
     except ModelFileError as e:
         st.error(f"The model could not be loaded: {e}. Train and export one (see the README), "
                  "or choose another model on the Settings page.")
@@ -200,10 +200,11 @@ def _choose_model(widget: str) -> None:
 
 def live_session(key: str, keep: bool = True) -> LiveSession:
     """This tab's :class:`LiveSession` under ``key``, running the chosen model: one chosen
-    while the stream runs takes over that stream (see :meth:`LiveSession.use_model`).
+    (or rewritten) while the stream runs takes over that stream (see
+    :meth:`LiveSession.use_model`).
     ``keep``: see :class:`LiveSession`."""
     rec = recognizer()
-    model, session = st.session_state.get(key, (None, None))
+    running, session = st.session_state.get(key, (None, None))
     if session is None:
         try:
             slots = server_slots()
@@ -211,9 +212,9 @@ def live_session(key: str, keep: bool = True) -> LiveSession:
             st.error(f"The live view is off: {e}")
             st.stop()
         session = LiveSession(rec.new_stream(current_settings(), camera=True), rec.class_names, slots, keep)
-    elif model != current_model():
+    elif running is not rec:  # another model, or its file rewritten
         session.use_model(rec.new_stream(current_settings(), camera=True), rec.class_names)
-    st.session_state[key] = current_model(), session
+    st.session_state[key] = rec, session
     return session
 
 

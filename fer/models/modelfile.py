@@ -235,13 +235,30 @@ def save_ensemble(members: list[tuple[str | os.PathLike, float]], path: str | os
     return path
 
 
-def _load_ensemble(path: Path) -> list[LoadedModel]:
+def _ensemble_entries(path: Path) -> list[tuple[Path, float]]:
+    """An ensemble file's members and weights, as written."""
     try:
         spec = json.loads(path.read_text())
         assert spec["format"] == ENSEMBLE_FORMAT
-        entries = [(path.parent / m["file"], float(m["weight"])) for m in spec["members"]]
+        return [(path.parent / m["file"], float(m["weight"])) for m in spec["members"]]
     except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError, ValueError, AssertionError):
         raise ModelFileError(f"{path} is not a fer ensemble file") from None
+
+
+def files_of(weights: str | os.PathLike) -> list[Path]:
+    """The files a model is loaded from: the file itself and, for an ensemble, its members
+    (what a cache of loaded models must watch: retraining a member changes the ensemble)."""
+    path = Path(weights)
+    if path.suffix != ".json" or not path.is_file():
+        return [path]
+    try:
+        return [path, *(member for member, _ in _ensemble_entries(path))]
+    except (ModelFileError, OSError):
+        return [path]  # loading it says what is wrong
+
+
+def _load_ensemble(path: Path) -> list[LoadedModel]:
+    entries = _ensemble_entries(path)
     check_ensemble_weights([w for _, w in entries], str(path))
     members = [_load_torchscript(p, w) if p.is_file() else _missing(p, path) for p, w in entries]
     if len({tuple(m.meta.class_names) for m in members}) != 1:

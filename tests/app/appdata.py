@@ -69,3 +69,12 @@ def check_batch_zip(archive, frames: dict[str, int], folder: Path) -> None:
         own = list(read_log_csv(folder / f"{stem}-fer.csv"))
         assert own, f"no face logged in {name}"
         assert [{k: v for k, v in row.items() if k != "source"} for row in combined if row["source"] == name] == own
+
+
+def download(app, managers: list, label: str) -> bytes:
+    """What clicking the download button whose label starts with ``label`` serves, made
+    when clicked (deferred) or with the page; ``managers``: the ``media_managers`` fixture."""
+    button = next(b for b in app.get("download_button") if b.label.startswith(label))
+    manager = managers[-1]
+    url = manager.execute_deferred(button.proto.deferred_file_id) if button.proto.deferred_file_id else button.proto.url
+    return manager.read_file(url.rsplit("/", 1)[1]).content

@@ -70,3 +70,19 @@ def pytest_runtest_makereport(item, call):
     if isinstance(log, Path) and log.is_file():  # a browser test's Streamlit server: what it said
         report.sections.append(("the Streamlit server's log (end)", log.read_text(errors="replace")[-4000:]))
     return report
+
+
+@pytest.fixture
+def media_managers(monkeypatch) -> list:
+    """The media file managers AppTest creates (one per run), to fetch what a download
+    button serves (see :func:`appdata.download`)."""
+    from streamlit.runtime import media_file_manager as mfm
+
+    managers, init = [], mfm.MediaFileManager.__init__
+
+    def recording_init(self, *args, **kwargs):
+        init(self, *args, **kwargs)
+        managers.append(self)
+
+    monkeypatch.setattr(mfm.MediaFileManager, "__init__", recording_init)
+    return managers

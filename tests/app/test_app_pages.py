@@ -7,7 +7,7 @@ import json
 import shutil
 
 import pytest
-from appdata import REPO
+from appdata import REPO, download
 from streamlit.testing.v1 import AppTest
 
 from fer.engine.settings import Settings
@@ -73,9 +73,30 @@ def test_a_model_chosen_beside_the_live_stream_takes_over_that_stream(app, model
     stream = session.stream()
     app.selectbox(key="fer.widget.model").set_value(str(models_folder / "other.pt")).run()
     assert not app.exception, app.exception
-    model, now = app.session_state["fer.live"]
+    _, now = app.session_state["fer.live"]
     assert now is session and session.stream() is stream
-    assert model == session.pipeline.classifier.path == models_folder / "other.pt"
+    assert session.pipeline.classifier.path == models_folder / "other.pt"
+
+
+def test_a_retrained_member_reloads_its_ensemble_under_the_running_stream(app, monkeypatch, tmp_path,
+                                                                         tiny_model_file):
+    """The cache of loaded models watches an ensemble's members too, and the stream takes
+    the reloaded model: a log's provenance (which hashes the files) names what ran."""
+    import os
+
+    from fer.models.modelfile import save_ensemble
+
+    shutil.copy(tiny_model_file, tmp_path / "member.pt")
+    save_ensemble([(tmp_path / "member.pt", 1.0)], tmp_path / "joint.ens.json")
+    monkeypatch.setenv("FER_WEIGHTS", str(tmp_path / "joint.ens.json"))
+    app.session_state["fer.live.mode"] = "Snapshots"
+    page(app, "live")
+    first, session = app.session_state["fer.live"]
+    later = (tmp_path / "member.pt").stat().st_mtime + 60
+    os.utime(tmp_path / "member.pt", (later, later))  # retrained and exported again
+    app.run()
+    now, same = app.session_state["fer.live"]
+    assert same is session and now is not first and session.pipeline.classifier is now.classifier
 
 
 @pytest.mark.parametrize("name", ["live", "booth"])
@@ -142,27 +163,7 @@ def test_metrics_page_without_metrics_files(app, tmp_path, monkeypatch, tiny_mod
     assert "No metrics files" in app.info[0].value
 
 
-@pytest.fixture
-def media_files(monkeypatch) -> list:
-    """The in-memory media stores AppTest creates, to read back what download buttons serve."""
-    from streamlit.runtime import memory_media_file_storage as mm
-
-    stores, init = [], mm.MemoryMediaFileStorage.__init__
-
-    def recording_init(self, *args, **kwargs):
-        init(self, *args, **kwargs)
-        stores.append(self)
-
-    monkeypatch.setattr(mm.MemoryMediaFileStorage, "__init__", recording_init)
-    return stores
-
-
-def download(app: AppTest, stores: list, label: str) -> bytes:
-    button = next(b for b in app.get("download_button") if b.label == label)
-    return stores[-1].get_file(button.proto.url.rsplit("/", 1)[1]).content
-
-
-def test_image_page_annotates_faces_and_offers_downloads(app, media_files, face_jpg):
+def test_image_page_annotates_faces_and_offers_downloads(app, media_managers, face_jpg):
     import cv2
     import numpy as np
 
@@ -171,10 +172,10 @@ def test_image_page_annotates_faces_and_offers_downloads(app, media_files, face_
     page(app, "image")
     app.file_uploader[0].set_value(("astronaut.jpg", face_jpg, "image/jpeg")).run()
     assert not app.exception and not app.error
-    png = cv2.imdecode(np.frombuffer(download(app, media_files, "Download annotated image"), np.uint8),
+    png = cv2.imdecode(np.frombuffer(download(app, media_managers, "Download annotated image"), np.uint8),
                        cv2.IMREAD_COLOR)
     assert png is not None and png.shape[2] == 3
-    results = json.loads(download(app, media_files, "Download results (JSON)"))
+    results = json.loads(download(app, media_managers, "Download results (JSON)"))
     assert results["file"] == "astronaut.jpg" and len(results["faces"]) == 1
     assert results["provenance"]["inputs"] == [{"kind": "image", "path": "astronaut.jpg", "width": 512, "height": 512}]
     assert results["provenance"]["model"]["file"] == "vgg10.pt"

@@ -12,7 +12,7 @@ from pathlib import Path
 import av
 import pandas as pd
 import pytest
-from appdata import REPO, check_batch_zip
+from appdata import REPO, check_batch_zip, download
 from media import make_clip
 from streamlit.testing.v1 import AppTest
 
@@ -32,30 +32,6 @@ def new_session() -> AppTest:
     at.switch_page("fer/app/pages/video.py").run()
     assert not at.exception, at.exception
     return at
-
-
-@pytest.fixture
-def media_managers(monkeypatch) -> list:
-    """The media file managers AppTest creates (one per run), to fetch what a download
-    button serves: the page's downloads are deferred, made when clicked."""
-    from streamlit.runtime import media_file_manager as mfm
-
-    managers, init = [], mfm.MediaFileManager.__init__
-
-    def recording_init(self, *args, **kwargs):
-        init(self, *args, **kwargs)
-        managers.append(self)
-
-    monkeypatch.setattr(mfm.MediaFileManager, "__init__", recording_init)
-    return managers
-
-
-def download(app: AppTest, managers: list, label: str) -> bytes:
-    """What clicking the download button whose label starts with ``label`` serves."""
-    button = next(b for b in app.get("download_button") if b.label.startswith(label))
-    manager = managers[-1]
-    url = manager.execute_deferred(button.proto.deferred_file_id)
-    return manager.read_file(url.rsplit("/", 1)[1]).content
 
 
 @pytest.fixture

@@ -14,6 +14,7 @@ from fer.models.modelfile import (
     FORMAT_VERSION,
     ModelFileError,
     ModelMeta,
+    files_of,
     load_models,
     metrics_cards,
     save_ensemble,
@@ -107,6 +108,14 @@ def test_ensemble_file_loads_members_with_normalised_weights(tiny_model_file, tm
     ens.write_text(json.dumps(spec))
     with pytest.raises(ModelFileError, match="missing.pt"):
         load_models(ens)
+
+
+def test_files_of_a_model_are_what_loading_it_reads(tiny_model_file, tmp_path):
+    ens = save_ensemble([(tiny_model_file, 1.0), (tiny_model_file, 2.0)], tmp_path / "e.ens.json")
+    assert [p.resolve() for p in files_of(ens)] == [ens.resolve(), *[tiny_model_file.resolve()] * 2]
+    assert files_of(tiny_model_file) == [tiny_model_file]
+    (tmp_path / "broken.ens.json").write_text("{")
+    assert files_of(tmp_path / "broken.ens.json") == [tmp_path / "broken.ens.json"]  # loading it says what is wrong
 
 
 @pytest.mark.parametrize("weights", [[0, 0], [-1, 2], ["nan", 1], ["heavy", 1]])

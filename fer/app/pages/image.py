@@ -1,4 +1,5 @@
 import json
+from functools import partial
 from pathlib import Path
 
 import streamlit as st
@@ -31,7 +32,7 @@ for upload in files:
                             "(the minimum face size on the Settings page).")
         else:
             picture.image(shown)
-            picture.download_button("Download annotated image", encode_image(full, "png"),
+            picture.download_button("Download annotated image", partial(encode_image, full, "png"),  # when clicked
                                     file_name=f"{stem}-fer.png", mime="image/png", on_click="ignore",
                                     key=f"png-{upload.file_id}", icon=":material/download:")
         # ``full`` is annotated at the picture's own size, so its shape is the picture's.

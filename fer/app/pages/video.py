@@ -175,4 +175,4 @@ if done:
     if st.session_state.get(SHOWN_KEY) not in names:
         st.session_state[SHOWN_KEY] = names[0]
     shown = st.selectbox("Annotated video", names, key=SHOWN_KEY)
-    shown_video(next(f for f in done if f.name == shown), common.recognizer().class_names)
+    shown_video(next(f for f in done if f.name == shown), batch.recognizer.class_names)  # the model that annotated them
