@@ -271,14 +271,21 @@ def _robustness(args: argparse.Namespace) -> None:
 
 
 def _check_robustness(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
-    from fer.robustness import README_END, README_START
+    from fer.engine.settings import Settings
+    from fer.robustness import PLOT_FORMATS, README_END, README_START
+    from fer.scenes import CONDITIONS
 
     if args.faces < 7:
         parser.error(f"--faces {args.faces}: at least 7, one per class (the sample is class-stratified)")
-    if not 0 < args.min_face <= 1:
-        parser.error(f"--min-face {args.min_face}: must be in (0, 1]")
+    low, high = Settings.__dataclass_fields__["min_face"].metadata["range"]
+    if not low <= args.min_face <= high:
+        parser.error(f"--min-face {args.min_face}: must be in [{low}, {high}], the minimum face sizes detection takes")
+    if args.readme and set(args.conditions) != {c.name for c in CONDITIONS}:
+        parser.error("--readme: the README's table has every condition; leave --conditions out with --readme")
     _check_readme(parser, args.readme, README_START, README_END)
     _check_outputs(parser, files=(args.json, args.plot))
+    if args.plot and Path(args.plot).suffix.lower().lstrip(".") not in PLOT_FORMATS:
+        parser.error(f"--plot {args.plot}: a {', '.join('.' + f for f in PLOT_FORMATS)} file")
 
 
 def _check_bench(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
@@ -571,14 +578,14 @@ def build_parser() -> argparse.ArgumentParser:
                    help=f"detectors to compare (default: {' '.join(DEFAULT_VARIANTS)}; blazeface-unaligned is "
                         "blazeface without turning faces upright)")
     p.add_argument("--min-face", type=float, default=MIN_FACE,
-                   help=f"smallest face asked for, fraction of the shorter side (default: {MIN_FACE}: 40-pixel faces "
-                        "are in range)")
+                   help=f"smallest face asked for, fraction of the shorter side, within the app's range (default: "
+                        f"{MIN_FACE}: 40-pixel faces are in range)")
     p.add_argument("--conditions", nargs="+", choices=condition_names, default=condition_names, metavar="NAME",
                    help="only these conditions (default: all: " + ", ".join(f"'{c}'" for c in condition_names) + ")")
     p.add_argument("--weights", help="model or ensemble file (default: weights/vgg10.pt or $FER_WEIGHTS)")
     p.add_argument("--json", help="also write the full results to this file, e.g. docs/robustness.json")
     p.add_argument("--plot", help="also draw recall and accuracy per condition into this PNG, e.g. docs/robustness.png")
-    p.add_argument("--readme", help="regenerate the robustness table in this README")
+    p.add_argument("--readme", help="regenerate the robustness table in this README (needs every condition)")
     p.set_defaults(func=_robustness, validate=_check_robustness, parser=p)
     return parser
 

@@ -34,6 +34,7 @@ import numpy as np
 
 from fer.engine.detect import make_detector
 from fer.engine.settings import Settings
+from fer.io.outputs import make_folder, written_together
 from fer.scenes import CONDITIONS, REFERENCE, Condition, Placed, render
 
 #: The variants that can be compared: each detector as shipped, and BlazeFace without
@@ -208,6 +209,10 @@ def table(report: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+#: What ``--plot`` may write (by suffix).
+PLOT_FORMATS = ("png", "svg", "pdf")
+
+
 def plot(report: dict[str, Any], path: str | os.PathLike) -> Path:
     """Recall and end-to-end accuracy per condition, one line per variant."""
     import matplotlib
@@ -233,7 +238,10 @@ def plot(report: dict[str, Any], path: str | os.PathLike) -> Path:
                  f"(fer robustness)", fontsize=11)
     fig.tight_layout()
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    make_folder(path.parent)
+    try:
+        with written_together(path) as (partial,):
+            fig.savefig(partial, dpi=100, format=path.suffix.lower().lstrip(".") or "png")
+    finally:
+        plt.close(fig)
     return path

@@ -200,7 +200,10 @@ def test_bench_prints_and_writes_json_and_the_readme_tables(capsys, tiny_int8_mo
 @pytest.mark.parametrize("args, message", [
     (["--frames", "0"], "--frames 0: at least 1"),
     (["--video-seconds", "10,x"], "--video-seconds 10,x: seconds separated by commas, e.g. 10,60"),
-    (["--video-seconds", "-1"], "--video-seconds: every length must be a positive number of seconds")])
+    (["--video-seconds", "-1"], "--video-seconds: every length must be a number of seconds, at least one frame "
+                                "(1/30 s)"),
+    (["--video-seconds", "0.01"], "--video-seconds: every length must be a number of seconds, at least one frame "
+                                  "(1/30 s)")])
 def test_bench_refuses_counts_it_cannot_measure_before_measuring(capsys, args, message):
     with pytest.raises(SystemExit) as e:
         main(["bench", *args])
@@ -351,6 +354,33 @@ def test_robustness_runs_only_the_conditions_named(capsys, fer2013_path, tiny_mo
     assert set(report["results"]["haar"]) == {"40 px", "no face"}
     assert "recall" in report["results"]["haar"]["40 px"]  # no "recall vs upright" without the upright scenes
     assert (tmp_path / "r.png").read_bytes()[:4] == b"\x89PNG"
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--min-face", "0.8"], "--min-face 0.8: must be in [0.05, 0.5], the minimum face sizes detection takes"),
+    (["--plot", "r.txt"], "--plot r.txt: a .png, .svg, .pdf file"),
+    (["--readme", "README.md", "--conditions", "40 px"],
+     "--readme: the README's table has every condition; leave --conditions out with --readme")])
+def test_robustness_refuses_what_it_could_only_fail_on_after_the_run(capsys, args, message):
+    with pytest.raises(SystemExit) as e:
+        main(["robustness", "--data", "no-data", *args])
+    assert e.value.code == 2 and capsys.readouterr().err.splitlines()[-1] == f"fer robustness: error: {message}"
+
+
+def test_an_image_written_as_a_format_images_are_not_is_one_line(capsys, inputs, tiny_model_file, tmp_path):
+    code, out, err = run(capsys, "annotate", inputs / "astronaut.jpg", "-o", tmp_path / "out.gif",
+                         "--weights", tiny_model_file)
+    assert code == 2 and out == "" and err == (f"fer annotate: error: {tmp_path / 'out.gif'}: an annotated image is "
+                                               "written as .bmp, .jpeg, .jpg, .png, .webp\n")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_an_input_that_cannot_be_reached_fails_alone(capsys, inputs, tiny_model_file, tmp_path):
+    unreachable = tmp_path / ("a" * 300 + ".jpg")  # longer than a file name may be
+    code, out, err = run(capsys, "annotate", unreachable, inputs / "astronaut.jpg", "-o", tmp_path / "out",
+                         "--weights", tiny_model_file)
+    assert code == 2 and "astronaut.annotated.jpg" in out
+    assert f"fer annotate: error: {unreachable} cannot be reached: File name too long" in err.splitlines()
 
 
 def test_robustness_needs_one_face_per_class(capsys, fer2013_path):

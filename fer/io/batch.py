@@ -53,8 +53,12 @@ class Result:
 
 def kind_of(path: Path) -> str:
     """``"image"`` or ``"video"``, from the file's content (its name can lie)."""
-    if not path.is_file():
-        raise FileNotFoundError(f"{path} does not exist" if not path.exists() else f"{path} is not a file")
+    try:
+        is_file, exists = path.is_file(), path.exists()
+    except OSError as e:  # no permission to look, a name too long
+        raise FileNotFoundError(f"{path} cannot be reached: {e.strerror or e}") from None
+    if not is_file:
+        raise FileNotFoundError(f"{path} does not exist" if not exists else f"{path} is not a file")
     try:
         with Image.open(path):
             return "image"
@@ -77,8 +81,16 @@ def expand_inputs(inputs: Sequence[str | os.PathLike]) -> list[Path]:
     paths: list[Path] = []
     for given in inputs:
         path = Path(given)
-        if path.is_dir():
-            paths += sorted(p for p in path.iterdir() if p.is_file() and _is_media_name(p))
+        try:
+            is_dir = path.is_dir()
+        except OSError:  # no permission to look, a name too long: kind_of says so, for this input alone
+            paths.append(path)
+            continue
+        if is_dir:
+            try:
+                paths += sorted(p for p in path.iterdir() if p.is_file() and _is_media_name(p))
+            except OSError as e:
+                raise FileNotFoundError(f"cannot list the folder {path}: {e.strerror or e}") from None
         elif not path.exists() and glob.has_magic(str(given)):
             matches = [Path(p) for p in sorted(glob.glob(str(given), recursive=True)) if Path(p).is_file()]
             paths += matches or [path]  # none: it fails as a missing file does

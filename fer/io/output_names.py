@@ -47,12 +47,15 @@ def plan_outputs(sources: Sequence[tuple[Path, str]], out: Path | None = None, o
     input). ``combined_log``: the one log of the run, if any (then no per-input results).
     ``summary``: videos also write their summary files (:func:`summary_paths`).
 
-    Raises :class:`OutputError` when a name the user chose would replace an input.
+    Raises :class:`OutputError` when a name the user chose would replace an input, or
+    names an image format that cannot be written.
     """
     reserved = {_key(p) for p, _ in sources} | ({_key(combined_log)} if combined_log else set())
     results = () if combined_log else None
     if out_is_file:
         (src, kind), = sources
+        if kind == "image" and out.suffix.lower() not in WRITE_FORMATS:
+            raise OutputError(f"{out}: an annotated image is written as {', '.join(sorted(WRITE_FORMATS))}")
         plan = Planned(src, kind, out, _results(out, kind, results), summary=_summary(out, kind, summary))
         for path in plan.files:
             if _key(path) in reserved:
