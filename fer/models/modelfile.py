@@ -261,9 +261,15 @@ def _load_ensemble(path: Path) -> list[LoadedModel]:
     entries = _ensemble_entries(path)
     check_ensemble_weights([w for _, w in entries], str(path))
     members = [_load_torchscript(p, w) if p.is_file() else _missing(p, path) for p, w in entries]
-    if len({tuple(m.meta.class_names) for m in members}) != 1:
-        raise ModelFileError(f"the members of {path} disagree on the class names")
+    check_class_names(members, f"the members of {path}")
     return members
+
+
+def check_class_names(members: list[LoadedModel], which: str) -> None:
+    """Models mixed together must name the same classes in the same order: their
+    probabilities are added column by column. ``which`` names them in the error."""
+    if len({tuple(m.meta.class_names) for m in members}) > 1:
+        raise ModelFileError(f"{which} disagree on the class names")
 
 
 def _missing(member: Path, ensemble: Path):

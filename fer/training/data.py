@@ -61,8 +61,11 @@ class FERData:
 
     def split(self, name: str) -> tuple[np.ndarray, np.ndarray]:
         """Faces and labels of one split: ``Training``, ``PublicTest`` or ``PrivateTest``."""
-        index = SPLITS.index(_canonical_split(name))
-        mask = self.splits == index
+        split = _canonical_split(name)
+        mask = self.splits == SPLITS.index(split)
+        if not mask.any():
+            raise DatasetError(f"the data has no {split} faces (image files named {split}_*, or rows of "
+                               f"fer2013.csv with Usage {split}); {_LAYOUT_HELP}")
         return self.images[mask], self.labels[mask]
 
     def summary(self) -> str:
@@ -119,7 +122,7 @@ def load_fer2013(source: str | os.PathLike, cache_dir: str | os.PathLike | None 
     if cache_file.exists():
         try:
             return _read_cache(cache_file, fingerprint)
-        except (OSError, ValueError, KeyError):
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
             cache_file.unlink(missing_ok=True)  # a torn cache is rebuilt, never trusted
     data = _decode(path, fingerprint)
     _write_cache(cache_file, data)
@@ -150,7 +153,7 @@ def _read_cache(cache_file: Path, fingerprint: str) -> FERData:
 
 def _write_cache(cache_file: Path, data: FERData) -> None:
     cache_file.parent.mkdir(parents=True, exist_ok=True)
-    tmp = cache_file.with_suffix(".tmp.npz")
+    tmp = cache_file.with_suffix(f".{os.getpid()}.tmp.npz")  # two commands decoding at once write apart
     np.savez(tmp, images=data.images, labels=data.labels, splits=data.splits,
              problem_keys=np.array(list(data.problems), dtype=str),
              problem_counts=np.array(list(data.problems.values()), dtype=np.int64))

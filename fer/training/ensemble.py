@@ -16,7 +16,7 @@ import torch
 
 from fer.engine.classify import resolve_precision
 from fer.io.outputs import refuse_to_replace
-from fer.models.modelfile import load_models, save_ensemble
+from fer.models.modelfile import check_class_names, load_models, save_ensemble
 
 
 def check_step(step: float) -> None:
@@ -83,7 +83,7 @@ def build_ensemble(weights: Sequence[str | os.PathLike], data: str | os.PathLike
     refuse_to_replace(out, overwrite)
     precision = resolve_precision(precision, torch.device("cpu")) if precision == "auto" else precision
     members = [m for w in weights for m in load_models(w)]
-    names = [m.meta.class_names for m in members]
+    check_class_names(members, "the models given")
     public_faces, public_labels = split_faces(data, "public")
     public_probs = member_probs(members, public_faces, tencrop, precision)
     w, public_acc = search_weights(public_probs, public_labels, step, criterion)
@@ -96,5 +96,5 @@ def build_ensemble(weights: Sequence[str | os.PathLike], data: str | os.PathLike
     return {"file": str(path), "weights": w.tolist(), "members": [str(m.path) for m in members],
             "dropped": [str(m.path) for m, x in zip(members, w) if x == 0], "public_accuracy": public_acc,
             "member_public_accuracy": [float((p.argmax(1) == public_labels).mean()) for p in public_probs],
-            "private": compute_metrics(private_labels, private_probs, names[0])}
+            "private": compute_metrics(private_labels, private_probs, members[0].meta.class_names)}
 

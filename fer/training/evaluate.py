@@ -19,7 +19,13 @@ from tqdm import tqdm
 
 from fer.engine.classify import Classifier
 from fer.io.outputs import make_folder, written_together
-from fer.models.modelfile import LoadedModel, ModelFileError, check_ensemble_weights, load_models
+from fer.models.modelfile import (
+    LoadedModel,
+    ModelFileError,
+    check_class_names,
+    check_ensemble_weights,
+    load_models,
+)
 from fer.training.data import load_fer2013, stratified_subset
 
 SPLIT_NAMES = {"public": "PublicTest", "private": "PrivateTest"}
@@ -95,6 +101,7 @@ def evaluate(weights: Sequence[str | os.PathLike], data: str | os.PathLike, spli
     >>> evaluate(["weights/vgg10.pt"], "fer2013.tar.gz", "private", tencrop=True)["accuracy"]  # doctest: +SKIP
     """
     members = [m for w in weights for m in load_models(w)]
+    check_class_names(members, "the models given")
     if ensemble_weights is not None:
         if len(ensemble_weights) != len(members):
             raise ModelFileError(f"--ensemble-weights: {len(ensemble_weights)} weights for {len(members)} models "

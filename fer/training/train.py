@@ -29,14 +29,14 @@ import torch.nn as nn
 from torch.optim.swa_utils import AveragedModel
 from tqdm import tqdm
 
-from fer.classes import FACE_SIZE, NUM_CLASSES
+from fer.classes import CLASS_NAMES, FACE_SIZE, NUM_CLASSES
 from fer.engine.classify import Classifier, predict_member, resolve_device, resolve_precision
 from fer.engine.crops import normalize
 from fer.io.outputs import make_folder
 from fer.models import create_model, list_models
 from fer.models.modelfile import LoadedModel, ModelFileError, ModelMeta, load_models
 from fer.training.augment import TrainAugment
-from fer.training.data import FERData, load_fer2013, stratified_subset
+from fer.training.data import DatasetError, FERData, load_fer2013, stratified_subset
 from fer.training.losses import LOSSES, build_loss, distillation_loss
 from fer.training.sampling import SAMPLERS, epoch_indices
 
@@ -153,14 +153,17 @@ def ema_with_warmup(decay: float):
     """
 
     # The step count lives on the host after the first call: reading ``num_averaged`` (a
-    # device tensor) every step would make the CPU wait for the GPU once per batch.
-    steps: list[int] = []
+    # device tensor) every step would make the CPU wait for the GPU once per batch. One
+    # count per group of tensors: AveragedModel calls this once per device and dtype in a
+    # step (BatchNorm's integer counters are a second group).
+    steps: dict[int, int] = {}
 
     def update(ema_params: list[torch.Tensor], model_params: list[torch.Tensor], num_averaged: torch.Tensor):
-        if not steps:
-            steps.append(int(num_averaged))
-        n = steps[0]
-        steps[0] += 1
+        group = ema_params[0].data_ptr()  # the averaged module's own storage: the same every step
+        if group not in steps:
+            steps[group] = int(num_averaged)
+        n = steps[group]
+        steps[group] += 1
         d = min(decay, (1 + n) / (10 + n))
         if torch.is_floating_point(ema_params[0]):
             torch._foreach_lerp_(ema_params, model_params, 1 - d)
@@ -222,7 +225,7 @@ def _scheduler(cfg: TrainConfig, opt: torch.optim.Optimizer, steps_per_epoch: in
     warm = max(1, min(total - 1, round(cfg.warmup_epochs * steps_per_epoch)))
     return torch.optim.lr_scheduler.SequentialLR(opt, [
         torch.optim.lr_scheduler.LinearLR(opt, start_factor=0.01, total_iters=warm),
-        torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=total - warm)], milestones=[warm])
+        torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(1, total - warm))], milestones=[warm])
 
 
 @torch.inference_mode()
@@ -251,6 +254,10 @@ def train(cfg: TrainConfig, resume: bool = False) -> Path:
     data = load_fer2013(cfg.data)
     print(data.summary())
     x_train, y_train = training_set(data, cfg)
+    missing = [name for i, name in enumerate(CLASS_NAMES) if not (y_train == i).any()]
+    if missing:
+        raise DatasetError(f"{cfg.data} has no Training faces of {', '.join(missing)}: a model learns all "
+                           f"{len(CLASS_NAMES)} classes")
     x_val, y_val = stratified_subset(*data.split("PublicTest"), cfg.subset, cfg.seed + 1)
     mean, std = float(x_train.mean() / 255), float(x_train.std() / 255)
     train_faces, train_labels = torch.from_numpy(x_train).to(device), torch.from_numpy(y_train).to(device)

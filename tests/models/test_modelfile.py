@@ -140,6 +140,24 @@ def test_a_model_file_that_cannot_be_written_is_one_error_and_leaves_nothing(tmp
     assert sorted(p.name for p in tmp_path.iterdir()) == ["taken"]
 
 
+@pytest.mark.parametrize("combine", ["ensemble file", "fer evaluate", "fer ensemble"])
+def test_models_that_name_other_classes_are_not_mixed(tiny_model_file, tmp_path, combine):
+    from fer.classes import CLASS_NAMES
+    from fer.training.ensemble import build_ensemble
+    from fer.training.evaluate import evaluate
+
+    meta = ModelMeta(arch="vgg10", arch_kwargs={"width_mult": 0.25}, mean=0.5, std=0.25,
+                     class_names=list(reversed(CLASS_NAMES)))
+    other = save_model(create_model("vgg10", width_mult=0.25), meta, tmp_path / "other.pt")
+    with pytest.raises(ModelFileError, match="disagree on the class names"):  # before any data is read
+        if combine == "ensemble file":
+            load_models(save_ensemble([(tiny_model_file, 1.0), (other, 1.0)], tmp_path / "e.ens.json"))
+        elif combine == "fer evaluate":
+            evaluate([tiny_model_file, other], "no-data", "public")
+        else:
+            build_ensemble([tiny_model_file, other], "no-data", tmp_path / "joint.ens.json")
+
+
 def test_int8_variant_round_trips_and_is_read_only_when_asked(tiny_int8_model_file, tmp_path):
     from fer.models.modelfile import INT8_ENTRY, load_int8, save_with_int8
 

@@ -84,6 +84,24 @@ def test_cache_is_used_and_invalidated_by_content(folder, tmp_path):
     assert np.array_equal(again.images, second.images) and again.problems == second.problems
 
 
+def test_a_split_the_data_lacks_is_a_dataset_error_naming_it(folder, tmp_path):
+    """Only the test folder: evaluation on it works, and training (which needs Training and
+    chooses on PublicTest) says what is missing instead of dividing by zero after an epoch."""
+    data = load_fer2013(folder / "test", cache_dir=tmp_path / "cache")
+    assert len(data.split("PublicTest")[1]) == 7
+    with pytest.raises(DatasetError, match="the data has no Training faces \\(image files named Training_"):
+        data.split("Training")
+
+
+def test_a_damaged_decode_cache_is_rebuilt(folder, tmp_path):
+    cache = tmp_path / "cache"
+    first = load_fer2013(folder, cache_dir=cache)
+    cache_file, = cache.glob("*.npz")
+    cache_file.write_bytes(cache_file.read_bytes()[: cache_file.stat().st_size // 2])  # a torn write
+    again = load_fer2013(folder, cache_dir=cache)
+    assert np.array_equal(again.images, first.images)
+
+
 @pytest.mark.parametrize("make", [
     lambda p: p / "missing",
     lambda p: (p / "empty").mkdir() or p / "empty",

@@ -8,6 +8,7 @@ import torch
 import fer.training.train as train_mod
 from fer.engine.classify import Classifier
 from fer.models.modelfile import ModelMeta, load_models, save_ensemble, save_model
+from fer.training.data import DatasetError
 from fer.training.export import export_checkpoint
 from fer.training.losses import build_loss
 from fer.training.report import plot_training_curve
@@ -82,9 +83,29 @@ def test_resume_continues_after_an_interruption(tmp_path, fer2013_path, monkeypa
     assert [r["epoch"] for r in history] == [1, 2] and history[0] == first[0]
     # The same run, uninterrupted, ends with the same weights: resuming loses nothing.
     train(_cfg(tmp_path, fer2013_path, out=str(tmp_path / "straight")))
-    a = torch.load(tmp_path / "run" / "last.pt", weights_only=False)["model"]
-    b = torch.load(tmp_path / "straight" / "last.pt", weights_only=False)["model"]
-    assert all(torch.allclose(a[k].float(), b[k].float(), atol=1e-5) for k in a)
+    resumed = torch.load(tmp_path / "run" / "last.pt", weights_only=False)
+    straight = torch.load(tmp_path / "straight" / "last.pt", weights_only=False)
+    for weights in ("model", "ema"):  # the average too: it is what best.pt and the model file keep
+        a, b = resumed[weights], straight[weights]
+        assert all(torch.allclose(a[k].float(), b[k].float(), atol=1e-5) for k in a), weights
+
+
+def test_training_data_without_a_class_is_refused_before_anything_is_written(tmp_path):
+    rng = np.random.default_rng(0)
+    rows = ["emotion,pixels,Usage"] + [
+        f"{label},{' '.join(map(str, rng.integers(0, 256, 48 * 48)))},{usage}"
+        for usage in ("Training", "PublicTest") for label in (0, 2, 3, 4, 5, 6)]  # no disgust
+    (tmp_path / "fer2013.csv").write_text("\n".join(rows) + "\n")
+    with pytest.raises(DatasetError, match="has no Training faces of disgust: a model learns all 7 classes"):
+        train(_cfg(tmp_path, tmp_path / "fer2013.csv", subset=0))
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_cosine_schedule_of_a_single_step_runs(tmp_path):
+    cfg = TrainConfig(schedule="cosine", epochs=1, warmup_epochs=0)
+    opt = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.1)
+    opt.step()
+    train_mod._scheduler(cfg, opt, steps_per_epoch=1).step()
 
 
 def test_resume_refuses_a_different_configuration(tmp_path, fer2013_path):
