@@ -104,6 +104,13 @@ def find_evaluation(card: dict[str, Any], split: str, tencrop: bool, key: str = 
     return next(e for e in card[key] if e["split"] == split and e["tencrop"] == tencrop)
 
 
+def _epochs(stage: dict[str, Any]) -> str:
+    """'160' for a schedule kept at its end, 'best 148 of 160' for one kept at its best epoch
+    (models exported before files kept the whole run have only the epochs to the best)."""
+    done, best = stage["epochs_done"], stage.get("best_epoch")
+    return f"best {best} of {done}" if best and best != done else str(done)
+
+
 def accuracy_table(cards: Sequence[dict[str, Any]]) -> str:
     """Markdown table: one row per model and precision (the reference figures, then the
     int8 variant's where the file has one), accuracy and macro-F1 per split and crop."""
@@ -112,7 +119,7 @@ def accuracy_table(cards: Sequence[dict[str, Any]]) -> str:
     rows = []
     for card in cards:
         stages = training_stages(card.get("training"))
-        trained = (" + ".join(str(t["epochs_done"]) for t in stages) + " epochs, "
+        trained = (" + ".join(_epochs(t) for t in stages) + " epochs, "
                    + " + ".join(f"{t['minutes']:.0f}" for t in stages) + " min"
                    if stages else f"ensemble of {len(card['members'])}")
         for key in ("evaluations", "int8_evaluations"):

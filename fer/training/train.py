@@ -203,9 +203,24 @@ def model_from_checkpoint(path: str | os.PathLike) -> tuple[nn.Module, ModelMeta
     model.load_state_dict(ckpt["ema"] or ckpt["model"])
     meta = ModelMeta(arch=cfg.model, arch_kwargs=cfg.arch_kwargs(), mean=ckpt["mean"], std=ckpt["std"],
                      input_size=cfg.crop, train_config=asdict(cfg),
-                     training=run_summary(ckpt["history"], cfg) | {"init": ckpt.get("init_summary")},
+                     training=run_summary(whole_run(path, ckpt), cfg) | {"init": ckpt.get("init_summary")},
                      data_fingerprint=ckpt["data_fingerprint"])
     return model.eval(), meta
+
+
+def whole_run(path: str | os.PathLike, ckpt: dict[str, Any]) -> list[dict]:
+    """The history of the run a checkpoint comes from: for ``best.pt``, that of the
+    ``last.pt`` beside it when it is the same run, which goes on past the best epoch (its
+    length and cost are the run's, and its learning curve shows what came after)."""
+    last = Path(path).with_name("last.pt")
+    if not last.is_file() or last.resolve() == Path(path).resolve():
+        return ckpt["history"]
+    try:
+        run = load_checkpoint(last, map_location="cpu")
+    except CheckpointError:
+        return ckpt["history"]
+    same = run["config"] == ckpt["config"] and run["history"][:len(ckpt["history"])] == ckpt["history"]
+    return run["history"] if same else ckpt["history"]
 
 
 def _optimizer(cfg: TrainConfig, model: nn.Module) -> torch.optim.Optimizer:
