@@ -461,7 +461,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_export, parser=p)
 
     p = sub.add_parser("quantize", help="add an int8 variant to a model file (calibrated on Training faces, "
-                                        "checked on PublicTest), for CPUs without native bfloat16")
+                                        "checked on PublicTest), for CPUs without AMX")
     p.add_argument("model", help="model file, e.g. weights/vgg10.pt")
     p.add_argument("--data", required=True, help="FER2013 directory, .tar.gz, .zip or fer2013.csv")
     p.add_argument("-o", "--output", required=True, help="model file to write (may be MODEL itself, with --overwrite)")

@@ -13,7 +13,8 @@ With one combined log, each file's rows wait in their part as in the sequential 
 (:func:`fer.io.batch.log_parts`): the same rows, and a rerun after an interruption
 reuses the parts.
 
-Ray is imported only here, and only when a Ray run starts (``pip install "fer[cluster]"``).
+Ray is imported only here, and only when a Ray run starts (``pip install ".[cluster]"`` in
+a checkout: the ``[cluster]`` extra of this package, not of PyPI's unrelated ``fer``).
 """
 
 from __future__ import annotations
@@ -55,13 +56,24 @@ class WorkerDied(RuntimeError):
     """A file's worker died on every try."""
 
 
+def _ray_requirement() -> str:
+    """The Ray this package's ``[cluster]`` extra asks for, as installed (pyproject.toml
+    says it once)."""
+    from importlib.metadata import PackageNotFoundError, requires
+
+    try:
+        return next(r.split(";")[0].strip() for r in requires("fer") or [] if 'extra == "cluster"' in r)
+    except (PackageNotFoundError, StopIteration):
+        return "ray"
+
+
 def import_ray() -> Any:
     """The ``ray`` module, or a :class:`ClusterError` saying how to install it."""
     try:
         import ray
     except ImportError:
-        raise ClusterError('--ray needs Ray, which is not installed: pip install "fer[cluster]" '
-                           '(on every machine of the cluster)') from None
+        raise ClusterError(f'--ray needs Ray, which is not installed: pip install "{_ray_requirement()}" (the '
+                           "[cluster] extra of this package) on every machine of the cluster") from None
     return ray
 
 

@@ -210,7 +210,7 @@ def test_without_ray_one_line_and_exit_status_2(capsys, inputs, tiny_model_file,
     monkeypatch.setitem(sys.modules, "ray", None)  # import ray now raises ImportError
     code, out, err = run(capsys, "annotate", inputs / "walk.mp4", "-o", tmp_path, "--ray",
                          "--weights", tiny_model_file)
-    assert code == 2 and out == "" and 'pip install "fer[cluster]"' in err and len(err.strip().splitlines()) == 1
+    assert code == 2 and out == "" and 'pip install "ray<3,>=2.9"' in err and len(err.strip().splitlines()) == 1
     assert list(tmp_path.iterdir()) == []
 
 
