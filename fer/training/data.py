@@ -184,11 +184,23 @@ def _decode(path: Path, fingerprint: str) -> FERData:
         try:
             with tarfile.open(path) as tf:
                 members = ((m.name, lambda m=m: tf.extractfile(m).read()) for m in tf if m.isfile())
-                return _from_files(members, fingerprint, str(path))
+                data = _from_files(members, fingerprint, str(path))
+                _check_tar_end(tf, path)
+                return data
         except (tarfile.TarError, EOFError, OSError) as e:
             reason = str(e).splitlines()[0].rstrip(":")
             raise DatasetError(f"{path} is not a readable tar archive ({reason}); {_LAYOUT_HELP}") from None
     raise DatasetError(f"{path} is not a directory, archive or CSV; {_LAYOUT_HELP}")
+
+
+def _check_tar_end(tf: tarfile.TarFile, path: Path) -> None:
+    """tarfile stops quietly at a damaged header anywhere past the first, as if the archive
+    ended there: what follows the last member it read must be the archive's end (zero
+    blocks), or the rest of the data would be lost without a word."""
+    tf.fileobj.seek(tf.offset)
+    if tf.fileobj.read(tarfile.RECORDSIZE).strip(b"\0"):
+        raise DatasetError(f"{path} is damaged: a file header after {len(tf.getmembers())} entries cannot be read "
+                           f"(download it again); {_LAYOUT_HELP}")
 
 
 def _split_of(parts: tuple[str, ...]) -> str | None:

@@ -93,6 +93,19 @@ def test_a_split_the_data_lacks_is_a_dataset_error_naming_it(folder, tmp_path):
         data.split("Training")
 
 
+def test_an_archive_damaged_in_the_middle_is_refused_not_cut_short(folder, tmp_path):
+    """tarfile would end quietly at the damaged header, keeping the files before it."""
+    with tarfile.open(tmp_path / "fer.tar", "w") as tf:
+        tf.add(folder, arcname="fer2013")
+    data = bytearray((tmp_path / "fer.tar").read_bytes())
+    with tarfile.open(tmp_path / "fer.tar") as tf:
+        tenth = tf.getmembers()[10].offset
+    data[tenth:tenth + 100] = b"\xff" * 100  # its header's name and checksum
+    (tmp_path / "fer.tar").write_bytes(bytes(data))
+    with pytest.raises(DatasetError, match="fer.tar is damaged: a file header after 10 entries cannot be read"):
+        load_fer2013(tmp_path / "fer.tar", cache_dir=tmp_path / "cache")
+
+
 def test_a_damaged_decode_cache_is_rebuilt(folder, tmp_path):
     cache = tmp_path / "cache"
     first = load_fer2013(folder, cache_dir=cache)
