@@ -114,8 +114,9 @@ class LiveSession:
         """Run another model's pipeline from the next frame on, in the same stream (a new
         session would wait for the stream slot this one holds). The figures and the log
         start afresh: a log's provenance names one model."""
-        self.pipeline = pipeline
-        self.class_names = list(class_names)
+        with self._lock:
+            self.pipeline = pipeline
+            self.class_names = list(class_names)
         self.reset()
 
     def set_settings(self, settings: Settings) -> None:
@@ -154,8 +155,9 @@ class LiveSession:
 
     def process(self, rgb: np.ndarray) -> np.ndarray:
         start = time.monotonic()
+        pipeline = self.pipeline
         try:
-            annotated, faces = self.pipeline.process(rgb)
+            annotated, faces = pipeline.process(rgb)
             records = faces.to_records()
         except Exception as e:  # noqa: BLE001 - on this thread an error would silently end the stream
             with self._lock:
@@ -163,6 +165,8 @@ class LiveSession:
             return rgb
         end = time.monotonic()
         with self._lock:
+            if pipeline is not self.pipeline:  # another model took over meanwhile: its log starts after this frame
+                return annotated
             requested, level = self._requested, self._degrader.level
             self._degrader.observe(1000 * (end - start), requested)
             if self._degrader.level != level:

@@ -146,3 +146,27 @@ def test_the_chart_says_which_face_it_follows_by_its_number_in_the_picture(tiny_
     history = session.history()
     assert history.face.iloc[-1] == 0 and chart_title(history) == "The face in view"
     assert history.segment.nunique() == 2  # no line from one face to the other
+
+
+def test_another_model_takes_over_the_stream_and_its_log_starts_afresh(tiny_recognizer, tiny_model_file, tmp_path):
+    import shutil
+
+    import pandas as pd
+    from media import face_frame
+
+    from fer.app.live import LiveSession
+    from fer.io.facelog import read_provenance
+    from fer.recognizer import EmotionRecognizer
+
+    shutil.copy(tiny_model_file, tmp_path / "other.pt")
+    other = EmotionRecognizer(tmp_path / "other.pt")
+    session = LiveSession(tiny_recognizer.new_stream(), tiny_recognizer.class_names)
+    stream = session.stream()
+    for _ in range(2):
+        session.process(face_frame(320, 240))
+    session.use_model(other.new_stream(), other.class_names)
+    session.process(face_frame(320, 240))
+    assert session.stream() is stream and session.stats().frames == 1
+    (tmp_path / "live.csv").write_bytes(session.log_csv())
+    assert pd.read_csv(tmp_path / "live.csv", comment="#").frame.tolist() == [0]
+    assert read_provenance(tmp_path / "live.csv")["model"]["file"] == "other.pt"
