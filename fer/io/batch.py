@@ -211,7 +211,7 @@ def open_parts(log: str | os.PathLike | None) -> Path | None:
     parts = log_parts(log)
     if parts is not None:
         try:
-            parts.mkdir(exist_ok=True)
+            parts.mkdir(parents=True, exist_ok=True)  # the log's folder too, where it is new
         except OSError as e:
             raise output_error(e, [Path(log)], [parts]) from None
     return parts
@@ -292,7 +292,7 @@ def _video(plan: Planned, rec: EmotionRecognizer, fit: bool, progress: Progress 
             written = _write_summary(next(p for p in plan.results if p.suffix == ".csv"), rec.class_names,
                                      plan.summary)
         except BaseException:
-            discard([plan.output, *plan.results])  # an input's outputs appear together or not at all
+            discard(plan.files)  # an input's outputs appear together or not at all (an earlier run's too)
             raise
     skipped = f", {result.skipped} damaged frames skipped" if result.skipped else ""
     return Result(plan.source, "video", plan.output, f"{result.frames} frames{skipped}, {result.face_rows} face rows, "

@@ -46,6 +46,9 @@ from fer.io.provenance import provenance, video_input
 
 #: Audio codecs copied into the mp4 unchanged; any other is re-encoded to AAC.
 COPY_AUDIO = ("aac", "mp3")
+#: A video clock that jumps back by more frames than this has restarted (joined files);
+#: by fewer, a frame is out of order (a broken file) and keeps its place.
+RESTART_FRAMES = 4
 #: What :class:`VideoInfo` says of audio in a codec without a decoder (it is left out).
 UNDECODABLE = "undecodable"
 #: x264 settings: "veryfast" keeps encoding a small share of the frame budget at 640x480.
@@ -313,15 +316,15 @@ class _Reader:
         return float((pts - self.first_pts) * self.video.time_base)
 
     def _timestamp(self, frame: av.VideoFrame) -> int:
-        """The frame's pts, repaired when missing or not increasing. A jump back by a frame
-        or more is a restarted clock (files joined end to end): the rest of the stream is
-        shifted to go on one frame after the last. A repeated timestamp (a broken file)
-        moves on by one tick."""
+        """The frame's pts, repaired when missing or not increasing. A jump back by more than
+        :data:`RESTART_FRAMES` frames is a restarted clock (files joined end to end): the
+        rest of the stream is shifted to go on one frame after the last. A repeated or
+        slightly early timestamp (a broken file) moves on by one tick."""
         previous = self.last_pts
         step = self.last_duration or self._frame_step()
         pts = frame.pts + self.shift if frame.pts is not None else (previous + step if previous is not None else 0)
         if previous is not None and pts <= previous:
-            if previous - pts >= step:
+            if previous - pts > RESTART_FRAMES * step:
                 self.shift += previous + step - pts
                 pts = previous + step
             else:

@@ -105,10 +105,11 @@ def find_evaluation(card: dict[str, Any], split: str, tencrop: bool, key: str = 
 
 
 def _epochs(stage: dict[str, Any]) -> str:
-    """'160' for a schedule kept at its end, 'best 148 of 160' for one kept at its best epoch
-    (models exported before files kept the whole run have only the epochs to the best)."""
-    done, best = stage["epochs_done"], stage.get("best_epoch")
-    return f"best {best} of {done}" if best and best != done else str(done)
+    """'160' for a schedule whose last epoch's weights were kept, '148 of 160' for one kept
+    at an earlier epoch (its best). Model files exported before files recorded the whole
+    run say only the epochs to the one kept."""
+    done, kept = stage["epochs_done"], stage.get("kept_epoch")
+    return f"{kept} of {done}" if kept and kept != done else str(done)
 
 
 def accuracy_table(cards: Sequence[dict[str, Any]]) -> str:

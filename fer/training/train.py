@@ -203,7 +203,8 @@ def model_from_checkpoint(path: str | os.PathLike) -> tuple[nn.Module, ModelMeta
     model.load_state_dict(ckpt["ema"] or ckpt["model"])
     meta = ModelMeta(arch=cfg.model, arch_kwargs=cfg.arch_kwargs(), mean=ckpt["mean"], std=ckpt["std"],
                      input_size=cfg.crop, train_config=asdict(cfg),
-                     training=run_summary(whole_run(path, ckpt), cfg) | {"init": ckpt.get("init_summary")},
+                     training=run_summary(whole_run(path, ckpt), cfg)
+                     | {"kept_epoch": len(ckpt["history"]), "init": ckpt.get("init_summary")},
                      data_fingerprint=ckpt["data_fingerprint"])
     return model.eval(), meta
 
@@ -269,7 +270,7 @@ def train(cfg: TrainConfig, resume: bool = False) -> Path:
     data = load_fer2013(cfg.data)
     print(data.summary())
     x_train, y_train = training_set(data, cfg)
-    missing = [name for i, name in enumerate(CLASS_NAMES) if not (y_train == i).any()]
+    missing = [name for i, name in enumerate(CLASS_NAMES) if not (data.split("Training")[1] == i).any()]
     if missing:
         raise DatasetError(f"{cfg.data} has no Training faces of {', '.join(missing)}: a model learns all "
                            f"{len(CLASS_NAMES)} classes")

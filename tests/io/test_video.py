@@ -335,3 +335,17 @@ def test_video_without_a_decoder_is_refused(tiny_recognizer, tmp_path):
     with pytest.raises(VideoError, match="odd.mkv has its video in a codec FFmpeg cannot decode"):
         annotate(tiny_recognizer, src, tmp_path / "out.mp4")
     assert outputs(tmp_path) == ["clip.mkv", "odd.mkv"]
+
+
+def test_a_frame_out_of_order_keeps_its_place_and_a_restarted_clock_goes_on():
+    """One frame a frame early (a broken file) moves on by a tick; a jump back by more than
+    a few frames (files joined end to end) shifts the rest to follow on."""
+    from types import SimpleNamespace
+
+    reader = video._Reader.__new__(video._Reader)  # the timestamp logic alone, without a file
+    reader.first_pts = reader.last_pts = None
+    reader.last_duration, reader.shift = 0, 0
+    reader.video = SimpleNamespace(average_rate=Fraction(30), guessed_rate=None, time_base=Fraction(1, 90_000))
+    given = (0, 3000, 9000, 6000, 12000, 15000, 18000, 0, 3000)
+    stamps = [reader._timestamp(SimpleNamespace(pts=pts, duration=3000)) for pts in given]
+    assert stamps == [0, 3000, 9000, 9001, 12000, 15000, 18000, 21000, 24000]
