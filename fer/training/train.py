@@ -270,7 +270,8 @@ def train(cfg: TrainConfig, resume: bool = False) -> Path:
     data = load_fer2013(cfg.data)
     print(data.summary())
     x_train, y_train = training_set(data, cfg)
-    missing = [name for i, name in enumerate(CLASS_NAMES) if not (data.split("Training")[1] == i).any()]
+    present = set(np.unique(data.split("Training")[1]).tolist())  # the whole split: a --subset draw may miss one
+    missing = [name for i, name in enumerate(CLASS_NAMES) if i not in present]
     if missing:
         raise DatasetError(f"{cfg.data} has no Training faces of {', '.join(missing)}: a model learns all "
                            f"{len(CLASS_NAMES)} classes")
