@@ -14,7 +14,7 @@ import hashlib
 import os
 import shutil
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import suppress
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -173,9 +173,8 @@ def annotate_files(inputs: Sequence[str | os.PathLike], recognizer: EmotionRecog
     gathers their rows.
     """
     items = plan_batch(inputs, out, log, overwrite, summary)
-    parts = open_parts(log)
     planned = []
-    try:
+    with open_parts(log) as parts:
         for item in items:
             if isinstance(item, Result):
                 yield item
@@ -189,10 +188,6 @@ def annotate_files(inputs: Sequence[str | os.PathLike], recognizer: EmotionRecog
                 yield annotate_one(plan, recognizer, fit, report, overwrite)
         if parts is not None:
             assemble_log(Path(log), parts, planned, provenance(recognizer.classifier, recognizer.settings))
-    finally:
-        if parts is not None:
-            with suppress(OSError):
-                parts.rmdir()  # when empty: an interrupted run leaves only the parts it finished
 
 
 def log_parts(log: str | os.PathLike | None) -> Path | None:
@@ -205,16 +200,24 @@ def log_parts(log: str | os.PathLike | None) -> Path | None:
     return Path(log).with_name(f".{Path(log).name}.parts")
 
 
-def open_parts(log: str | os.PathLike | None) -> Path | None:
-    """Create :func:`log_parts`' folder; a failure is an :class:`OutputError` about ``log``
-    (a read-only folder), before any input is annotated."""
+@contextmanager
+def open_parts(log: str | os.PathLike | None) -> Iterator[Path | None]:
+    """:func:`log_parts`' folder for the length of a run: created first (a failure is an
+    :class:`OutputError` about ``log``, a read-only folder, before any input is annotated),
+    removed at the end when empty, so an interrupted run leaves only the parts it finished."""
     parts = log_parts(log)
-    if parts is not None:
-        try:
-            parts.mkdir(parents=True, exist_ok=True)  # the log's folder too, where it is new
-        except OSError as e:
-            raise output_error(e, [Path(log)], [parts]) from None
-    return parts
+    if parts is None:
+        yield None
+        return
+    try:
+        parts.mkdir(parents=True, exist_ok=True)  # the log's folder too, where it is new
+    except OSError as e:
+        raise output_error(e, [Path(log)], [parts]) from None
+    try:
+        yield parts
+    finally:
+        with suppress(OSError):
+            parts.rmdir()
 
 
 def with_part(plan: Planned, parts: Path | None) -> Planned:

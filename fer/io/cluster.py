@@ -153,21 +153,20 @@ def annotate_on_ray(inputs: Sequence[str | os.PathLike], weights: str | os.PathL
             todo.append((index, plan))
     if not todo and not (parts is not None and any(plan.results[0].exists() for _, plan in planned)):
         return
-    open_parts(log)
-
-    started_here = not ray.is_initialized()
-    signals = DeferredSignals()  # the handlers of this process, before Ray replaces them
-    if started_here:
-        start_ray(ray, address, workers)
-    try:
-        with signals:
-            pool = _Pool(ray, weights, settings, device, workers, signals.deliver)
-            yield from pool.run(todo, fit, overwrite, progress)
-            if parts is not None:
-                assemble_log(Path(log), parts, [plan for _, plan in planned], pool.provenance())
-    finally:
+    with open_parts(log):  # before Ray starts: a read-only log folder costs a second
+        started_here = not ray.is_initialized()
+        signals = DeferredSignals()  # the handlers of this process, before Ray replaces them
         if started_here:
-            ray.shutdown()
+            start_ray(ray, address, workers)
+        try:
+            with signals:
+                pool = _Pool(ray, weights, settings, device, workers, signals.deliver)
+                yield from pool.run(todo, fit, overwrite, progress)
+                if parts is not None:
+                    assemble_log(Path(log), parts, [plan for _, plan in planned], pool.provenance())
+        finally:
+            if started_here:
+                ray.shutdown()
 
 
 def start_ray(ray: Any, address: str | None = None, workers: int | None = None) -> None:

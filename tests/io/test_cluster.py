@@ -20,7 +20,7 @@ from processes import FER_FROM_A_TERMINAL, finish_or_show_stacks
 
 from fer.classes import CLASS_NAMES
 from fer.cli import main
-from fer.io.cluster import annotate_on_ray, start_ray
+from fer.io.cluster import ClusterError, annotate_on_ray, start_ray
 from fer.io.facelog import read_provenance
 from fer.io.images import save_image
 
@@ -231,23 +231,35 @@ def test_an_input_taken_for_the_address_is_caught(capsys, inputs):
 def test_a_local_instance_sends_no_usage_statistics(inputs, tmp_path, monkeypatch):
     # Ray's usage statistics are on unless switched off: the instance --ray starts for the
     # run must see them off when it starts.
-    seen = {}
-
-    class NoRay:
-        @staticmethod
-        def is_initialized() -> bool:
-            return False
-
-        @staticmethod
-        def init(**kwargs):
-            seen["usage_stats"] = os.environ.get("RAY_USAGE_STATS_ENABLED")
-            raise ConnectionError("stopped here")
-
+    unreachable = UnreachableRay()
     monkeypatch.delenv("RAY_USAGE_STATS_ENABLED", raising=False)
-    monkeypatch.setattr("fer.io.cluster.import_ray", lambda: NoRay)
-    with pytest.raises(Exception, match="stopped here"):
+    monkeypatch.setattr("fer.io.cluster.import_ray", lambda: unreachable)
+    with pytest.raises(ClusterError, match="stopped here"):
         list(annotate_on_ray([inputs / "astronaut.jpg"], out=tmp_path / "out"))
-    assert seen == {"usage_stats": "0"}
+    assert unreachable.usage_stats == "0"
+
+
+def test_a_run_that_ends_before_any_input_leaves_no_log_folder(inputs, tmp_path, monkeypatch):
+    monkeypatch.setattr("fer.io.cluster.import_ray", UnreachableRay)
+    with pytest.raises(ClusterError):
+        list(annotate_on_ray([inputs / "astronaut.jpg"], out=tmp_path / "out", log=tmp_path / "all.csv"))
+    assert not (tmp_path / ".all.csv.parts").exists()
+
+
+class UnreachableRay:
+    """Stands for ``ray``: not started here, and ``ray.init`` fails, noting the usage
+    statistics switch it found."""
+
+    def __init__(self) -> None:
+        self.usage_stats: str | None = None
+
+    @staticmethod
+    def is_initialized() -> bool:
+        return False
+
+    def init(self, **kwargs):
+        self.usage_stats = os.environ.get("RAY_USAGE_STATS_ENABLED")
+        raise ConnectionError("stopped here")
 
 
 class RecordingRay:
