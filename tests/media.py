@@ -147,6 +147,30 @@ def decode_all(path: Path) -> dict:
                 "audio": [s.codec_context.name for s in c.streams.audio]}
 
 
+def decode_frames(path: Path) -> list[np.ndarray]:
+    """Every frame of ``path``'s video, as RGB arrays."""
+    with av.open(str(path)) as c:
+        return [f.to_ndarray(format="rgb24") for f in c.decode(video=0)]
+
+
+def box_outline(image: np.ndarray, box) -> np.ndarray:
+    """The pixels of ``image`` along the left, right and bottom sides of ``box`` (x1, y1, x2,
+    y2 in its pixels), as ``(N, 3)`` int: where a drawn box shows. The top side is left out,
+    as a label may cover it."""
+    h, w = image.shape[:2]
+    x1, x2 = (min(max(round(float(v)), 0), w - 1) for v in (box[0], box[2]))
+    y1, y2 = (min(max(round(float(v)), 0), h - 1) for v in (box[1], box[3]))
+    return np.concatenate([image[y1:y2 + 1, x1], image[y1:y2 + 1, x2], image[y2, x1:x2 + 1]]).astype(int)
+
+
+def share_tinted(pixels: np.ndarray, channel: int, margin: int = 30) -> float:
+    """The share of ``pixels`` whose ``channel`` (0 red, 1 green, 2 blue) exceeds the other
+    two by ``margin``: where a box drawn in that primary colour shows, also through a lossy
+    codec's smearing of colour."""
+    others = np.delete(pixels, channel, axis=1).max(axis=1)
+    return float((pixels[:, channel] - others > margin).mean())
+
+
 def without_decoder(src: Path, dst: Path, stream: str) -> Path:
     """A copy of the Matroska clip ``src`` whose ``stream`` ("audio", AAC; or "video",
     H.264) names a codec FFmpeg does not know: it demuxes, and has no decoder."""

@@ -7,14 +7,14 @@ import os
 import numpy as np
 import pandas as pd
 import pytest
-from media import astronaut, decode_all, make_clip
+from media import astronaut, box_outline, decode_all, make_clip, share_tinted
 
 from fer import bench
 from fer.classes import CLASS_NAMES
 from fer.cli import main
 from fer.io.batch import annotate_files
 from fer.io.facelog import read_provenance
-from fer.io.images import save_image
+from fer.io.images import read_image, save_image
 
 
 @pytest.fixture(scope="module")
@@ -42,6 +42,9 @@ def test_image_round_trip(capsys, inputs, tiny_model_file, tmp_path):
     assert header["settings"]["tencrop"] is True and header["settings"]["box_color"] == [255, 0, 0]
     assert header["inputs"] == [{"kind": "image", "path": str(inputs / "astronaut.jpg"), "width": 512, "height": 512}]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out.json", "out.png"]
+    box = records.box[0]  # drawn in --color where the results say, in the picture's own pixels
+    assert share_tinted(box_outline(read_image(tmp_path / "out.png"), box), 0, margin=150) > 0.9
+    assert share_tinted(box_outline(astronaut(), box), 0, margin=150) == 0
 
 
 def test_video_round_trip_into_a_folder(capsys, inputs, tiny_model_file, tmp_path):
@@ -336,7 +339,9 @@ def test_robustness_writes_table_plot_and_json(capsys, fer2013_path, tiny_model_
     assert set(report["results"]) == {"haar", "blazeface"} and report["faces"] == 7
     upright = report["results"]["blazeface"]["upright"]
     assert upright["recall"] >= 5 / 7 and upright["recall_vs_upright"] == 1.0
-    assert report["results"]["haar"]["no face"]["false_per_scene"] >= 0
+    # detections on the 7 scenes without a face: none for Haar, one for BlazeFace
+    assert {name: r["no face"]["false_per_scene"] for name, r in report["results"].items()} == {
+        "haar": 0.0, "blazeface": round(1 / 7, 3)}
     assert set(report["crop_fit"]) == {"haar", "blazeface"}
     text = readme.read_text()
     assert text.startswith("before\n") and text.endswith("after\n") and "| blazeface | recall |" in text

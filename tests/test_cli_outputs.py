@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 from media import astronaut, decode_all, make_clip
+from prerequisites import require
 
 from fer.cli import main
 from fer.io.images import save_image
@@ -37,12 +38,11 @@ def run(capsys, *argv):
 @contextmanager
 def tmpfs(path: Path, size: str, files: list[Path] = (), read_only: bool = False):
     """A small tmpfs at ``path`` holding copies of ``files``, remounted read-only if asked."""
-    if os.geteuid() != 0 or not shutil.which("mount"):
-        pytest.skip("mounting a tmpfs needs root and mount(8)")
+    tests = "the tests of a full or read-only disk"
+    require(["root and mount(8)"] if os.geteuid() != 0 or not shutil.which("mount") else [], tests)
     path.mkdir()
     done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)], capture_output=True)
-    if done.returncode:
-        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.decode().strip()}")
+    require([f"a tmpfs ({done.stderr.decode().strip()})"] if done.returncode else [], tests)
     try:
         for f in files:
             shutil.copy(f, path)

@@ -8,7 +8,7 @@ import os
 import runpy
 
 import pytest
-from media import astronaut, make_clip
+from media import astronaut, decode_all, make_clip
 from readme import fer_commands, python_examples
 
 from fer.cli import main
@@ -37,7 +37,8 @@ def test_the_python_examples_run(example_folder):
     for i, code in enumerate(python_examples()):
         (example_folder / f"example{i}.py").write_text(code)
         runpy.run_path(str(example_folder / f"example{i}.py"), run_name="__main__")
-    assert (example_folder / "clip.annotated.mp4").is_file() and (example_folder / "clip.annotated.csv").is_file()
+    assert decode_all(example_folder / "clip.annotated.mp4")["frames"] == 8
+    assert (example_folder / "clip.annotated.csv").is_file()
 
 
 def test_the_fer_annotate_examples_run(tmp_path, monkeypatch, capsys):
@@ -49,6 +50,6 @@ def test_the_fer_annotate_examples_run(tmp_path, monkeypatch, capsys):
         assert main(["annotate", *argv]) == 0, (words, capsys.readouterr().err)
     folder = {option: tmp_path / str(next(i for i, words in enumerate(commands) if option in words))
               for option in ("--tencrop", "--summary", "--log")}
-    assert os.path.isfile(folder["--tencrop"] / "out" / "clip.annotated.mp4")
+    assert decode_all(folder["--tencrop"] / "out" / "clip.annotated.mp4")["frames"] == 8
     assert os.path.isfile(folder["--summary"] / "out" / "clip.annotated.timeline.png")
     assert os.path.isfile(folder["--log"] / "results.csv")

@@ -33,6 +33,8 @@ def test_annotate_image_takes_paths_bytes_and_arrays(tiny_recognizer, tmp_path):
     (tmp_path / "a.png").write_bytes(data)
     results = [tiny_recognizer.annotate_image(src) for src in (tmp_path / "a.png", data, astronaut())]
     assert all(img.shape == (512, 512, 3) and len(faces) == 1 for img, faces in results)
+    (first, faces), *others = results  # the same lossless picture three ways: the same result
+    assert all(np.array_equal(img, first) and np.array_equal(f.probs, faces.probs) for img, f in others)
     fitted, _ = tiny_recognizer.annotate_image(data, fit=True)
     assert fitted.shape == (480, 480, 3)
 

@@ -10,7 +10,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 from appdata import face_frames, metrics_card
+from browser import missing_prerequisites
 from media import astronaut
+from prerequisites import require
 
 
 @pytest.fixture(scope="session")
@@ -86,3 +88,9 @@ def media_managers(monkeypatch) -> list:
 
     monkeypatch.setattr(mfm.MediaFileManager, "__init__", recording_init)
     return managers
+
+
+@pytest.fixture(scope="module")
+def browser_prerequisites() -> None:
+    """What the browser tests need of the system, checked before their server starts."""
+    require(missing_prerequisites(), "the browser tests")

@@ -8,6 +8,7 @@ import shutil
 
 import pytest
 from appdata import REPO, download
+from media import box_outline, share_tinted
 from streamlit.testing.v1 import AppTest
 
 from fer.engine.settings import Settings
@@ -174,9 +175,10 @@ def test_image_page_annotates_faces_and_offers_downloads(app, media_managers, fa
     assert not app.exception and not app.error
     png = cv2.imdecode(np.frombuffer(download(app, media_managers, "Download annotated image"), np.uint8),
                        cv2.IMREAD_COLOR)
-    assert png is not None and png.shape[2] == 3
     results = json.loads(download(app, media_managers, "Download results (JSON)"))
     assert results["file"] == "astronaut.jpg" and len(results["faces"]) == 1
+    # the picture at its own size, the face's box drawn (default green) where the results say
+    assert png.shape == (512, 512, 3) and share_tinted(box_outline(png[..., ::-1], results["faces"][0]["box"]), 1) > 0.9
     assert results["provenance"]["inputs"] == [{"kind": "image", "path": "astronaut.jpg", "width": 512, "height": 512}]
     assert results["provenance"]["model"]["file"] == "vgg10.pt"
     face = results["faces"][0]

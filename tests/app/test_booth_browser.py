@@ -22,7 +22,6 @@ from browser import (
     WEBRTC_IFRAME,
     Namespace,
     chromium_args,
-    missing_prerequisites,
     streamlit_server,
     wait_for,
     write_y4m,
@@ -31,8 +30,7 @@ from browser import (
 from fer.app.booth import INVITATION, PRIVACY
 from fer.models.modelfile import BUNDLED_WEIGHTS
 
-pytestmark = pytest.mark.skipif(bool(missing_prerequisites()),
-                                reason="browser tests need " + "; ".join(missing_prerequisites()))
+pytestmark = pytest.mark.usefixtures("browser_prerequisites")
 
 PORT = 8532
 URL = f"http://localhost:{PORT}"

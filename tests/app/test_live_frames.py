@@ -121,7 +121,7 @@ def test_a_slow_stream_processes_the_newest_frames_and_its_delay_stays_bounded()
     slots = StreamSlots(1)
     stream, sent, delays = asyncio.run(run())
     assert stream.ended and not slots.holds(stream) and slots.running() == 0
-    assert len(processed) < 30 and stream.dropped >= 60 - len(processed) - 1
+    assert stream.dropped > 0 and stream.dropped >= 60 - len(processed) - 1  # skipped, not queued
     assert processed == sorted(set(processed))  # newer and newer
     shown = [int(f.to_ndarray(format="rgb24")[0, 0, 0]) for f in sent]
     assert sent and shown == sorted(set(shown)) and set(shown) <= set(processed)  # each result once, in order

@@ -1,3 +1,4 @@
+import queue
 import threading
 
 import numpy as np
@@ -102,25 +103,31 @@ def test_settings_change_applies_from_the_next_frame(stream):
 
 def test_settings_can_change_from_another_thread_while_frames_are_processed(stream):
     frame, sizes = face_frame(320, 240, side=150), [(320, 240), (640, 480), (200, 150)]
-    done, errors, shapes = threading.Event(), [], set()
+    done, errors, shapes = threading.Event(), [], queue.Queue()
 
     def run():
         try:
             while not done.is_set():
-                shapes.add(stream.process(frame)[0].shape[:2])
+                shapes.put(stream.process(frame)[0].shape[:2])
         except Exception as e:  # surfaced below
             errors.append(e)
+            shapes.put(None)
 
     worker = threading.Thread(target=run)
     worker.start()
+    seen = set()
     try:
-        for i in range(60):
+        for i in range(60):  # each change while a frame is under way, and a frame after each
             stream.update_settings(Settings(display_size=sizes[i % 3], tencrop=bool(i % 2), smoothing=0.3 * (i % 3),
                                             detector=("haar", "blazeface")[i % 2]))
+            if (shape := shapes.get(timeout=60)) is None:
+                break  # the worker failed: its error is shown below
+            seen.add(shape)
     finally:
         done.set()
         worker.join()
     assert not errors
+    assert seen == {(h, w) for w, h in sizes}  # every display size was drawn
     stream.update_settings(Settings(display_size=(200, 150)))
     assert stream.process(frame)[0].shape == (150, 200, 3)
 

@@ -9,7 +9,16 @@ import cv2
 import numpy as np
 import pandas as pd
 import pytest
-from media import damage, decodable_frame_times, decode_all, make_clip, without_decoder
+from media import (
+    box_outline,
+    damage,
+    decodable_frame_times,
+    decode_all,
+    decode_frames,
+    make_clip,
+    share_tinted,
+    without_decoder,
+)
 
 import fer
 from fer.engine.settings import Settings
@@ -47,6 +56,18 @@ def test_annotated_video_plays_everywhere_and_keeps_frames_timing_and_audio(tiny
     data = (tmp_path / "out.mp4").read_bytes()
     assert data.find(b"moov") < data.find(b"mdat")
     assert outputs(tmp_path) == ["out.csv", "out.json", "out.mp4"]
+
+
+def test_each_frame_shows_the_boxes_of_its_log_rows(tiny_recognizer, clip_with_audio, tmp_path):
+    annotate(tiny_recognizer, clip_with_audio, tmp_path / "out.mp4")
+    rows = pd.read_csv(tmp_path / "out.csv", comment="#").dropna(subset=["x1"])
+    before, after = decode_frames(clip_with_audio), decode_frames(tmp_path / "out.mp4")
+    assert len(rows) >= 10
+    for row in rows.itertuples():
+        box = (row.x1, row.y1, row.x2, row.y2)
+        # the default green along the box, which the camera's frame does not have there
+        assert share_tinted(box_outline(after[row.frame], box), 1) > 0.6
+        assert share_tinted(box_outline(before[row.frame], box), 1) == 0
 
 
 def test_log_has_one_row_per_face_per_frame(tiny_recognizer, clip_with_audio, tmp_path):
@@ -249,13 +270,8 @@ def test_a_size_change_midway_is_scaled_into_the_first_size(tiny_recognizer, tmp
     assert out["frames"] == summary.frames == 12 and out["size"] == sizes[0] == (summary.width, summary.height)
     rows = pd.read_csv(tmp_path / "out.csv", comment="#")
     assert rows[rows.frame >= 6].x2.max() <= sizes[1][0]  # boxes in each frame's own pixels
-    shown, source = last_frame(tmp_path / "out.mp4"), cv2.resize(last_frame(second), sizes[0])
+    shown, source = decode_frames(tmp_path / "out.mp4")[-1], cv2.resize(decode_frames(second)[-1], sizes[0])
     assert np.abs(shown.astype(int) - source).mean() < 15  # scaled whole, not cropped or padded
-
-
-def last_frame(path) -> np.ndarray:
-    with av.open(str(path)) as c:
-        return [f.to_ndarray(format="rgb24") for f in c.decode(video=0)][-1]
 
 
 def test_reencoded_audio_starts_with_the_picture(tiny_recognizer, tmp_path):
