@@ -290,15 +290,18 @@ def test_two_streams_run_at_once_and_a_third_tab_waits_for_a_free_one(server, br
     page3.locator(WEBRTC_IFRAME).wait_for(timeout=60_000)
 
 
+#: How many frames a page's <video> has shown so far (run in the browser).
+FRAMES_SHOWN = "v => v.getVideoPlaybackQuality().totalVideoFrames"
+
+
 def shown_fps(page, seconds: float) -> float:
     """Frames per second the page's video showed over ``seconds``: the server sends a
     frame for each one it processed (fer/app/framepath.py), so this is the processed rate
     as the visitor sees it, measured the same way on every page."""
     video = page.frame_locator(WEBRTC_IFRAME).locator("video")
-    shown = "v => v.getVideoPlaybackQuality().totalVideoFrames"
-    t0, n0 = time.monotonic(), video.evaluate(shown)
+    t0, n0 = time.monotonic(), video.evaluate(FRAMES_SHOWN)
     time.sleep(seconds)  # a measurement window, not synchronisation
-    t1, n1 = time.monotonic(), video.evaluate(shown)
+    t1, n1 = time.monotonic(), video.evaluate(FRAMES_SHOWN)
     return (n1 - n0) / (t1 - t0)
 
 
@@ -321,8 +324,8 @@ def test_frames_shown_by_the_live_page_then_the_booth_page(server, browser, new_
                  ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral", "uncertain"), 60,
                  "the main face's emotion in the booth's banner")
         booth_fps = shown_fps(booth, 6)
-        shown = video.evaluate("v => v.getVideoPlaybackQuality().totalVideoFrames")
-        wait_for(lambda: video.evaluate("v => v.getVideoPlaybackQuality().totalVideoFrames") >= shown + 10, 60,
+        shown = video.evaluate(FRAMES_SHOWN)
+        wait_for(lambda: video.evaluate(FRAMES_SHOWN) >= shown + 10, 60,
                  "ten more frames shown by the booth")
     finally:
         booth.close()
