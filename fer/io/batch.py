@@ -179,7 +179,7 @@ def annotate_files(inputs: Sequence[str | os.PathLike], recognizer: EmotionRecog
             if isinstance(item, Result):
                 yield item
                 continue
-            plan = with_part(item, parts)
+            plan = with_part(item, log)
             planned.append(plan)
             if (done := skipped(plan, overwrite)) is not None:
                 yield done
@@ -220,14 +220,15 @@ def open_parts(log: str | os.PathLike | None) -> Iterator[Path | None]:
             parts.rmdir()
 
 
-def with_part(plan: Planned, parts: Path | None) -> Planned:
-    """``plan`` writing its rows to its part of the combined log instead of its own results.
-    The part is named after the planned output, so a rerun with the same inputs finds it,
-    whatever their order."""
+def with_part(plan: Planned, log: str | os.PathLike | None) -> Planned:
+    """``plan`` writing its rows to its part of the combined ``log`` (see :func:`log_parts`)
+    instead of its own results. The part is named after the planned output, so a rerun with
+    the same inputs finds it, whatever their order."""
+    parts = log_parts(log)
     if parts is None:
         return plan
     key = hashlib.sha256(os.path.abspath(plan.output).encode()).hexdigest()[:20]
-    return dataclasses.replace(plan, results=(parts / f"{key}.csv",))
+    return dataclasses.replace(plan, results=(parts / f"{key}.csv",), log=Path(log))
 
 
 def assemble_log(log: Path, parts: Path, planned: Sequence[Planned], prov: dict[str, Any]) -> None:
@@ -265,11 +266,21 @@ def annotate_one(plan: Planned, rec: EmotionRecognizer, fit: bool = False, progr
             result = _image(plan, rec, fit)
         else:
             result = _video(plan, rec, fit, progress)
-    except (*INPUT_ERRORS, OutputError) as e:
+    except OutputError as e:
+        return Result(plan.source, plan.kind, error=in_user_terms(e, plan))
+    except INPUT_ERRORS as e:
         return Result(plan.source, plan.kind, error=e)
     if plan.usual is not None:
         result.text += f" (not {plan.usual.name}: another input of this run, or an input, has that name)"
     return result
+
+
+def in_user_terms(e: OutputError, plan: Planned) -> OutputError:
+    """``e``, naming the combined log where it names the log's hidden part: the part is
+    bookkeeping, the log is what the user asked for (a full disk there, say)."""
+    if plan.log is None or e.path not in plan.results:
+        return e
+    return OutputError(f"cannot write {plan.log} (this input's rows): {e.reason}", path=plan.log, reason=e.reason)
 
 
 def _image(plan: Planned, rec: EmotionRecognizer, fit: bool) -> Result:

@@ -144,7 +144,7 @@ def annotate_on_ray(inputs: Sequence[str | os.PathLike], weights: str | os.PathL
         if isinstance(item, Result):
             yield item
             continue
-        plan = with_part(item, parts)
+        plan = with_part(item, log)
         planned.append((index, plan))
         done = skipped(plan, overwrite)
         if done is not None:

@@ -34,6 +34,7 @@ class Planned:
     results: tuple[Path, ...]  # empty when one combined log gathers all inputs
     usual: Path | None = None  # the usual output name, when it had to change
     summary: tuple[Path, ...] = ()  # a video's per-face table and timeline, when asked for
+    log: Path | None = None  # the combined log whose hidden part ``results`` holds, if any
 
     @property
     def files(self) -> tuple[Path, ...]:

@@ -18,7 +18,13 @@ from pathlib import Path
 
 class OutputError(OSError):
     """An output that cannot be written: its folder is read-only or missing, a file is in
-    the way, the disk is full, or it would replace a file it must not."""
+    the way, the disk is full, or it would replace a file it must not. ``path`` and
+    ``reason``, where known, let a caller name the output in its user's terms."""
+
+    def __init__(self, message: str, *, path: Path | None = None, reason: str | None = None):
+        super().__init__(message)
+        self.path = path
+        self.reason = reason
 
 
 def partial_name(path: Path) -> Path:
@@ -57,7 +63,8 @@ def output_error(e: OSError, finals: Sequence[Path], partials: Sequence[Path] = 
         named = Path(os.fsdecode(e.filename))
         path = dict(zip(partials, finals)).get(named, named)
     reason = reason_of(e)
-    return OutputError(f"cannot write {path}: {reason}" if path else f"cannot write the output: {reason}")
+    return OutputError(f"cannot write {path}: {reason}" if path else f"cannot write the output: {reason}",
+                       path=path, reason=reason)
 
 
 def reason_of(e: OSError) -> str:
