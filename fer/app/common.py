@@ -78,13 +78,18 @@ def _load_recognizer(path: str, stamp: tuple[float, ...]):
     return EmotionRecognizer(weights=path)  # one PyTorch thread: see fer.recognizer.THREADS
 
 
+def model_version() -> tuple[str, tuple[float, ...]]:
+    """The chosen model file and the modification times of its files (an ensemble's
+    members too): what names one loaded model. A rewritten file is another version."""
+    path = current_model()
+    return str(path), tuple(p.stat().st_mtime if p.is_file() else 0.0 for p in files_of(path))
+
+
 def recognizer():
     """The chosen model's recognizer, shared by all sessions; stops the page with a
     plain message when the model file is missing or damaged."""
-    path = current_model()
     try:
-        stamp = tuple(p.stat().st_mtime if p.is_file() else 0.0 for p in files_of(path))  # rewritten: reloaded
-        return _load_recognizer(str(path), stamp)
+        return _load_recognizer(*model_version())
     except ModelFileError as e:
         st.error(f"The model could not be loaded: {e}. Train and export one (see the README), "
                  "or choose another model on the Settings page.")
@@ -202,8 +207,13 @@ def live_session(key: str, keep: bool = True) -> LiveSession:
     """This tab's :class:`LiveSession` under ``key``, running the chosen model: one chosen
     (or rewritten) while the stream runs takes over that stream (see
     :meth:`LiveSession.use_model`).
-    ``keep``: see :class:`LiveSession`."""
+    ``keep``: see :class:`LiveSession`.
+
+    The stream follows the model's version, not the loaded object: the shared cache may
+    drop a model that other sessions pushed out and load it again, and a running stream
+    must not start its figures and log afresh for that."""
     rec = recognizer()
+    version = model_version()
     running, session = st.session_state.get(key, (None, None))
     if session is None:
         try:
@@ -212,9 +222,9 @@ def live_session(key: str, keep: bool = True) -> LiveSession:
             st.error(f"The live view is off: {e}")
             st.stop()
         session = LiveSession(rec.new_stream(current_settings(), camera=True), rec.class_names, slots, keep)
-    elif running is not rec:  # another model, or its file rewritten
+    elif running != version:  # another model, or its file rewritten
         session.use_model(rec.new_stream(current_settings(), camera=True), rec.class_names)
-    st.session_state[key] = rec, session
+    st.session_state[key] = version, session
     return session
 
 

@@ -11,6 +11,7 @@ from appdata import REPO, download
 from media import box_outline, share_tinted
 from streamlit.testing.v1 import AppTest
 
+from fer.app.common import _load_recognizer
 from fer.engine.settings import Settings
 
 TIMEOUT = 60
@@ -97,7 +98,24 @@ def test_a_retrained_member_reloads_its_ensemble_under_the_running_stream(app, m
     os.utime(tmp_path / "member.pt", (later, later))  # retrained and exported again
     app.run()
     now, same = app.session_state["fer.live"]
-    assert same is session and now is not first and session.pipeline.classifier is now.classifier
+    assert same is session and now != first and session.pipeline.classifier is _load_recognizer(*now).classifier
+
+
+def test_a_model_the_cache_dropped_and_loaded_again_keeps_the_running_stream(app):
+    """The loaded models are shared by all sessions, a few at a time: other visitors'
+    choices can push out the one a stream runs, and the next run of its page loads it
+    again. The same file is the same model: the stream (its figures and log) goes on."""
+    app.session_state["fer.live.mode"] = "Snapshots"
+    page(app, "live")
+    version, session = app.session_state["fer.live"]
+    stream, pipeline = session.stream(), session.pipeline
+    loaded = _load_recognizer(*version)
+    _load_recognizer.clear()  # what pushing it out does
+    app.run()
+    assert not app.exception, app.exception
+    assert _load_recognizer(*version) is not loaded  # loaded again
+    assert app.session_state["fer.live"] == (version, session)
+    assert session.stream() is stream and session.pipeline is pipeline
 
 
 @pytest.mark.parametrize("name", ["live", "booth"])
