@@ -414,8 +414,9 @@ PRECISION_HELP = ("auto is bfloat16 on CPUs with AMX, else int8 where the model 
                   "int8 runs on the CPU only")
 
 
-def _precision_argument(p: argparse.ArgumentParser, help: str = "precision of the networks") -> None:
-    p.add_argument("--precision", choices=PRECISIONS, default="auto", help=f"{help}: {PRECISION_HELP} (default: auto)")
+def _precision_argument(p: argparse.ArgumentParser, help: str = "precision of the networks",
+                        auto: str = PRECISION_HELP) -> None:
+    p.add_argument("--precision", choices=PRECISIONS, default="auto", help=f"{help}: {auto} (default: auto)")
 
 
 class OneLineErrorParser(argparse.ArgumentParser):
@@ -518,7 +519,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "accuracy moves in steps of one face and carries over less well)")
     p.add_argument("--no-tencrop", action="store_true", help="search and report with centre crops only")
     p.add_argument("--overwrite", action="store_true", help="replace OUTPUT if it exists")
-    _precision_argument(p)
+    _precision_argument(p, help="precision of the members",
+                        auto="auto is bfloat16 where the CPU computes it natively, else float32; never int8, which "
+                             "only some members may carry, so that all are weighed in one precision")
     p.set_defaults(func=_ensemble, validate=_check_ensemble, parser=p)
 
     p = sub.add_parser("annotate", help="label the faces in images and videos (told apart by content)")
