@@ -7,6 +7,7 @@ with exit status 2 and one line on stderr, never a traceback.
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 from collections.abc import Sequence
@@ -150,7 +151,7 @@ def _annotate(args: argparse.Namespace) -> int:
     bars: list[tqdm] = []
 
     def progress(src):
-        bar = tqdm(desc=src.name, unit="frame", leave=False)
+        bar = tqdm(desc=src.name, unit="frame", leave=False, disable=None)  # none where stderr is not a terminal
         bars.append(bar)
 
         def update(done: int, total: int | None, eta: float | None) -> None:
@@ -191,7 +192,7 @@ def _annotate_on_ray(args: argparse.Namespace, inputs: list[Path]) -> int:
     from fer.io.cluster import annotate_on_ray, import_ray
 
     import_ray()  # before the progress bar: without Ray, the one line that says so
-    bar = tqdm(unit="frame", desc="starting Ray", dynamic_ncols=True)
+    bar = tqdm(unit="frame", desc="starting Ray", dynamic_ncols=True, disable=None)
 
     def progress(frames: int, total: int, files: int, all_files: int) -> None:
         bar.total = total
@@ -283,7 +284,8 @@ def _check_robustness(parser: argparse.ArgumentParser, args: argparse.Namespace)
     if args.readme and set(args.conditions) != {c.name for c in CONDITIONS}:
         parser.error("--readme: the README's table has every condition; leave --conditions out with --readme")
     _check_readme(parser, args.readme, README_START, README_END)
-    _check_outputs(parser, files=(args.json, args.plot))
+    _check_outputs(parser, files=(args.json, args.plot), inputs=_inputs([args.weights], args.data),
+                   overwrite=args.overwrite)
     if args.plot and Path(args.plot).suffix.lower().lstrip(".") not in PLOT_FORMATS:
         parser.error(f"--plot {args.plot}: a {', '.join('.' + f for f in PLOT_FORMATS)} file")
 
@@ -300,7 +302,7 @@ def _check_bench(parser: argparse.ArgumentParser, args: argparse.Namespace) -> N
     except ValueError as e:
         parser.error(str(e))
     _check_readme(parser, args.readme, README_START, README_END)
-    _check_outputs(parser, files=(args.json,))
+    _check_outputs(parser, files=(args.json,), inputs=_inputs([args.weights]), overwrite=args.overwrite)
 
 
 def _check_evaluate(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
@@ -309,7 +311,11 @@ def _check_evaluate(parser: argparse.ArgumentParser, args: argparse.Namespace) -
             args.ensemble_weights = [float(w) for w in args.ensemble_weights.split(",")]
         except ValueError:
             parser.error(f"--ensemble-weights {args.ensemble_weights}: numbers separated by commas, e.g. 0.6,0.4")
-    _check_outputs(parser, files=(args.json,), folders=(args.plots,))
+    from fer.training.evaluate import confusion_plot_paths
+
+    plots = confusion_plot_paths(args.plots, args.split, args.tencrop) if args.plots else []
+    _check_outputs(parser, files=(args.json, *plots), folders=(args.plots,), inputs=_inputs(args.weights, args.data),
+                   overwrite=args.overwrite)
 
 
 def _check_metrics(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
@@ -349,21 +355,48 @@ def _check_ensemble(parser: argparse.ArgumentParser, args: argparse.Namespace) -
         check_step(args.step)
     except ValueError as e:
         parser.error(str(e))
+    _check_outputs(parser, files=(args.output,), inputs=_inputs(args.weights, args.data), overwrite=args.overwrite)
 
 
-def _check_outputs(parser: argparse.ArgumentParser, files: tuple[str | None, ...] = (),
-                   folders: tuple[str | None, ...] = ()) -> None:
+def _check_model_output(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """``fer export`` and ``fer quantize`` write a model file: a ``.pt`` (``--weights``
+    reads a ``.json`` as an ensemble), never over the checkpoint it comes from; quantize
+    may write over its model, as its help says."""
+    if Path(args.output).suffix != ".pt":
+        parser.error(f"-o {args.output}: a model file is written as .pt")
+    source = () if args.command == "quantize" else (Path(args.checkpoint),)
+    _check_outputs(parser, files=(args.output,), inputs=source, overwrite=args.overwrite)
+
+
+def _check_outputs(parser: argparse.ArgumentParser, files: tuple[str | os.PathLike | None, ...] = (),
+                   folders: tuple[str | None, ...] = (), inputs: tuple[Path, ...] = (),
+                   overwrite: bool | None = None) -> None:
     """Outputs that could not be written fail before the evaluation or benchmark that
-    would fill them, not after it."""
-    from fer.io.outputs import OutputError, check_writable
+    would fill them, not after it. An output file is never one of the command's
+    ``inputs``; where the command has ``--overwrite`` (``overwrite`` not None), it replaces
+    an existing file only with it."""
+    from fer.io.outputs import OutputError, check_writable, refuse_to_replace
 
     try:
         for path in filter(None, files):
+            if any(Path(path).resolve() == source.resolve() for source in inputs):
+                raise OutputError(f"{path} is an input of this command; choose another output name")
             check_writable(path)
+            if overwrite is not None:
+                refuse_to_replace(path, overwrite)
         for path in filter(None, folders):
             check_writable(path, folder=True)
     except OutputError as e:
         parser.error(str(e))
+
+
+def _inputs(weights: Sequence[str | None], data: str | None = None) -> tuple[Path, ...]:
+    """The files a command reads: its model files (an ensemble's members too; the default
+    model where none is named) and its data."""
+    from fer.models.modelfile import default_weights, files_of
+
+    models = tuple(path for w in weights for path in files_of(w or default_weights()))
+    return models + ((Path(data),) if data else ())
 
 
 def _check_app(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
@@ -395,7 +428,7 @@ def _check_annotate(parser: argparse.ArgumentParser, args: argparse.Namespace) -
     except ValueError as e:
         parser.error(str(e))
     args.fit = fits_display(args)
-    if args.log and not args.log.lower().endswith((".csv", ".json")):
+    if args.log is not None and Path(args.log).suffix.lower() not in (".csv", ".json"):
         parser.error(f"--log {args.log}: the log must be a .csv or .json file")
     if args.workers is not None and args.ray is None:
         parser.error("--workers goes with --ray")
@@ -459,7 +492,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="how the file stores the weights; loading always restores float32 (default: float16, "
                         "half the size)")
     p.add_argument("--overwrite", action="store_true", help="replace OUTPUT if it exists")
-    p.set_defaults(func=_export, parser=p)
+    p.set_defaults(func=_export, validate=_check_model_output, parser=p)
 
     p = sub.add_parser("quantize", help="add an int8 variant to a model file (calibrated on Training faces, "
                                         "checked on PublicTest), for CPUs without AMX")
@@ -468,9 +501,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", required=True, help="model file to write (may be MODEL itself, with --overwrite)")
     p.add_argument("--calibration", type=int, default=CALIBRATION_FACES, metavar="N",
                    help=f"Training faces to calibrate on, class-stratified, each as its centre and ten-crop views "
-                        f"(default: {CALIBRATION_FACES})")
+                        f"(default: {CALIBRATION_FACES}; 0: all of them)")
     p.add_argument("--overwrite", action="store_true", help="replace OUTPUT if it exists")
-    p.set_defaults(func=_quantize, parser=p)
+    p.set_defaults(func=_quantize, validate=_check_model_output, parser=p)
 
     p = sub.add_parser("evaluate", help="metrics of a model or weighted ensemble on a FER2013 test split")
     p.add_argument("--data", required=True, help="FER2013 directory, .tar.gz, .zip or fer2013.csv")
@@ -481,6 +514,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tencrop", action="store_true", help="average ten crops per face (default: centre crop)")
     p.add_argument("--json", help="also write the metrics to this JSON file")
     p.add_argument("--plots", help="also write confusion-matrix heatmaps (PNG) into this directory")
+    p.add_argument("--overwrite", action="store_true", help="replace files an earlier run left under these names")
     _precision_argument(p)
     p.set_defaults(func=_evaluate, validate=_check_evaluate, parser=p)
 
@@ -564,6 +598,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help=f"precisions to measure the classifier and the live path in, in one run: {PRECISION_HELP} "
                         "(default: auto)")
     p.add_argument("--readme", help="regenerate the speed tables in this README from the results")
+    p.add_argument("--overwrite", action="store_true", help="replace files an earlier run left under these names")
     p.set_defaults(func=_bench, validate=_check_bench, parser=p)
 
     from fer.robustness import DEFAULT_VARIANTS, MIN_FACE, VARIANTS
@@ -589,6 +624,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", help="also write the full results to this file, e.g. docs/robustness.json")
     p.add_argument("--plot", help="also draw recall and accuracy per condition into this PNG, e.g. docs/robustness.png")
     p.add_argument("--readme", help="regenerate the robustness table in this README (needs every condition)")
+    p.add_argument("--overwrite", action="store_true", help="replace files an earlier run left under these names")
     p.set_defaults(func=_robustness, validate=_check_robustness, parser=p)
     return parser
 

@@ -34,7 +34,7 @@ import numpy as np
 
 from fer.engine.detect import make_detector
 from fer.engine.settings import Settings
-from fer.io.outputs import make_folder, written_together
+from fer.io.figures import save_figure
 from fer.scenes import CONDITIONS, REFERENCE, Condition, Placed, render
 
 #: The variants that can be compared: each detector as shipped, and BlazeFace without
@@ -237,11 +237,4 @@ def plot(report: dict[str, Any], path: str | os.PathLike) -> Path:
     fig.suptitle(f"{report['faces']} FER2013 {report['split']} faces in photo-like 640x480 scenes "
                  f"(fer robustness)", fontsize=11)
     fig.tight_layout()
-    path = Path(path)
-    make_folder(path.parent)
-    try:
-        with written_together(path) as (partial,):
-            fig.savefig(partial, dpi=100, format=path.suffix.lower().lstrip(".") or "png")
-    finally:
-        plt.close(fig)
-    return path
+    return save_figure(fig, path)

@@ -25,7 +25,7 @@ import torch
 import torch.nn as nn
 
 from fer.classes import CLASS_NAMES, FACE_SIZE
-from fer.io.outputs import OutputError, discard, make_folder, output_error, partial_name, written_together
+from fer.io.outputs import make_folder, written_together
 
 FORMAT = "fer-torchscript"
 FORMAT_VERSION = 3  # 2: weights may be stored in 16 bits (``weights_dtype``); 3: an int8 variant (``int8``)
@@ -123,21 +123,16 @@ def save_with_int8(source: str | os.PathLike, int8: nn.Module, info: dict[str, A
 
 
 def _save_whole(module: torch.jit.ScriptModule, path: Path, extra_files: dict[str, Any]) -> Path:
-    """Save ``module`` as ``path`` under a partial name, then move it into place: the file
-    appears whole or not at all, and a failed write is one :class:`OutputError`."""
+    """Save ``module`` as ``path``: the file appears whole or not at all, and a failed write
+    is one :class:`OutputError`. The module is serialised in memory first: TorchScript's
+    own file writer aborts the process on a full disk (a C++ exception in a destructor)."""
+    buffer = io.BytesIO()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        torch.jit.save(module, buffer, _extra_files=extra_files)
     make_folder(path.parent)
-    tmp = partial_name(path)
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", FutureWarning)
-            torch.jit.save(module, str(tmp), _extra_files=extra_files)
-        tmp.replace(path)
-    except OSError as e:
-        raise output_error(e, [path], [tmp]) from None
-    except RuntimeError as e:  # torch: "[enforce fail at ...] . open file failed with strerror: <reason>"
-        raise OutputError(f"cannot write {path}: {str(e).splitlines()[0].split('strerror: ')[-1]}") from None
-    finally:
-        discard([tmp])
+    with written_together(path) as (partial,):
+        partial.write_bytes(buffer.getbuffer())
     return path
 
 
@@ -179,6 +174,8 @@ def load_models(path: str | os.PathLike) -> list[LoadedModel]:
     truncated or foreign file.
     """
     path = Path(path)
+    if path.is_dir():
+        raise ModelFileError(f"{path} is a folder, not a model file")
     if not path.is_file():
         raise ModelFileError(f"model file {path} does not exist")
     if path.stat().st_size == 0:
@@ -217,7 +214,9 @@ def _read_torchscript(path: Path) -> tuple[torch.jit.ScriptModule, ModelMeta]:
 def check_ensemble_weights(weights: list[float], source: str) -> None:
     """Members are mixed in proportion to their weights, so each must be a finite,
     non-negative number and at least one positive; ``source`` names where they came from."""
-    if not weights or not all(math.isfinite(w) and w >= 0 for w in weights) or sum(weights) <= 0:
+    if not weights:
+        raise ModelFileError(f"{source}: the ensemble has no members")
+    if not all(math.isfinite(w) and w >= 0 for w in weights) or sum(weights) <= 0:
         raise ModelFileError(f"{source}: ensemble weights must be non-negative numbers, not all zero "
                              f"(got {', '.join(f'{w:g}' for w in weights)})")
 

@@ -18,6 +18,7 @@ from sklearn import metrics as skm
 from tqdm import tqdm
 
 from fer.engine.classify import Classifier
+from fer.io.figures import save_figure
 from fer.io.outputs import make_folder, written_together
 from fer.models.modelfile import (
     LoadedModel,
@@ -145,27 +146,28 @@ def format_report(result: dict[str, Any]) -> str:
     return "\n".join([head, *rows, *cm])
 
 
+def confusion_plot_paths(out_dir: str | os.PathLike, split: str, tencrop: bool, prefix: str = "") -> list[Path]:
+    """The files :func:`plot_confusion_matrices` writes: counts, then row-normalised."""
+    tag = f"{prefix}{split}{'_tencrop' if tencrop else ''}"
+    return [Path(out_dir) / f"confusion_{tag}_{kind}.png" for kind in ("counts", "normalized")]
+
+
 def plot_confusion_matrices(result: dict[str, Any], out_dir: str | os.PathLike, prefix: str = "") -> list[Path]:
     """Heatmaps of the confusion matrix in counts and row-normalised, as PNG files."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    out_dir = make_folder(out_dir)
-    tag = f"{prefix}{result['split']}{'_tencrop' if result['tencrop'] else ''}"
-    written = []
-    for key, fmt, title in (("confusion_matrix", "d", "counts"),
-                            ("confusion_matrix_normalized", ".2f", "row-normalised")):
+    paths = confusion_plot_paths(out_dir, result["split"], result["tencrop"], prefix)
+    for path, key, fmt, title in zip(paths, ("confusion_matrix", "confusion_matrix_normalized"), ("d", ".2f"),
+                                     ("counts", "row-normalised")):
         fig, ax = plt.subplots(figsize=(6, 5))
         skm.ConfusionMatrixDisplay(np.array(result[key]), display_labels=result["class_names"]).plot(
             ax=ax, cmap="Blues", values_format=fmt, colorbar=False, xticks_rotation=45)
         ax.set_title(f"{SPLIT_NAMES[result['split']]} confusion matrix ({title}), accuracy {result['accuracy']:.3f}")
         fig.tight_layout()
-        path = out_dir / f"confusion_{tag}_{'counts' if fmt == 'd' else 'normalized'}.png"
-        fig.savefig(path, dpi=100)
-        plt.close(fig)
-        written.append(path)
-    return written
+        save_figure(fig, path)
+    return paths
 
 
 def write_json(obj: Any, path: str | os.PathLike) -> Path:

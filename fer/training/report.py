@@ -93,7 +93,6 @@ def plot_training_curve(training: dict[str, Any], path: Path) -> Path | None:
         epoch += len(history) or int(stage.get("epochs_done") or 0)
     if not rows:
         return None
-    path.parent.mkdir(parents=True, exist_ok=True)
     plot_learning_curves(rows, path, restarts)
     return path
 
@@ -147,6 +146,8 @@ def check_readme(readme: str | os.PathLike, start: str = README_START, end: str 
         text = path.read_text()
     except OSError as e:
         raise ValueError(f"cannot read {path}: {e.strerror or e}") from None
+    except UnicodeDecodeError:
+        raise ValueError(f"{path} is not a text file") from None
     if not _block(start, end).search(text):
         raise ValueError(f"{path} has no {start} ... {end} block")
     if not os.access(path, os.W_OK):

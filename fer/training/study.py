@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from fer.classes import CLASS_NAMES
+from fer.io.figures import save_figure
 from fer.training.data import load_fer2013
 from fer.training.evaluate import evaluate, write_json
 from fer.training.export import export_checkpoint
@@ -158,6 +159,4 @@ def plot_side_by_side(baseline: dict, best: dict, path: Path) -> Path:
         ax.set_title(f"{run['name']}: PrivateTest, row-normalised\naccuracy {ev['accuracy']:.3f}, "
                      f"macro-F1 {ev['macro_f1']:.3f}")
     fig.tight_layout()
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path, dpi=90)

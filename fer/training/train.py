@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import csv
 import hashlib
+import io
 import json
 import os
 import time
@@ -32,7 +33,8 @@ from tqdm import tqdm
 from fer.classes import CLASS_NAMES, FACE_SIZE, NUM_CLASSES
 from fer.engine.classify import Classifier, predict_member, resolve_device, resolve_precision
 from fer.engine.crops import normalize
-from fer.io.outputs import make_folder
+from fer.io.figures import save_figure
+from fer.io.outputs import make_folder, written_together
 from fer.models import create_model, list_models
 from fer.models.modelfile import LoadedModel, ModelFileError, ModelMeta, load_models
 from fer.training.augment import TrainAugment
@@ -460,9 +462,12 @@ def _model_file(path: str) -> LoadedModel | None:
 
 
 def _atomic_save(obj: dict, path: Path) -> None:
-    tmp = path.with_name(path.name + ".partial")
-    torch.save(obj, tmp)
-    tmp.replace(path)
+    """Save a checkpoint whole or not at all (the previous one stays until then). It is
+    serialised in memory first: PyTorch's own file writer aborts the process on a full disk."""
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
+    with written_together(path) as (partial,):
+        partial.write_bytes(buffer.getbuffer())
 
 
 def run_summary(history: list[dict], cfg: TrainConfig) -> dict[str, Any]:
@@ -525,8 +530,7 @@ def plot_learning_curves(history: list[dict], path: Path, restarts: Sequence[int
         ax.grid(alpha=0.3)
         ax.legend()
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def add_config_arguments(parser: argparse.ArgumentParser) -> None:

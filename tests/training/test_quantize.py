@@ -42,7 +42,12 @@ def test_calibration_sees_the_centre_crop_and_the_ten_crop_views():
 
 
 def _one_line_error(capsys, *args) -> str:
-    assert main([str(a) for a in args]) == 2
+    """Checked before the run (argparse's exit) or found in it: one line, status 2."""
+    try:
+        code = main([str(a) for a in args])
+    except SystemExit as e:
+        code = e.code
+    assert code == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1
     return err

@@ -110,8 +110,10 @@ def test_an_existing_ensemble_file_is_kept_unless_replacing_it_was_asked_before_
 
     taken = tmp_path / "e.ens.json"
     taken.write_text("someone's ensemble")
-    assert main(["ensemble", str(tiny_model_file), "--data", str(tmp_path / "no-data"), "-o", str(taken)]) == 2
-    assert capsys.readouterr().err == f"fer ensemble: error: {taken} exists; pass --overwrite to replace it\n"
+    with pytest.raises(SystemExit) as e:  # refused by the parser, before the data is even looked for
+        main(["ensemble", str(tiny_model_file), "--data", str(tmp_path / "no-data"), "-o", str(taken)])
+    err = capsys.readouterr().err
+    assert e.value.code == 2 and err == f"fer ensemble: error: {taken} exists; pass --overwrite to replace it\n"
     assert taken.read_text() == "someone's ensemble"
 
 

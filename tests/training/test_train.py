@@ -198,7 +198,9 @@ def test_export_replaces_an_existing_file_only_when_asked(tmp_path, fer2013_path
     best = train(_cfg(tmp_path, fer2013_path, epochs=1))
     taken = tmp_path / "taken.pt"
     taken.write_bytes(b"another model")
-    assert main(["export", str(best), "-o", str(taken)]) == 2
+    with pytest.raises(SystemExit) as refused:  # by the parser, before the checkpoint is read
+        main(["export", str(best), "-o", str(taken)])
+    assert refused.value.code == 2
     assert "exists; pass --overwrite" in capsys.readouterr().err and taken.read_bytes() == b"another model"
     assert main(["export", str(best), "-o", str(taken), "--overwrite"]) == 0
     assert load_models(taken)[0].meta.arch == "vgg10"
