@@ -160,6 +160,7 @@ def _annotate(args: argparse.Namespace) -> int:
         return update
 
     failed = []
+    earlier_log = _file_version(args.log)
     try:
         for result in annotate_files(inputs, rec, out=args.output, log=args.log, fit=args.fit,
                                      progress=progress, overwrite=args.overwrite,
@@ -176,12 +177,32 @@ def _annotate(args: argparse.Namespace) -> int:
     finally:  # an error or a signal: clear the progress bar so the message gets its own line
         while bars:
             bars.pop().close()
-    if args.log and len(failed) < len(inputs):
-        print(f"wrote {args.log}")
+    _report_log(args.log, earlier_log, any_done=len(failed) < len(inputs))
     if failed and len(inputs) > 1:
         print(f"fer annotate: {len(failed)} of {len(inputs)} inputs failed: "
               + ", ".join(str(r.source) for r in failed), file=sys.stderr)
     return 2 if failed else 0
+
+
+def _file_version(path: str | None) -> tuple[int, int] | None:
+    """What tells a file written anew (renamed into place) from the one there before."""
+    try:
+        stat = os.stat(path) if path else None
+    except OSError:
+        return None
+    return (stat.st_ino, stat.st_mtime_ns) if stat else None
+
+
+def _report_log(log: str | None, earlier: tuple[int, int] | None, any_done: bool) -> None:
+    """Say whether ``--log`` was written: not when every input failed, nor when the inputs
+    were skipped as done by a run without that log (it has no rows of theirs)."""
+    if log is None or not any_done:
+        return
+    if _file_version(log) not in (None, earlier):
+        print(f"wrote {log}")
+    else:
+        print(f"{log}: not written: the inputs were skipped (their outputs exist) and no earlier run with this "
+              "log left their rows; add --overwrite to annotate them again")
 
 
 def _annotate_on_ray(args: argparse.Namespace, inputs: list[Path]) -> int:
@@ -200,6 +221,7 @@ def _annotate_on_ray(args: argparse.Namespace, inputs: list[Path]) -> int:
         bar.update(frames - bar.n)
 
     done, skipped, failed, retried = [], [], [], []
+    earlier_log = _file_version(args.log)
     job = annotate_on_ray(inputs, args.weights, args.settings, args.device, out=args.output, log=args.log,
                           fit=args.fit, overwrite=args.overwrite, summary=args.summary, address=args.ray or None,
                           workers=args.workers, progress=progress)
@@ -223,8 +245,7 @@ def _annotate_on_ray(args: argparse.Namespace, inputs: list[Path]) -> int:
     finally:
         job.close()  # stopped early: the workers are ended and their partial files removed now
         bar.close()
-    if args.log and Path(args.log).exists():
-        print(f"wrote {args.log}")
+    _report_log(args.log, earlier_log, any_done=len(failed) < len(inputs))
     print(f"fer annotate: {len(inputs)} inputs: {len(done)} annotated, {len(skipped)} skipped (done before), "
           f"{len(failed)} failed; {len(retried)} retried after their worker died")
     for result in failed:
@@ -378,14 +399,14 @@ def _check_outputs(parser: argparse.ArgumentParser, files: tuple[str | os.PathLi
     from fer.io.outputs import OutputError, check_writable, refuse_to_replace
 
     try:
+        for path in filter(None, folders):
+            check_writable(path, folder=True)
         for path in filter(None, files):
             if any(Path(path).resolve() == source.resolve() for source in inputs):
                 raise OutputError(f"{path} is an input of this command; choose another output name")
             check_writable(path)
             if overwrite is not None:
                 refuse_to_replace(path, overwrite)
-        for path in filter(None, folders):
-            check_writable(path, folder=True)
     except OutputError as e:
         parser.error(str(e))
 

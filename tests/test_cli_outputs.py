@@ -7,17 +7,14 @@ not write before they run.
 The fault-injection tests mount small ``tmpfs`` file systems, so they need root."""
 
 import json
-import os
 import shutil
-import subprocess
-from contextlib import contextmanager
-from pathlib import Path
 
 import pytest
+from disks import tmpfs
 from media import astronaut, decode_all, make_clip
-from prerequisites import require
 
 from fer.cli import main
+from fer.io.batch import annotate_files
 from fer.io.images import save_image
 
 
@@ -35,24 +32,6 @@ def run(capsys, *argv):
     return code, out, err
 
 
-@contextmanager
-def tmpfs(path: Path, size: str, files: list[Path] = (), read_only: bool = False):
-    """A small tmpfs at ``path`` holding copies of ``files``, remounted read-only if asked."""
-    tests = "the tests of a full or read-only disk"
-    require(["root and mount(8)"] if os.geteuid() != 0 or not shutil.which("mount") else [], tests)
-    path.mkdir()
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)], capture_output=True)
-    require([f"a tmpfs ({done.stderr.decode().strip()})"] if done.returncode else [], tests)
-    try:
-        for f in files:
-            shutil.copy(f, path)
-        if read_only:
-            subprocess.run(["mount", "-o", "remount,ro", str(path)], check=True)
-        yield path
-    finally:
-        subprocess.run(["umount", str(path)], check=True)
-
-
 def shown(err: str) -> list[str]:
     """The lines a terminal shows: a progress bar cleared with a carriage return is gone."""
     return [line.split("\r")[-1] for line in err.split("\n") if line.split("\r")[-1].strip()]
@@ -66,13 +45,18 @@ def one_error_line(err: str) -> str:
 
 def test_read_only_folder(capsys, inputs, tiny_model_file, tmp_path):
     with tmpfs(tmp_path / "ro", "1m", read_only=True) as ro:
-        for name in ("face.jpg", "clip.mp4"):
+        # the first output written, by its name: not clip.annotated.csv.partial.rows, where the video's rows wait
+        for name, first in (("face.jpg", "face.annotated.jpg"), ("clip.mp4", "clip.annotated.csv")):
             code, out, err = run(capsys, "annotate", inputs / name, "-o", f"{ro}/", "--weights", tiny_model_file)
-            line = one_error_line(err)
-            assert code == 2 and out == "" and f"cannot write {ro}/" in line and "Read-only file system" in line
+            assert (code, out) == (2, "")
+            assert one_error_line(err) == f"fer annotate: error: cannot write {ro / first}: Read-only file system"
         code, out, err = run(capsys, "annotate", inputs / "face.jpg", "-o", tmp_path / "out",
                              "--log", ro / "log.csv", "--weights", tiny_model_file)
         assert code == 2 and f"{ro}/log.csv" in one_error_line(err) and "Read-only" in err
+        assert not (tmp_path / "out").exists()  # made by the first output written into it: none was
+        code, out, err = run(capsys, "annotate", inputs / "face.jpg", "-o", ro / "new", "--weights", tiny_model_file)
+        assert (code, out) == (2, "")  # refused before the run, not for each input
+        assert one_error_line(err) == f"fer annotate: error: cannot write {ro / 'new'}: {ro} is not writable"
         assert list(ro.iterdir()) == []
 
 
@@ -85,11 +69,11 @@ def test_full_disk_leaves_no_partial_files(capsys, inputs, tiny_model_file, tmp_
         (full / "filler").write_bytes(bytes(16 * 1024))  # the combined log is small: leave it no room at all
         code, out, err = run(capsys, "annotate", inputs / "clip.mp4", "-o", tmp_path / "out", "--log",
                              full / "all.json", "--weights", tiny_model_file)
-        video_rows, log = shown(err)  # the video's rows wait for the log in its folder: the video fails first
-        assert code == 2 and video_rows.endswith(f"cannot write {full}/all.json (this input's rows): "
-                                                 "no space left on the device")  # not its hidden part
-        assert log == f"fer annotate: error: cannot write {full}/all.json: no space left on the device"
-        assert [p.name for p in full.iterdir()] == ["filler"] and not (tmp_path / "out" / "clip.annotated.mp4").exists()
+        # the video's rows wait for the log in its folder: the video fails, named by the log (not its hidden
+        # part), and with no input's rows there is no log to write, so the reason is given once
+        assert (code, out) == (2, "") and shown(err) == [
+            f"fer annotate: error: cannot write {full}/all.json (this input's rows): no space left on the device"]
+        assert [p.name for p in full.iterdir()] == ["filler"] and not (tmp_path / "out").exists()
 
 
 def test_a_file_in_the_way(capsys, inputs, tiny_model_file, tmp_path):
@@ -97,6 +81,80 @@ def test_a_file_in_the_way(capsys, inputs, tiny_model_file, tmp_path):
     code, out, err = run(capsys, "annotate", inputs / "face.jpg", "-o", tmp_path / "face.jpg" / "out.jpg",
                          "--weights", tiny_model_file)
     assert code == 2 and f"{tmp_path / 'face.jpg'} is a file" in one_error_line(err)
+
+
+@pytest.mark.parametrize("name, in_the_way", [("face.jpg", "face.annotated.json"), ("clip.mp4", "clip.annotated.csv")])
+def test_a_folder_in_the_way_of_an_output_is_an_error_and_nothing_of_the_input_is_written(
+        capsys, inputs, tiny_model_file, tmp_path, name, in_the_way):
+    """Not an earlier run's output, so not skipped, and --overwrite cannot replace it; the
+    input's other outputs are not written either, or the rerun would skip it as done."""
+    shutil.copy(inputs / name, tmp_path)
+    (tmp_path / in_the_way).mkdir()
+    argv = ["annotate", tmp_path / name, "--weights", tiny_model_file]
+    for overwrite in ([], ["--overwrite"]):
+        code, out, err = run(capsys, *argv, *overwrite)
+        assert (code, out) == (2, "")
+        assert one_error_line(err) == f"fer annotate: error: cannot write {tmp_path / in_the_way}: it is a folder"
+        assert sorted(p.name for p in tmp_path.iterdir()) == sorted([name, in_the_way])
+    (tmp_path / in_the_way).rmdir()
+    code, out, _ = run(capsys, *argv)
+    assert code == 0 and "skipped" not in out and (tmp_path / in_the_way).is_file()
+
+
+def test_a_run_that_writes_nothing_leaves_no_output_folder(capsys, inputs, tiny_model_file, tmp_path):
+    """The folder is made by the first output written into it: a run stopped by a log in
+    the way, or without a usable input, makes none."""
+    (tmp_path / "earlier.csv").write_text("earlier")
+    make_clip(tmp_path / "sound.mp4", frames=4, video=False, audio="aac")
+    for argv in ([inputs / "face.jpg", "--log", tmp_path / "earlier.csv"], [tmp_path / "sound.mp4"]):
+        code, out, err = run(capsys, "annotate", *argv, "-o", tmp_path / "new" / "out", "--weights", tiny_model_file)
+        assert code == 2 and one_error_line(err)
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["earlier.csv", "sound.mp4"], argv
+
+
+def test_a_run_stopped_in_its_first_input_leaves_no_output_folder(inputs, tiny_recognizer, tmp_path):
+    """SIGTERM and Ctrl-C raise in the main thread, as this progress callback does."""
+    def stop(done, total, eta):
+        raise KeyboardInterrupt
+
+    batch = annotate_files([inputs / "clip.mp4"], tiny_recognizer, out=tmp_path / "new" / "out",
+                           progress=lambda src: stop)
+    with pytest.raises(KeyboardInterrupt):
+        next(batch)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_folder_named_as_the_log_is_refused_before_any_work(capsys, inputs, tiny_model_file, tmp_path):
+    (tmp_path / "all.json").mkdir()
+    for overwrite in ([], ["--overwrite"]):
+        code, out, err = run(capsys, "annotate", inputs / "face.jpg", "-o", tmp_path / "out", "--log",
+                             tmp_path / "all.json", "--weights", tiny_model_file, *overwrite)
+        assert (code, out) == (2, "")
+        assert one_error_line(err) == f"fer annotate: error: cannot write {tmp_path / 'all.json'}: it is a folder"
+        assert [p.name for p in tmp_path.iterdir()] == ["all.json"]  # no output, no .all.json.parts
+
+
+def test_no_log_when_every_input_failed(capsys, inputs, tiny_model_file, tmp_path):
+    """An empty log would pass for an earlier run's and stop the corrected rerun."""
+    (tmp_path / "notes.jpg").write_text("not a picture")
+    argv = ["-o", tmp_path / "out", "--log", tmp_path / "all.csv", "--weights", tiny_model_file]
+    code, out, err = run(capsys, "annotate", tmp_path / "notes.jpg", *argv)
+    assert (code, out) == (2, "") and "not an image" in one_error_line(err)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.jpg"]
+    code, out, _ = run(capsys, "annotate", inputs / "face.jpg", *argv)
+    assert code == 0 and f"wrote {tmp_path / 'all.csv'}" in out and (tmp_path / "all.csv").is_file()
+
+
+def test_a_log_without_rows_says_it_was_not_written(capsys, inputs, tiny_model_file, tmp_path):
+    """Inputs annotated by a run without --log are skipped as done, and their rows are not
+    in any part of the log: nothing to gather, and the command says so, not "wrote"."""
+    argv = ["annotate", inputs / "face.jpg", "-o", tmp_path / "out", "--weights", tiny_model_file]
+    assert run(capsys, *argv)[0] == 0
+    code, out, _ = run(capsys, *argv, "--log", tmp_path / "all.csv")
+    assert code == 0 and out.splitlines()[-1] == (
+        f"{tmp_path / 'all.csv'}: not written: the inputs were skipped (their outputs exist) and no earlier run "
+        "with this log left their rows; add --overwrite to annotate them again")
+    assert not (tmp_path / "all.csv").exists()
 
 
 def test_the_rest_of_the_batch_still_runs(capsys, inputs, tiny_model_file, tmp_path):

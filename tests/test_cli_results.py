@@ -9,7 +9,7 @@ import subprocess
 import sys
 
 import pytest
-from test_cli_outputs import tmpfs
+from disks import tmpfs
 
 from fer.cli import main
 from fer.models.modelfile import save_ensemble

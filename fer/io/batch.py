@@ -24,7 +24,16 @@ from PIL import Image, UnidentifiedImageError
 from fer.io.facelog import FaceLog, read_provenance
 from fer.io.images import ImageError, encode_image, read_image
 from fer.io.output_names import Planned, plan_outputs
-from fer.io.outputs import OutputError, discard, make_folder, output_error, written_together
+from fer.io.outputs import (
+    OutputError,
+    check_writable,
+    discard,
+    make_folder,
+    no_new_empty_folders,
+    output_error,
+    refuse_folder,
+    written_together,
+)
 from fer.io.provenance import image_input, provenance
 from fer.io.video import Progress, VideoError, open_video
 from fer.recognizer import EmotionRecognizer
@@ -121,7 +130,9 @@ def plan_batch(inputs: Sequence[str | os.PathLike], out: str | os.PathLike | Non
                summary: bool = False) -> list[Planned | Result]:
     """Decide, before anything is annotated, where each input's outputs go: a
     :class:`Planned` per usable input, in input order, and a :class:`Result` with the error
-    for an input that is not a readable image or video. Creates the output folder.
+    for an input that is not a readable image or video. Creates nothing: the output folder
+    is only checked here, and made by the first input written into it, so a run that
+    stops before (a log in the way, no usable input) leaves no empty folder.
 
     Shared by the sequential run and the Ray one (:mod:`fer.io.cluster`), so both write the
     same files. Raises :class:`OutputError` or :class:`ValueError` for outputs that cannot
@@ -131,13 +142,15 @@ def plan_batch(inputs: Sequence[str | os.PathLike], out: str | os.PathLike | Non
     check_output(paths, out)
     out_path = Path(out) if out is not None else None
     out_is_file = out is not None and len(paths) == 1 and names_a_file(out)
-    if out_path is not None and not out_is_file:
-        make_folder(out_path)
+    if out_path is not None and not out_is_file and not out_path.is_dir():
+        check_writable(out_path, folder=True)
     combined = Path(log) if log is not None else None
     if combined is not None and combined.suffix.lower() not in (".csv", ".json"):
         raise ValueError(f"--log {combined.name}: the log must be a .csv or .json file")
-    if combined is not None and combined.exists() and not overwrite:
-        raise OutputError(f"{combined} exists (from an earlier run?); add --overwrite to replace it")
+    if combined is not None:
+        refuse_folder(combined)  # not an earlier run's log, and --overwrite could not replace it
+        if combined.exists() and not overwrite:
+            raise OutputError(f"{combined} exists (from an earlier run?); add --overwrite to replace it")
 
     kinds: list[str | Exception] = []
     for src in paths:
@@ -158,7 +171,8 @@ def annotate_files(inputs: Sequence[str | os.PathLike], recognizer: EmotionRecog
     """Annotate each input, yielding a :class:`Result` per input as it finishes; a bad
     input, or an output that cannot be written, yields its error and the others still run.
 
-    ``out``: an output file (one input) or folder (created when missing); default: beside
+    ``out``: an output file (one input) or folder (created when missing, and removed again
+    when the run leaves it empty: every input failed, or it was stopped); default: beside
     each input. Names never clash within a run (see :mod:`fer.io.output_names`). ``log``:
     one ``.csv`` or ``.json`` file for all inputs (with a ``source`` column) instead of
     per-input results. ``fit``: fit outputs into the recognizer's display size.
@@ -174,7 +188,8 @@ def annotate_files(inputs: Sequence[str | os.PathLike], recognizer: EmotionRecog
     """
     items = plan_batch(inputs, out, log, overwrite, summary)
     planned = []
-    with open_parts(log) as parts:
+    folders = {item.output.parent for item in items if isinstance(item, Planned)}
+    with open_parts(log) as parts, no_new_empty_folders(folders):
         for item in items:
             if isinstance(item, Result):
                 yield item
@@ -233,20 +248,23 @@ def with_part(plan: Planned, log: str | os.PathLike | None) -> Planned:
 
 def assemble_log(log: Path, parts: Path, planned: Sequence[Planned], prov: dict[str, Any]) -> None:
     """Write the combined log from the parts of ``planned`` (those that exist: an input that
-    failed has none), in input order, then remove the parts."""
-    with written_together(log) as (partial,), FaceLog([(partial, log)], source=True, provenance=prov) as sink:
-        for plan in planned:
-            part = plan.results[0]
-            if part.exists():
-                sink.add_log(part, source=str(plan.source))
-                sink.provenance["inputs"] += read_provenance(part)["inputs"]
+    failed has none), in input order, then remove the parts. Without any part (every input
+    failed) there is no log: an empty one would only stop the corrected rerun, as a log
+    of an earlier run."""
+    done = [plan for plan in planned if plan.results[0].exists()]
+    if done:
+        with written_together(log) as (partial,), FaceLog([(partial, log)], source=True, provenance=prov) as sink:
+            for plan in done:
+                sink.add_log(plan.results[0], source=str(plan.source))
+                sink.provenance["inputs"] += read_provenance(plan.results[0])["inputs"]
     shutil.rmtree(parts, ignore_errors=True)
 
 
 def skipped(plan: Planned, overwrite: bool) -> Result | None:
     """The result of an input whose outputs an earlier run left (nothing to do), unless
-    ``overwrite``: what makes a rerun resume."""
-    existing = [p for p in plan.files if p.exists()]
+    ``overwrite``: what makes a rerun resume. Only files count: a folder in the way was
+    not written by a run, and writing the input reports it as an error."""
+    existing = [p for p in plan.files if p.is_file()]
     if existing and not overwrite:
         return Result(plan.source, plan.kind, skipped=f"{existing[0]} exists (from an earlier run?); "
                                                       "add --overwrite to replace it")

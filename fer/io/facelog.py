@@ -76,7 +76,8 @@ class FaceLog:
     def __enter__(self) -> FaceLog:
         for path, fmt in self.files:
             body = path.with_name(path.name + ".rows")
-            f = open(body, "w", newline="" if fmt == ".csv" else None, encoding="utf-8")
+            with _naming(path, body):
+                f = open(body, "w", newline="" if fmt == ".csv" else None, encoding="utf-8")
             self._bodies.append((body, fmt, f, csv_writer(f) if fmt == ".csv" else None))
         return self
 
@@ -99,8 +100,8 @@ class FaceLog:
             self.labels[row["label"]] = self.labels.get(row["label"], 0) + 1
             self.rows += 1
         flat = flatten_row(row)
-        for (path, _), (_, fmt, f, writer) in zip(self.files, self._bodies):
-            with _naming(path):
+        for (path, _), (body, fmt, f, writer) in zip(self.files, self._bodies):
+            with _naming(path, body):
                 if writer is not None:
                     writer.writerow([flat[c] for c in self._columns])
                 else:
@@ -120,7 +121,7 @@ class FaceLog:
         self._header(CLASS_NAMES)  # a log without any frame still gets its columns
         try:
             for (path, _), (body, fmt, f, _) in zip(self.files, self._bodies):
-                with _naming(path):
+                with _naming(path, body):
                     f.close()
                     if exc_type is None:
                         _assemble(path, fmt, body, self.provenance, self._columns)
@@ -130,13 +131,14 @@ class FaceLog:
 
 
 @contextmanager
-def _naming(path: Path) -> Iterator[None]:
-    """A failed write (a full disk) names the log it was for: Python's own error for a
-    buffered write names no file, and the message would blame another output."""
+def _naming(path: Path, body: Path) -> Iterator[None]:
+    """A failed write (a full disk, a read-only folder) names the log it was for: Python's
+    own error for a buffered write names no file, and the message would blame another
+    output; nor is ``body``, where the rows wait, a name the user knows."""
     try:
         yield
     except OSError as e:
-        if e.filename is not None:
+        if e.filename is not None and Path(os.fsdecode(e.filename)) != body:
             raise
         raise OSError(e.errno, e.strerror, str(path)) from None
 

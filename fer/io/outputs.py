@@ -38,21 +38,37 @@ def written_together(*paths: str | os.PathLike) -> Iterator[list[Path]]:
     error, rename them all into place. Any :class:`OSError` on the way becomes an
     :class:`OutputError`; the partial files are removed whatever happens.
 
+    All or nothing: a folder where a file is to go is refused before the block runs (its
+    rename would fail only after the work, and after the renames before it), and when a
+    rename still fails, the files already renamed are removed again, so that no output
+    of the set is left to pass for a finished one.
+
     >>> with written_together("out.png", "out.json") as (png, js):   # doctest: +SKIP
     ...     png.write_bytes(data); js.write_text("[]")
     """
     finals = [Path(p) for p in paths]
     partials = [partial_name(p) for p in finals]
+    for final in finals:
+        refuse_folder(final)
+    renamed: list[Path] = []
     try:
         yield partials
         for partial, final in zip(partials, finals):
             partial.replace(final)
-    except OutputError:
+            renamed.append(final)
+    except BaseException as e:
+        discard(renamed)
+        if isinstance(e, OSError) and not isinstance(e, OutputError):
+            raise output_error(e, finals, partials) from None
         raise
-    except OSError as e:
-        raise output_error(e, finals, partials) from None
     finally:
         discard(partials)
+
+
+def refuse_folder(path: Path) -> None:
+    """Raise :class:`OutputError` when a folder is where the file ``path`` is to be written."""
+    if path.is_dir():
+        raise OutputError(f"cannot write {path}: it is a folder", path=path, reason="it is a folder")
 
 
 def output_error(e: OSError, finals: Sequence[Path], partials: Sequence[Path] = ()) -> OutputError:
@@ -106,6 +122,21 @@ def make_folder(folder: str | os.PathLike) -> Path:
     except OSError as e:
         raise OutputError(f"cannot create the folder {folder}: {e.strerror or e}") from None
     return folder
+
+
+@contextmanager
+def no_new_empty_folders(folders: Iterable[Path]) -> Iterator[None]:
+    """For a block that creates ``folders`` (and their parents) as it writes into them:
+    at its end, those that did not exist before and are still empty are removed, so a run
+    that wrote nothing there (every input failed, or it was stopped) leaves no empty folder.
+    Only for one writer at a time: another one could be about to write into such a folder."""
+    new = {p for folder in folders for p in (folder, *folder.parents) if not os.path.exists(p)}
+    try:
+        yield
+    finally:
+        for folder in sorted(new, key=lambda p: len(p.parts), reverse=True):  # the deepest first
+            with suppress(OSError):
+                folder.rmdir()
 
 
 def discard(paths: Iterable[Path]) -> None:
