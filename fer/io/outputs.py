@@ -1,5 +1,5 @@
 """Writing outputs safely: every file appears whole or not at all, and a failed write
-(read-only folder, missing folder, a file in the way, a full disk) becomes one
+(read-only folder, a file or folder in the way, a full disk) becomes one
 :class:`OutputError` that names the path and the reason.
 
 Files are written under a ``.partial`` name and renamed into place once all of an
