@@ -479,6 +479,9 @@ class OneLineErrorParser(argparse.ArgumentParser):
     argparse would print above it."""
 
     def error(self, message: str) -> NoReturn:
+        if message.endswith(": expected one argument"):  # argparse takes "-1,0,0" or "-inf" for an option
+            option = message.removeprefix("argument ").split(":")[0].split("/")[-1]
+            message += f" (a value that starts with '-' goes as {option}=VALUE)"
         self.exit(2, f"{self.prog}: error: {message}\n")
 
 

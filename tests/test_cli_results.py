@@ -128,3 +128,6 @@ def test_plain_messages_for_odd_arguments(capsys, tmp_path, tiny_model_file, no_
     for log in ("", ".csv"):
         line = refused(capsys, "annotate", image, "--log", log)
         assert line.endswith(f"--log {log}: the log must be a .csv or .json file"), line
+    line = refused(capsys, "annotate", image, "--color", "-1,0,0")
+    assert line.endswith("argument --color: expected one argument (a value that starts with '-' goes as "
+                         "--color=VALUE)"), line
