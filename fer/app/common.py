@@ -68,7 +68,17 @@ def model_files() -> list[Path]:
 
 
 def current_model() -> Path:
-    return Path(st.session_state.get(MODEL_KEY) or default_weights())
+    """The model this session chose, else the default. A chosen file that has gone since
+    (deleted or renamed on the server) gives way to the default, with a notice, rather
+    than leaving the session on a model nothing can load or choose again."""
+    chosen = st.session_state.get(MODEL_KEY)
+    if chosen and not Path(chosen).exists():
+        for key in (MODEL_KEY, _WIDGET + "model"):
+            st.session_state.pop(key, None)
+        st.toast(f"{Path(chosen).name} is no longer there: back to the default model, {default_weights().name}.",
+                 icon=":material/warning:")
+        chosen = None
+    return Path(chosen or default_weights())
 
 
 @st.cache_resource(show_spinner="Loading the model...", max_entries=4)

@@ -54,14 +54,19 @@ def operator_defaults(environ: Mapping[str, str], secrets: Mapping[str, Any] | N
     >>> d.settings.min_face, d.sources["min_face"], d.settings.mirror, d.sources["mirror"]
     (0.1, '$FER_MIN_FACE', False, 'booth default')
     """
-    table = dict((secrets or {}).get(SECTION, {}) or {})
+    table = (secrets or {}).get(SECTION) or {}
+    errors = []
+    if not isinstance(table, Mapping):  # `fer = 5` instead of a [fer] table
+        errors.append(f"{FROM_FILE}: {SECTION} = {table!r} ignored: it must be a table, a [{SECTION}] section with "
+                      "one setting per line")
+        table = {}
     hints = typing.get_type_hints(Settings)
     names = {f.name for f in fields(Settings)}
     mode_name, mode_values = mode or (BUILT_IN, {})
     values: dict[str, Any] = dict(mode_values)
     sources = {name: mode_name if name in mode_values else BUILT_IN for name in names}
-    errors = [f"{FROM_FILE}: unknown setting {key!r} (known: {', '.join(sorted(names))})"
-              for key in table if key not in names]
+    errors += [f"{FROM_FILE}: unknown setting {key!r} (known: {', '.join(sorted(names))})"
+               for key in table if key not in names]
     for f in fields(Settings):
         given = [(FROM_FILE, table[f.name])] if f.name in table else []
         if env_name(f.name) in environ:

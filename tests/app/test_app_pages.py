@@ -65,6 +65,21 @@ def test_model_choice_lists_every_shipped_model(app, models_folder):
     assert app.session_state["fer.model"] == str(models_folder / "other.pt")
 
 
+def test_a_chosen_model_deleted_since_gives_way_to_the_default(app, models_folder, tmp_path, face_jpg):
+    """Deleted or renamed on the server while a session had it chosen: the session goes
+    back to the default with a notice, instead of a page that can neither load it nor
+    choose another (with two models, the Settings page shows no choice once one is gone)."""
+    chosen = tmp_path / "gone.pt"
+    shutil.copy(models_folder / "other.pt", chosen)
+    app.session_state["fer.model"] = str(chosen)
+    page(app, "image")
+    chosen.unlink()
+    page(app, "settings")
+    assert [t.value for t in app.toast] == ["gone.pt is no longer there: back to the default model, vgg10.pt."]
+    assert "fer.model" not in app.session_state and not app.error
+    assert app.selectbox(key="fer.widget.model").value == str(models_folder / "vgg10.pt")
+
+
 def test_a_model_chosen_beside_the_live_stream_takes_over_that_stream(app, models_folder):
     """Chosen in the Live page's own settings panel: from that very run of the page, the
     same session (and the stream slot it holds) runs the new model. A new session would

@@ -47,6 +47,14 @@ def test_environment_wins_over_the_file_and_bad_values_keep_the_default():
     assert any("display size must be within" in e for e in found.errors)
 
 
+@pytest.mark.parametrize("section", ["smoothing=0.8", 5, [1, 2]])
+def test_a_fer_entry_that_is_not_a_table_is_one_warning_and_the_rest_still_applies(section):
+    found = operator_defaults({"FER_SMOOTHING": "0.3"}, {"fer": section})
+    assert found.settings == Settings(smoothing=0.3)
+    assert found.errors == [f"{FROM_FILE}: fer = {section!r} ignored: it must be a table, a [fer] section with one "
+                            "setting per line"]
+
+
 @pytest.fixture
 def app(app_env, monkeypatch) -> AppTest:
     monkeypatch.setenv("FER_SMOOTHING", "0.3")
