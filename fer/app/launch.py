@@ -49,13 +49,20 @@ def streamlit_args(user_args: Sequence[str]) -> list[str]:
 
 
 def check_environment() -> None:
-    """Raise :class:`ValueError` for a bad ``$FER_MAX_STREAMS`` or ``$FER_ICE_SERVERS``: the
-    live pages need both, and the operator is at the terminal now, not later."""
+    """Raise :class:`ValueError` for a bad ``$FER_MAX_STREAMS``, ``$FER_ICE_SERVERS`` or
+    ``$FER_WEIGHTS`` (a folder, or no file: the pages would offer its folder's neighbours):
+    the operator is at the terminal now, not later."""
+    import os
+
     from fer.app.admission import max_streams_from_env
     from fer.app.live import rtc_configuration
 
     max_streams_from_env()
     rtc_configuration()
+    weights = os.environ.get("FER_WEIGHTS")
+    if weights and not os.path.isfile(weights):
+        what = "a folder; name a model file in it" if os.path.isdir(weights) else "no such file"
+        raise ValueError(f"FER_WEIGHTS={weights}: {what}")
 
 
 def run_app(user_args: Sequence[str]) -> int:

@@ -33,7 +33,9 @@ def test_bad_ice_configuration_says_what_is_expected(monkeypatch, raw):
 @pytest.mark.parametrize("command", ["app", "booth"])
 @pytest.mark.parametrize("name, raw, message", [
     ("FER_MAX_STREAMS", "two", "FER_MAX_STREAMS must be a positive integer, got 'two'"),
-    (ICE_ENV, '["stun:x"]', "ICE servers must be a list of objects with 'urls', got ['stun:x']")])
+    (ICE_ENV, '["stun:x"]', "ICE servers must be a list of objects with 'urls', got ['stun:x']"),
+    ("FER_WEIGHTS", "/", "FER_WEIGHTS=/: a folder; name a model file in it"),
+    ("FER_WEIGHTS", "/no/model.pt", "FER_WEIGHTS=/no/model.pt: no such file")])
 def test_the_app_refuses_a_bad_operator_environment_before_starting(capsys, monkeypatch, command, name, raw, message):
     from fer.app import launch
     from fer.cli import main
