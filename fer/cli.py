@@ -87,14 +87,18 @@ def _evaluate(args: argparse.Namespace) -> None:
 
 
 def _metrics(args: argparse.Namespace) -> None:
-    from fer.models.modelfile import default_weights, metrics_cards
+    from fer.models.metrics_files import read_metrics_files
+    from fer.models.modelfile import default_weights
     from fer.training.report import accuracy_table, update_readme, write_model_metrics
 
     paths = [write_model_metrics(w, args.data, plots=args.plots, precision=args.precision) for w in args.weights]
     for path in paths:
         print(f"wrote {path}")
     if args.readme:
-        table = accuracy_table(metrics_cards(paths[0].parent, first=default_weights().name))
+        found = read_metrics_files(paths[0].parent, first=default_weights().name)
+        for problem in found.problems:
+            print(f"fer metrics: left out of the table: {problem}", file=sys.stderr)
+        table = accuracy_table(found.cards)
         print(table)
         if update_readme(args.readme, table):
             print(f"updated the accuracy table in {args.readme}")

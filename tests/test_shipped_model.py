@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from fer.engine.classify import Classifier
-from fer.models.modelfile import default_weights, load_models, metrics_cards
+from fer.models.metrics_files import metrics_cards
+from fer.models.modelfile import default_weights, load_models
 from fer.training.data import load_fer2013, stratified_subset
 from fer.training.evaluate import evaluate, precision_agreement
 from fer.training.report import README_END, README_START, accuracy_table, find_evaluation, metrics_path

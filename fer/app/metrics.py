@@ -20,22 +20,49 @@ from fer.models.modelfile import training_stages
 SPLITS = {"public": "PublicTest", "private": "PrivateTest"}
 SCORES = {"accuracy": "accuracy", "balanced_accuracy": "balanced accuracy", "macro_f1": "macro-F1",
           "kappa": "Cohen's kappa", "hamming_loss": "Hamming loss", "auc_macro": "AUC (macro)"}
+#: The scores the class-imbalance table compares, per test split.
+IMBALANCE_SCORES = ("accuracy", "macro_f1", "balanced_accuracy")
 
 Card = dict[str, Any]
 Evaluation = dict[str, Any]
 
 
+class ImbalanceFileError(ValueError):
+    """The class-imbalance study's file is there but damaged: the page says so and shows the rest."""
+
+
 def load_imbalance(path: str | os.PathLike) -> list[dict[str, Any]]:
-    """The runs of the class-imbalance study (``docs/imbalance.json``), or [] when absent."""
-    data = _read_json(Path(path))
-    return list(data.get("runs", [])) if isinstance(data, dict) else []
-
-
-def _read_json(path: Path) -> Any:
+    """The runs of the class-imbalance study (``docs/imbalance.json``), or [] when absent.
+    Raises :class:`ImbalanceFileError` for a file that is unreadable or whose runs are not
+    what :func:`imbalance_table` reads."""
+    path = Path(path)
+    if not path.exists():
+        return []
     try:
-        return json.loads(path.read_text())
+        data = json.loads(path.read_text())
     except (OSError, UnicodeDecodeError, json.JSONDecodeError):
-        return None
+        raise ImbalanceFileError(f"{path} is not a readable JSON file") from None
+    runs = data.get("runs") if isinstance(data, dict) else None
+    if not isinstance(runs, list):
+        raise ImbalanceFileError(f"{path} has no list of runs")
+    bad = next((i for i, run in enumerate(runs) if not _is_imbalance_run(run)), None)
+    if bad is not None:
+        raise ImbalanceFileError(f"{path}: run {bad + 1} is not a run of the study "
+                                 "(a name, a description and its scores per test split)")
+    return runs
+
+
+def _is_imbalance_run(run: Any) -> bool:
+    """Whether ``run`` holds what :func:`imbalance_table` shows, each field of the type its
+    column takes (a run may lack any of them)."""
+    def score(value: Any) -> bool:
+        return value is None or (isinstance(value, (int, float)) and not isinstance(value, bool))
+
+    def scores(e: Any) -> bool:
+        return e is None or (isinstance(e, dict) and all(score(e.get(key)) for key in IMBALANCE_SCORES))
+
+    return (isinstance(run, dict) and all(isinstance(run.get(key, ""), str) for key in ("name", "description"))
+            and all(scores(run.get(split)) for split in SPLITS))
 
 
 def crop_name(tencrop: bool) -> str:
@@ -112,7 +139,7 @@ def imbalance_table(runs: list[dict[str, Any]]) -> pd.DataFrame:
         for split in SPLITS:
             e = run.get(split)
             if isinstance(e, dict):
-                for key in ("accuracy", "macro_f1", "balanced_accuracy"):
+                for key in IMBALANCE_SCORES:
                     row[f"{SPLITS[split]} {SCORES[key]}"] = e.get(key)
         rows.append(row)
     return pd.DataFrame(rows)

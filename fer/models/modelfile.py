@@ -284,21 +284,6 @@ def metrics_path(weights: str | os.PathLike) -> Path:
     return weights.with_suffix(".json")
 
 
-def metrics_cards(folder: str | os.PathLike, first: str | None = None) -> list[dict[str, Any]]:
-    """Every metrics file in ``folder``, model ``first`` (a file name such as ``vgg10.pt``)
-    at the head, then by model name. Other JSON files (ensembles) and unreadable ones are
-    skipped: the app shows what it can; the README test catches a broken shipped file."""
-    cards = []
-    for path in sorted(Path(folder).glob("*.json")):
-        try:
-            card = json.loads(path.read_text())
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError):
-            continue
-        if isinstance(card, dict) and isinstance(card.get("evaluations"), list):
-            cards.append(card | {"model": str(card.get("model", path.name))})
-    return sorted(cards, key=lambda c: (c["model"] != first, c["model"]))
-
-
 def default_weights() -> Path:
     """The model to use when none is named: ``$FER_WEIGHTS`` if set, else :data:`BUNDLED_WEIGHTS`."""
     env = os.environ.get("FER_WEIGHTS")

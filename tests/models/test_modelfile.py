@@ -10,13 +10,15 @@ import torch
 from fer.engine.classify import Classifier
 from fer.io.outputs import OutputError
 from fer.models import create_model
+from fer.models.metrics_files import metrics_cards
 from fer.models.modelfile import (
+    BUNDLED_WEIGHTS,
     FORMAT_VERSION,
     ModelFileError,
     ModelMeta,
     files_of,
     load_models,
-    metrics_cards,
+    metrics_path,
     save_ensemble,
     save_model,
 )
@@ -213,8 +215,9 @@ def test_the_int8_variant_loads_and_runs_without_deprecation_noise(tiny_int8_mod
 
 
 def test_metrics_cards_put_the_named_model_first_and_skip_what_is_not_a_metrics_file(tmp_path):
+    card = json.loads(metrics_path(BUNDLED_WEIGHTS).read_text())  # a metrics file as `fer metrics` writes it
     for name in ("a.pt", "b.pt", "c.pt"):
-        (tmp_path / name).with_suffix(".json").write_text(json.dumps({"model": name, "evaluations": []}))
+        (tmp_path / name).with_suffix(".json").write_text(json.dumps(card | {"model": name}))
     (tmp_path / "joint.ens.json").write_text(json.dumps({"members": [{"path": "a.pt", "weight": 1}]}))
     (tmp_path / "broken.json").write_text('{"model": "d.pt", "evalu')
     assert [c["model"] for c in metrics_cards(tmp_path)] == ["a.pt", "b.pt", "c.pt"]

@@ -2,13 +2,17 @@ import streamlit as st
 
 from fer.app import common
 from fer.app import metrics as m
-from fer.models.modelfile import metrics_cards
+from fer.models.metrics_files import read_metrics_files
 
 st.title("Metrics")
-cards = {card["model"]: card for card in metrics_cards(common.models_folder(), first=common.current_model().name)}
+found = read_metrics_files(common.models_folder(), first=common.current_model().name)
+for problem in found.problems:
+    st.warning(f"Skipped {problem}")
+cards = {card["model"]: card for card in found.cards}
 if not cards:
-    st.info(f"No metrics files in `{common.models_folder()}` yet. `fer metrics` writes one beside each "
-            "model (e.g. `weights/vgg10.json`).")
+    folder = common.models_folder()
+    st.info((f"No readable metrics files in `{folder}`." if found.problems else f"No metrics files in `{folder}` yet.")
+            + " `fer metrics` writes one beside each model (e.g. `weights/vgg10.json`).")
     st.stop()
 
 st.subheader("Accuracy")
@@ -18,7 +22,11 @@ st.dataframe(m.accuracy_table(cards).style.format("{:.4f}"))
 with st.expander("All summary scores"):
     st.dataframe(m.scores_table(cards).style.format(precision=4), hide_index=True)
 
-runs = m.load_imbalance(common.IMBALANCE_FILE)
+try:
+    runs = m.load_imbalance(common.IMBALANCE_FILE)
+except m.ImbalanceFileError as e:
+    st.warning(f"The class-imbalance comparison is not shown: {e}")
+    runs = []
 if runs:
     st.subheader("Training variants for the class imbalance")
     st.dataframe(m.imbalance_table(runs).style.format(precision=4), hide_index=True)
