@@ -106,10 +106,10 @@ def parse_value(raw: Any, hint: Any) -> Any:
         raise ValueError(f"expected true or false, not {raw!r}")
     if typing.get_origin(hint) is tuple:
         if isinstance(raw, (list, tuple)):
-            return tuple(int(v) for v in raw)
+            return tuple(parse_value(v, int) for v in raw)
         return parse_rgb(str(raw)) if len(typing.get_args(hint)) == 3 else parse_size(str(raw))
-    if hint is int:
-        if isinstance(raw, float) or (isinstance(raw, str) and not raw.strip().lstrip("-").isdigit()):
+    if hint is int:  # TOML's 255.9 and true are not whole numbers, whatever int() makes of them
+        if isinstance(raw, (float, bool)) or (isinstance(raw, str) and not raw.strip().lstrip("-").isdigit()):
             raise ValueError(f"expected a whole number, not {raw!r}")
         return int(raw)
     if hint is float:

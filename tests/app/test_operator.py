@@ -55,6 +55,14 @@ def test_a_fer_entry_that_is_not_a_table_is_one_warning_and_the_rest_still_appli
                             "setting per line"]
 
 
+@pytest.mark.parametrize("name, value", [("box_color", [255.9, 0.5, 0]), ("min_neighbors", True),
+                                         ("display_size", [640, True])])
+def test_toml_values_that_are_not_whole_numbers_are_refused_not_truncated(name, value):
+    found = operator_defaults({}, {"fer": {name: value}})
+    assert getattr(found.settings, name) == getattr(Settings(), name) and found.sources[name] == BUILT_IN
+    assert len(found.errors) == 1 and "expected a whole number" in found.errors[0]
+
+
 @pytest.fixture
 def app(app_env, monkeypatch) -> AppTest:
     monkeypatch.setenv("FER_SMOOTHING", "0.3")
