@@ -86,7 +86,7 @@ def _evaluate(args: argparse.Namespace) -> None:
             print(f"wrote {path}")
 
 
-def _metrics(args: argparse.Namespace) -> None:
+def _metrics(args: argparse.Namespace) -> int:
     from fer.models.metrics_files import read_metrics_files
     from fer.models.modelfile import default_weights
     from fer.training.report import accuracy_table, update_readme, write_model_metrics
@@ -96,12 +96,14 @@ def _metrics(args: argparse.Namespace) -> None:
         print(f"wrote {path}")
     if args.readme:
         found = read_metrics_files(paths[0].parent, first=default_weights().name)
-        for problem in found.problems:
-            print(f"fer metrics: left out of the table: {problem}", file=sys.stderr)
+        if found.problems:  # a row that vanished from the published table would go unnoticed
+            print(f"fer metrics: error: {args.readme} not updated: {'; '.join(found.problems)}", file=sys.stderr)
+            return 2
         table = accuracy_table(found.cards)
         print(table)
         if update_readme(args.readme, table):
             print(f"updated the accuracy table in {args.readme}")
+    return 0
 
 
 def _study(args: argparse.Namespace) -> None:
@@ -387,7 +389,7 @@ def _check_model_output(parser: argparse.ArgumentParser, args: argparse.Namespac
     """``fer export`` and ``fer quantize`` write a model file: a ``.pt`` (``--weights``
     reads a ``.json`` as an ensemble), never over the checkpoint it comes from; quantize
     may write over its model, as its help says."""
-    if Path(args.output).suffix != ".pt":
+    if Path(args.output).suffix.lower() != ".pt":
         parser.error(f"-o {args.output}: a model file is written as .pt")
     source = () if args.command == "quantize" else (Path(args.checkpoint),)
     _check_outputs(parser, files=(args.output,), inputs=source, overwrite=args.overwrite)
@@ -482,10 +484,14 @@ class OneLineErrorParser(argparse.ArgumentParser):
     request: the message names the option, and ``--help`` has the usage block that
     argparse would print above it."""
 
+    #: The command line being parsed (set by :func:`main`), for the hint below.
+    tokens: Sequence[str] = ()
+
     def error(self, message: str) -> NoReturn:
         if message.endswith(": expected one argument"):  # argparse takes "-1,0,0" or "-inf" for an option
-            option = message.removeprefix("argument ").split(":")[0].split("/")[-1]
-            message += f" (a value that starts with '-' goes as {option}=VALUE)"
+            names = message.removeprefix("argument ").split(":")[0].split("/")
+            if any(a in names and b.startswith("-") for a, b in zip(self.tokens, self.tokens[1:])):
+                message += f" (a value that starts with '-' goes as {names[-1]}=VALUE)"
         self.exit(2, f"{self.prog}: error: {message}\n")
 
 
@@ -668,6 +674,7 @@ def _terminate(signum: int, frame: object) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
+    OneLineErrorParser.tokens = list(sys.argv[1:] if argv is None else map(str, argv))
     args, extra = parser.parse_known_args(argv)
     if args.command in ("app", "booth"):
         args.streamlit_args = extra

@@ -124,6 +124,13 @@ def test_a_run_stopped_in_its_first_input_leaves_no_output_folder(inputs, tiny_r
     assert list(tmp_path.iterdir()) == []
 
 
+def test_a_log_in_a_new_folder_leaves_no_folder_when_every_input_failed(capsys, tiny_model_file, tmp_path):
+    (tmp_path / "notes.jpg").write_text("not a picture")
+    code, _, _ = run(capsys, "annotate", tmp_path / "notes.jpg", "--log", tmp_path / "logs" / "all.csv",
+                     "--weights", tiny_model_file)
+    assert code == 2 and sorted(p.name for p in tmp_path.iterdir()) == ["notes.jpg"]
+
+
 def test_a_folder_named_as_the_log_is_refused_before_any_work(capsys, inputs, tiny_model_file, tmp_path):
     (tmp_path / "all.json").mkdir()
     for overwrite in ([], ["--overwrite"]):

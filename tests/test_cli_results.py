@@ -131,3 +131,4 @@ def test_plain_messages_for_odd_arguments(capsys, tmp_path, tiny_model_file, no_
     line = refused(capsys, "annotate", image, "--color", "-1,0,0")
     assert line.endswith("argument --color: expected one argument (a value that starts with '-' goes as "
                          "--color=VALUE)"), line
+    assert refused(capsys, "annotate", image, "--color").endswith("argument --color: expected one argument")

@@ -95,11 +95,12 @@ def model_version() -> tuple[str, tuple[float, ...]]:
     return str(path), tuple(p.stat().st_mtime if p.is_file() else 0.0 for p in files_of(path))
 
 
-def recognizer():
-    """The chosen model's recognizer, shared by all sessions; stops the page with a
-    plain message when the model file is missing or damaged."""
+def recognizer(version: tuple[str, tuple[float, ...]] | None = None):
+    """The chosen model's recognizer (of ``version``, from :func:`model_version`, when
+    given), shared by all sessions; stops the page with a plain message when the model
+    file is missing or damaged."""
     try:
-        return _load_recognizer(*model_version())
+        return _load_recognizer(*(version or model_version()))
     except ModelFileError as e:
         st.error(f"The model could not be loaded: {e}. Train and export one (see the README), "
                  "or choose another model on the Settings page.")
@@ -222,8 +223,8 @@ def live_session(key: str, keep: bool = True) -> LiveSession:
     The stream follows the model's version, not the loaded object: the shared cache may
     drop a model that other sessions pushed out and load it again, and a running stream
     must not start its figures and log afresh for that."""
-    rec = recognizer()
-    version = model_version()
+    version = model_version()  # once: a file rewritten while it loads is the next run's news
+    rec = recognizer(version)
     running, session = st.session_state.get(key, (None, None))
     if session is None:
         try:

@@ -54,7 +54,7 @@ def operator_defaults(environ: Mapping[str, str], secrets: Mapping[str, Any] | N
     >>> d.settings.min_face, d.sources["min_face"], d.settings.mirror, d.sources["mirror"]
     (0.1, '$FER_MIN_FACE', False, 'booth default')
     """
-    table = (secrets or {}).get(SECTION) or {}
+    table = (secrets or {}).get(SECTION, {})
     errors = []
     if not isinstance(table, Mapping):  # `fer = 5` instead of a [fer] table
         errors.append(f"{FROM_FILE}: {SECTION} = {table!r} ignored: it must be a table, a [{SECTION}] section with "

@@ -189,7 +189,9 @@ def annotate_files(inputs: Sequence[str | os.PathLike], recognizer: EmotionRecog
     items = plan_batch(inputs, out, log, overwrite, summary)
     planned = []
     folders = {item.output.parent for item in items if isinstance(item, Planned)}
-    with open_parts(log) as parts, no_new_empty_folders(folders):
+    if log is not None:
+        folders.add(Path(log).parent)  # made by open_parts, for the log's parts
+    with no_new_empty_folders(folders), open_parts(log) as parts:
         for item in items:
             if isinstance(item, Result):
                 yield item

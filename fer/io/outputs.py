@@ -40,8 +40,8 @@ def written_together(*paths: str | os.PathLike) -> Iterator[list[Path]]:
 
     All or nothing: a folder where a file is to go is refused before the block runs (its
     rename would fail only after the work, and after the renames before it), and when a
-    rename still fails, the files already renamed are removed again, so that no output
-    of the set is left to pass for a finished one.
+    rename still fails, the set's files are removed (those renamed already, and an earlier
+    run's others), so that no output of the set is left to pass for a finished one.
 
     >>> with written_together("out.png", "out.json") as (png, js):   # doctest: +SKIP
     ...     png.write_bytes(data); js.write_text("[]")
@@ -50,14 +50,15 @@ def written_together(*paths: str | os.PathLike) -> Iterator[list[Path]]:
     partials = [partial_name(p) for p in finals]
     for final in finals:
         refuse_folder(final)
-    renamed: list[Path] = []
+    renaming = False
     try:
         yield partials
+        renaming = True
         for partial, final in zip(partials, finals):
             partial.replace(final)
-            renamed.append(final)
     except BaseException as e:
-        discard(renamed)
+        if renaming:  # the set is part new, part an earlier run's: neither may pass for finished
+            discard(finals)
         if isinstance(e, OSError) and not isinstance(e, OutputError):
             raise output_error(e, finals, partials) from None
         raise

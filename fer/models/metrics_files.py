@@ -49,11 +49,6 @@ def read_metrics_files(folder: str | os.PathLike, first: str | None = None) -> M
     return MetricsFiles(sorted(cards, key=lambda c: (c["model"] != first, c["model"])), problems)
 
 
-def metrics_cards(folder: str | os.PathLike, first: str | None = None) -> list[dict[str, Any]]:
-    """The cards of :func:`read_metrics_files`, for callers that only show what is good."""
-    return read_metrics_files(folder, first).cards
-
-
 def _read_metrics_file(path: Path) -> dict[str, Any] | None:
     """A checked metrics card, with ``model`` defaulting to the file's name; None for an
     ensemble file (it shares the folder and the suffix)."""

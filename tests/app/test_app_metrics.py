@@ -143,19 +143,3 @@ def test_a_damaged_imbalance_file_is_a_warning_and_the_rest_shows(app, app_env, 
     assert not any("imbalance" in s.value for s in app.subheader)
     assert list(app.dataframe[0].value.index) == ["vgg10.pt"]
     assert_details_shown(app)
-
-
-@pytest.mark.parametrize("damage", [BAD_CARDS["no evaluations left"], BAD_CARDS["training not a summary"]],
-                         ids=["no evaluations left", "training not a summary"])
-def test_the_readme_table_leaves_out_the_cards_the_page_skips(tmp_path, damage):
-    """`fer metrics --readme` renders its table from the same reading of the folder."""
-    from fer.models.metrics_files import metrics_cards
-    from fer.training.report import accuracy_table
-
-    change, _ = damage
-    bad = metrics_card("vgg10.pt")
-    change(bad)
-    (tmp_path / "vgg10.json").write_text(json.dumps(bad))
-    (tmp_path / "other.json").write_text(json.dumps(metrics_card("other.pt")))
-    rows = accuracy_table(metrics_cards(tmp_path)).splitlines()[2:]
-    assert [row.split(" | ")[0] for row in rows] == ["| `other.pt`"]

@@ -23,3 +23,20 @@ def test_a_rename_that_fails_midway_takes_back_the_files_renamed_before_it(tmp_p
         faces.mkdir()  # in the way after the check: its rename fails, after the picture's
     assert str(e.value) == f"cannot write {faces}: Is a directory" and e.value.path == faces
     assert [p.name for p in tmp_path.iterdir()] == ["a.json"]  # the folder alone: no picture without its faces
+
+
+def test_a_failed_rename_leaves_no_earlier_file_of_the_set_but_a_failed_block_keeps_them(tmp_path):
+    """With --overwrite an earlier run's set is being replaced: once its first file is
+    new, its others would make a mixed set that a rerun skips as done."""
+    picture, faces, rows = tmp_path / "a.png", tmp_path / "a.json", tmp_path / "a.csv"
+    for earlier in (picture, rows):
+        earlier.write_text("an earlier run's")
+    with pytest.raises(OutputError), written_together(picture, faces, rows) as partials:
+        for partial in partials:
+            partial.write_text("new")
+        faces.mkdir()
+    assert [p.name for p in tmp_path.iterdir()] == ["a.json"]
+    rows.write_text("an earlier run's")
+    with pytest.raises(OutputError), written_together(rows) as (partial,):
+        raise OSError(28, "No space left on device", str(partial))
+    assert rows.read_text() == "an earlier run's"

@@ -10,7 +10,7 @@ import torch
 from fer.engine.classify import Classifier
 from fer.io.outputs import OutputError
 from fer.models import create_model
-from fer.models.metrics_files import metrics_cards
+from fer.models.metrics_files import read_metrics_files
 from fer.models.modelfile import (
     BUNDLED_WEIGHTS,
     FORMAT_VERSION,
@@ -214,11 +214,13 @@ def test_the_int8_variant_loads_and_runs_without_deprecation_noise(tiny_int8_mod
     assert "deprecated" not in done.stderr and "Warning" not in done.stderr
 
 
-def test_metrics_cards_put_the_named_model_first_and_skip_what_is_not_a_metrics_file(tmp_path):
+def test_metrics_files_put_the_named_model_first_pass_over_ensembles_and_name_the_rest(tmp_path):
     card = json.loads(metrics_path(BUNDLED_WEIGHTS).read_text())  # a metrics file as `fer metrics` writes it
     for name in ("a.pt", "b.pt", "c.pt"):
         (tmp_path / name).with_suffix(".json").write_text(json.dumps(card | {"model": name}))
-    (tmp_path / "joint.ens.json").write_text(json.dumps({"members": [{"path": "a.pt", "weight": 1}]}))
+    save_ensemble([(tmp_path / "a.pt", 1.0)], tmp_path / "joint.ens.json")
     (tmp_path / "broken.json").write_text('{"model": "d.pt", "evalu')
-    assert [c["model"] for c in metrics_cards(tmp_path)] == ["a.pt", "b.pt", "c.pt"]
-    assert [c["model"] for c in metrics_cards(tmp_path, first="c.pt")] == ["c.pt", "a.pt", "b.pt"]
+    found = read_metrics_files(tmp_path)
+    assert [c["model"] for c in found.cards] == ["a.pt", "b.pt", "c.pt"]
+    assert found.problems == [f"{tmp_path / 'broken.json'}: not valid JSON (truncated or damaged)"]
+    assert [c["model"] for c in read_metrics_files(tmp_path, first="c.pt").cards] == ["c.pt", "a.pt", "b.pt"]
