@@ -15,6 +15,7 @@ from typing import Any
 import altair as alt
 import pandas as pd
 
+from fer.models.metrics_files import is_number
 from fer.models.modelfile import training_stages
 
 SPLITS = {"public": "PublicTest", "private": "PrivateTest"}
@@ -55,11 +56,9 @@ def load_imbalance(path: str | os.PathLike) -> list[dict[str, Any]]:
 def _is_imbalance_run(run: Any) -> bool:
     """Whether ``run`` holds what :func:`imbalance_table` shows, each field of the type its
     column takes (a run may lack any of them)."""
-    def score(value: Any) -> bool:
-        return value is None or (isinstance(value, (int, float)) and not isinstance(value, bool))
-
     def scores(e: Any) -> bool:
-        return e is None or (isinstance(e, dict) and all(score(e.get(key)) for key in IMBALANCE_SCORES))
+        return e is None or (isinstance(e, dict) and all(e.get(key) is None or is_number(e.get(key))
+                                                         for key in IMBALANCE_SCORES))
 
     return (isinstance(run, dict) and all(isinstance(run.get(key, ""), str) for key in ("name", "description"))
             and all(scores(run.get(split)) for split in SPLITS))

@@ -16,7 +16,7 @@ from fer.models.modelfile import ENSEMBLE_FORMAT
 #: The summary scores of every evaluation in a metrics file (:func:`fer.training.evaluate.compute_metrics`
 #: writes them; the Metrics page shows them all).
 SUMMARY_SCORES = ("accuracy", "balanced_accuracy", "macro_f1", "kappa", "hamming_loss", "auc_macro")
-#: The test splits and crops ``fer metrics`` evaluates; the README table has a column for each.
+#: The test splits and crops ``fer metrics`` evaluates, in order; the README table has a column for each.
 EVALUATED = tuple((split, tencrop) for split in ("public", "private") for tencrop in (False, True))
 
 
@@ -154,13 +154,14 @@ def _check_training(card: dict[str, Any]) -> None:
         training, where = training.get("init"), where + "init: "
 
 
-def _is_number(value: Any) -> bool:
+def is_number(value: Any) -> bool:
+    """A JSON number (``true`` and ``false`` are not, though Python counts them as ints)."""
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 _KINDS = {"a string": lambda v: isinstance(v, str), "a list": lambda v: isinstance(v, list),
           "an object": lambda v: isinstance(v, dict), "true or false": lambda v: isinstance(v, bool),
-          "a number": _is_number, "a whole number": lambda v: _is_number(v) and isinstance(v, int)}
+          "a number": is_number, "a whole number": lambda v: is_number(v) and isinstance(v, int)}
 
 
 def _field(obj: dict[str, Any], key: str, kind: str, where: str = "") -> Any:

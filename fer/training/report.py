@@ -19,6 +19,7 @@ import torch
 
 from fer.engine.classify import PrecisionError, resolve_precision
 from fer.io.outputs import written_together
+from fer.models.metrics_files import EVALUATED
 from fer.models.modelfile import int8_engine, load_models, metrics_path, training_stages
 from fer.training.evaluate import evaluate, plot_confusion_matrices, precision_agreement, write_json
 from fer.training.train import plot_learning_curves
@@ -55,13 +56,12 @@ def write_model_metrics(weights: str | os.PathLike, data: str | os.PathLike,
     results: dict[str, list[dict[str, Any]]] = {}
     for key, run_precision in runs.items():
         results[key] = []
-        for split in ("public", "private"):
-            for tencrop in (False, True):
-                result = evaluate([weights], data, split, tencrop=tencrop, precision=run_precision)
-                result["weights"] = [weights.name]
-                results[key].append(result)
-                if plots and key == "evaluations":
-                    plot_confusion_matrices(result, plots, prefix=f"{weights.stem}_")
+        for split, tencrop in EVALUATED:
+            result = evaluate([weights], data, split, tencrop=tencrop, precision=run_precision)
+            result["weights"] = [weights.name]
+            results[key].append(result)
+            if plots and key == "evaluations":
+                plot_confusion_matrices(result, plots, prefix=f"{weights.stem}_")
     if plots and len(members) == 1:
         plot_training_curve(members[0].meta.training, Path(plots) / f"{weights.stem}_curves.png")
     card = {"model": weights.name,
@@ -125,8 +125,7 @@ def accuracy_table(cards: Sequence[dict[str, Any]]) -> str:
         for key in ("evaluations", "int8_evaluations"):
             if key not in card:
                 continue
-            cells = [f"{find_evaluation(card, s, t, key)['accuracy']:.4f}"
-                     for s in ("public", "private") for t in (False, True)]
+            cells = [f"{find_evaluation(card, s, t, key)['accuracy']:.4f}" for s, t in EVALUATED]
             f1 = find_evaluation(card, "private", True, key)["macro_f1"]
             precision = find_evaluation(card, "public", False, key).get("precision", "float32")
             note = trained if key == "evaluations" else "the same weights quantised by `fer quantize`"
