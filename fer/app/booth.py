@@ -79,9 +79,12 @@ class CameraAutostart:
     Why in that order: streamlit-webrtc 0.79 starts when it renders with the request while
     stopped, but it marks itself as starting only after loading a script. A render in
     between (new arguments, or the page re-sending them because the component's height
-    changed) starts it a second time, and the two connections fail. Asked to stay stopped
-    first, the component mounts without its buttons and reports its height and state; the
-    request to play then changes nothing else, so nothing renders it again while it starts.
+    changed) starts it a second time: the server answers one of the two offers, and either
+    the later connection plays and the first stays unanswered, or both fail and the
+    component starts again. Asked to stay stopped first, the component mounts without its
+    buttons and reports its height and state; the request to play then changes nothing
+    else, so nothing of this page renders it again while it starts (CI still saw one
+    double start, which played: tests/app/test_booth_browser.py).
 
     While the server has no stream to spare, the busy view takes the component off the
     page (:meth:`unmount`); it comes back under a new :attr:`key`, so it mounts afresh
