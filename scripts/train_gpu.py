@@ -1,6 +1,7 @@
 """Train several FER2013 networks side by side on one GPU within a time budget.
 
     python scripts/train_gpu.py --data fer2013.tar.gz --minutes 7 [--models vgg10 resnet25 resnet17]
+    python scripts/train_gpu.py --data fer2013.tar.gz --minutes 9 --models vgg10 --seeds 3 4 5 --max-epochs 160
 
 A GPU is often lent for minutes, not hours, and small 40x40 networks leave most of a
 large GPU idle, so the networks train at once, one process each. The script first times
@@ -10,6 +11,8 @@ even if sharing the GPU gave no gain at all (on an H200 three side by side took 
 half their summed time alone). Each process is a plain ``fer train`` run, whose exact
 command is printed and kept in its log, so every model can be retrained without this
 script. Runs still going a minute after the budget are stopped; their ``best.pt`` stays.
+With ``--seeds``, each network trains once per seed (``OUT/vgg10-seed3``, ...): the
+ensemble's members that differ only in their seed, each on the shipped recipe.
 
 Smoke test on a CPU: ``python scripts/train_gpu.py --data fer2013.tar.gz --device cpu
 --minutes 0.2 --subset 512 --width-mult 0.25``.
@@ -46,6 +49,11 @@ def allocate_epochs(epoch_seconds: dict[str, float], budget: float, max_epochs: 
     return max(1, min(max_epochs, int(budget / sum(epoch_seconds.values()))))
 
 
+def run_name(model: str, seed: int) -> str:
+    """``vgg10`` for seed 0, as the shipped model files are named; ``vgg10-seed3`` otherwise."""
+    return model if seed == 0 else f"{model}-seed{seed}"
+
+
 def _run(cfg: TrainConfig, log: Path) -> None:
     """One training process; its output goes to ``log``."""
     with log.open("w") as f, contextlib.redirect_stdout(f), contextlib.redirect_stderr(f):
@@ -58,6 +66,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data", required=True, help="FER2013 directory, .tar.gz, .zip or fer2013.csv")
     parser.add_argument("--minutes", type=float, required=True, help="wall-clock budget for the training")
     parser.add_argument("--models", nargs="+", default=["vgg10", "resnet25", "resnet17"], choices=list_models())
+    parser.add_argument("--seeds", nargs="+", type=int, default=[0],
+                        help="one run per network and seed; runs of seed 0 are named after the network alone")
     parser.add_argument("--max-epochs", type=int, default=300)
     parser.add_argument("--device", default="cuda")
     parser.add_argument("--subset", type=int, default=0, help="train on this many faces (smoke tests)")
@@ -71,15 +81,17 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     base = TrainConfig(data=args.data, device=args.device, subset=args.subset, width_mult=args.width_mult)
-    configs = {name: replace(base, model=name, out=str(out / name)) for name in args.models}
-    epoch_seconds = {}
-    for name, cfg in configs.items():
-        step = statistics.median(time_training_step(cfg.model, cfg.width_mult, cfg.batch_size, device=device,
-                                                    bf16=amp_enabled(device, cfg.amp), repeats=20, warmup=3,
-                                                    crop=cfg.crop))
-        epoch_seconds[name] = step * (faces // cfg.batch_size) * OVERHEAD
-        print(f"{name}: {step * 1000:.1f} ms per step of {cfg.batch_size}, "
-              f"about {epoch_seconds[name]:.1f} s per epoch alone", flush=True)
+    configs = {run_name(model, seed): replace(base, model=model, seed=seed, out=str(out / run_name(model, seed)))
+               for model in args.models for seed in args.seeds}
+    step_seconds = {model: statistics.median(time_training_step(model, base.width_mult, base.batch_size,
+                                                                device=device, bf16=amp_enabled(device, base.amp),
+                                                                repeats=20, warmup=3, crop=base.crop))
+                    for model in args.models}  # a seed changes the numbers, not the time
+    for model, step in step_seconds.items():
+        print(f"{model}: {step * 1000:.1f} ms per step of {base.batch_size}, "
+              f"about {step * (faces // base.batch_size) * OVERHEAD:.1f} s per epoch alone", flush=True)
+    epoch_seconds = {name: step_seconds[cfg.model] * (faces // base.batch_size) * OVERHEAD
+                     for name, cfg in configs.items()}
     epochs = allocate_epochs(epoch_seconds, args.minutes * 60 - STARTUP, args.max_epochs)
     ctx = mp.get_context("spawn")
     runs = []

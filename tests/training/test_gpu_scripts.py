@@ -41,6 +41,18 @@ def test_gpu_script_runs_each_network_as_a_plain_fer_train_run(tmp_path, fer2013
     assert (out / "vgg10.log").read_text().splitlines()[0] == log["command"]
 
 
+def test_gpu_script_trains_one_run_per_seed(tmp_path, fer2013_path):
+    out = tmp_path / "gpu"
+    subprocess.run([sys.executable, str(SCRIPTS / "train_gpu.py"), "--data", str(fer2013_path), "--device", "cpu",
+                    "--minutes", "1", "--models", "vgg10", "--seeds", "3", "4", "--max-epochs", "1",
+                    "--subset", "128", "--width-mult", "0.25", "--out", str(out)], check=True, capture_output=True)
+    logs = {seed: json.loads((out / f"vgg10-seed{seed}" / "log.json").read_text()) for seed in (3, 4)}
+    assert [log["config"]["seed"] for log in logs.values()] == [3, 4]
+    assert all("--seed" in log["command"] for log in logs.values())
+    weights = [torch.load(out / f"vgg10-seed{seed}" / "last.pt", weights_only=False)["model"] for seed in (3, 4)]
+    assert not torch.equal(*(next(iter(w.values())) for w in weights))  # two networks, not one twice
+
+
 def test_a_packed_checkpoint_exports_the_same_model_at_a_quarter_of_the_size(tmp_path, fer2013_path):
     cfg = TrainConfig(data=str(fer2013_path), width_mult=0.25, epochs=1, batch_size=32, subset=128,
                       out=str(tmp_path / "run"))
