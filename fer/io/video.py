@@ -64,6 +64,13 @@ PREFETCH_BYTES, ENCODE_QUEUE_BYTES = 32 << 20, 64 << 20
 #: queue's put or get it can leave the other thread's wake-up undone: a blocking wait
 #: would then never end (a fer annotate that Ctrl-C left hanging, seen in CI).
 WAKE_S = 0.5
+#: Seconds a stopped run waits for the decoder and encoder threads to end. KeyboardInterrupt
+#: can also strike a queue's put or get between taking the queue's lock and the code that
+#: gives it back (a Python ``with`` is not signal-safe), and then the lock stays taken: the
+#: other thread can no longer reach its stop flag, and an unbounded join hung fer annotate
+#: (seen in a test run, main thread in :meth:`_Encoder.abort`). The threads are daemons and
+#: their files are about to be deleted; a frame decodes or encodes in milliseconds.
+STOP_WAIT_S = 10.0
 
 Progress = Callable[[int, "int | None", "float | None"], None]
 Cancel = Union[Callable[[], bool], threading.Event, None]
@@ -385,12 +392,14 @@ class _Encoder(threading.Thread):
             raise self.error
 
     def abort(self) -> None:
-        """Stop without flushing (the output is about to be deleted)."""
+        """Stop without flushing (the output is about to be deleted); see :data:`STOP_WAIT_S`."""
         self._aborted.set()
         if self.is_alive():
-            with suppress(queue.Full):
-                self.queue.put_nowait(("abort", None, 0))  # sooner than the next look at _aborted
-            self.join()
+            if self.queue.mutex.acquire(blocking=False):  # not left taken by an interrupted put
+                self.queue.mutex.release()
+                with suppress(queue.Full):
+                    self.queue.put_nowait(("abort", None, 0))  # sooner than the next look at _aborted
+            self.join(STOP_WAIT_S)
 
     def run(self) -> None:
         while not self._aborted.is_set():
@@ -548,7 +557,7 @@ class Prefetch:
 
     def close(self) -> None:
         self.stop.set()  # the worker ends after the item it is decoding
-        self.thread.join()
+        self.thread.join(STOP_WAIT_S)  # see STOP_WAIT_S
 
 
 def frame_rate(stream: av.video.stream.VideoStream) -> Fraction:

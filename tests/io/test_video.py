@@ -3,6 +3,7 @@ import hashlib
 import json
 import threading
 from fractions import Fraction
+from types import SimpleNamespace
 
 import av
 import cv2
@@ -335,6 +336,28 @@ def test_a_failure_writing_the_mp4_is_one_error_and_keeps_nothing(tiny_recognize
     with pytest.raises(raised, match=message):
         annotate(tiny_recognizer, clip_with_audio, tmp_path / "out.mp4")
     assert outputs(tmp_path) == []
+
+
+def returns_while(lock: threading.Lock, stop) -> bool:
+    """Whether ``stop()`` returns while ``lock`` is held, as Ctrl-C can leave a queue's lock
+    (see video.STOP_WAIT_S); run on a helper thread so that a hang fails, not the suite."""
+    lock.acquire()
+    try:
+        helper = threading.Thread(target=stop, daemon=True)
+        helper.start()
+        helper.join(30)
+        return not helper.is_alive()
+    finally:
+        lock.release()
+
+
+def test_the_decoder_and_encoder_threads_stop_even_with_their_queue_lock_left_taken(tmp_path, monkeypatch):
+    monkeypatch.setattr(video, "STOP_WAIT_S", 0.5)
+    prefetch = video.Prefetch(iter(range(100)), size=1)  # its worker waits on the full queue
+    assert returns_while(prefetch.queue.mutex, prefetch.close)
+    encoder = video._Encoder(tmp_path / "out.mp4", SimpleNamespace(audio_left_out=False))
+    encoder.start()
+    assert returns_while(encoder.queue.mutex, encoder.abort)
 
 
 def test_audio_without_a_decoder_is_left_out_and_said_so(tiny_recognizer, tmp_path):
