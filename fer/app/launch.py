@@ -56,13 +56,14 @@ def check_environment() -> None:
 
     from fer.app.admission import max_streams_from_env
     from fer.app.live import rtc_configuration
+    from fer.models.modelfile import WEIGHTS_ENV
 
     max_streams_from_env()
     rtc_configuration()
-    weights = os.environ.get("FER_WEIGHTS")
+    weights = os.environ.get(WEIGHTS_ENV)
     if weights and not os.path.isfile(weights):
         what = "a folder; name a model file in it" if os.path.isdir(weights) else "no such file"
-        raise ValueError(f"FER_WEIGHTS={weights}: {what}")
+        raise ValueError(f"{WEIGHTS_ENV}={weights}: {what}")
 
 
 def run_app(user_args: Sequence[str]) -> int:

@@ -15,18 +15,28 @@ built-in default. Settings stays the one definition of names, types and bounds.
 
 from __future__ import annotations
 
+import difflib
 import typing
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from typing import Any
 
+from fer.app.admission import MAX_STREAMS_ENV
+from fer.app.booth import BOOTH_ENV
+from fer.app.live import ICE_ENV
 from fer.engine.settings import DISPLAY_HEIGHT_RANGE, DISPLAY_WIDTH_RANGE, Settings, parse_rgb, parse_size
+from fer.models.modelfile import WEIGHTS_ENV
 
 ENV_PREFIX = "FER_"
 SECTION = "fer"
 BUILT_IN = "built-in default"
 FROM_FILE = f"secrets.toml [{SECTION}]"
 _TRUE, _FALSE = {"1", "true", "yes", "on"}, {"0", "false", "no", "off"}
+#: The environment variables the app reads besides the settings' ``FER_<FIELD>``.
+OTHER_VARIABLES = (WEIGHTS_ENV, BOOTH_ENV, MAX_STREAMS_ENV, ICE_ENV)
+#: How alike a name must be to a known one to be taken for a misspelling of it
+#: (difflib's ratio: FER_SMOTHING 0.96; FER_TEST_WEIGHTS, the tests' own, 0.81).
+MISSPELLING = 0.85
 
 
 @dataclass(frozen=True)
@@ -67,6 +77,7 @@ def operator_defaults(environ: Mapping[str, str], secrets: Mapping[str, Any] | N
     sources = {name: mode_name if name in mode_values else BUILT_IN for name in names}
     errors += [f"{FROM_FILE}: unknown setting {key!r} (known: {', '.join(sorted(names))})"
                for key in table if key not in names]
+    errors += misspelt_variables(environ)
     for f in fields(Settings):
         given = [(FROM_FILE, table[f.name])] if f.name in table else []
         if env_name(f.name) in environ:
@@ -82,6 +93,19 @@ def operator_defaults(environ: Mapping[str, str], secrets: Mapping[str, Any] | N
                 continue
             values[f.name], sources[f.name] = value, source
     return OperatorDefaults(Settings(**values), sources, errors)
+
+
+def misspelt_variables(environ: Mapping[str, str]) -> list[str]:
+    """One sentence for each variable in ``environ`` that is not one the app reads but
+    nearly is: a misspelt name would otherwise leave its default in place unsaid.
+
+    >>> misspelt_variables({"FER_SMOTHING": "0.8", "FER_SMOOTHING": "0.5", "FER_TEST_WEIGHTS": "x", "HOME": "/"})
+    ['$FER_SMOTHING ignored: the app reads no such variable; did you mean $FER_SMOOTHING?']
+    """
+    known = [env_name(f.name) for f in fields(Settings)] + list(OTHER_VARIABLES)
+    return [f"${name} ignored: the app reads no such variable; did you mean ${close[0]}?"
+            for name in sorted(environ) if name.upper().startswith(ENV_PREFIX) and name not in known
+            for close in [difflib.get_close_matches(name.upper(), known, n=1, cutoff=MISSPELLING)] if close]
 
 
 def check_display_size(size: tuple[int, int]) -> None:
@@ -112,7 +136,9 @@ def parse_value(raw: Any, hint: Any) -> Any:
         if isinstance(raw, (float, bool)) or (isinstance(raw, str) and not raw.strip().lstrip("-").isdigit()):
             raise ValueError(f"expected a whole number, not {raw!r}")
         return int(raw)
-    if hint is float:
+    if hint is float:  # float(True) is 1.0: a TOML true is no number
+        if isinstance(raw, bool):
+            raise ValueError(f"expected a number, not {raw!r}")
         return float(raw)
     return str(raw)
 

@@ -54,6 +54,8 @@ def _bundled_weights() -> Path:
 
 
 BUNDLED_WEIGHTS = _bundled_weights()
+#: The environment variable naming the model used when none is named.
+WEIGHTS_ENV = "FER_WEIGHTS"
 
 
 class ModelFileError(ValueError):
@@ -286,7 +288,7 @@ def metrics_path(weights: str | os.PathLike) -> Path:
 
 def default_weights() -> Path:
     """The model to use when none is named: ``$FER_WEIGHTS`` if set, else :data:`BUNDLED_WEIGHTS`."""
-    env = os.environ.get("FER_WEIGHTS")
+    env = os.environ.get(WEIGHTS_ENV)
     return Path(env) if env else BUNDLED_WEIGHTS
 
 

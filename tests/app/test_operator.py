@@ -63,6 +63,22 @@ def test_toml_values_that_are_not_whole_numbers_are_refused_not_truncated(name, 
     assert len(found.errors) == 1 and "expected a whole number" in found.errors[0]
 
 
+def test_a_toml_true_is_no_number():
+    found = operator_defaults({}, {"fer": {"smoothing": True}})
+    assert found.settings.smoothing == Settings().smoothing and found.errors == [
+        f"{FROM_FILE}: smoothing = True ignored: expected a number, not True"]
+
+
+def test_a_misspelt_variable_is_named_with_the_one_meant_and_the_others_are_left_alone():
+    found = operator_defaults({"FER_SMOTHING": "0.8", "fer_mirror": "false", "FER_TEST_WEIGHTS": "x.pt",
+                               "FER_WIEGHTS": "x.pt", "PATH": "/bin"})
+    assert found.settings == Settings()
+    assert found.errors == [
+        "$FER_SMOTHING ignored: the app reads no such variable; did you mean $FER_SMOOTHING?",
+        "$FER_WIEGHTS ignored: the app reads no such variable; did you mean $FER_WEIGHTS?",
+        "$fer_mirror ignored: the app reads no such variable; did you mean $FER_MIRROR?"]
+
+
 @pytest.fixture
 def app(app_env, monkeypatch) -> AppTest:
     monkeypatch.setenv("FER_SMOOTHING", "0.3")
