@@ -139,9 +139,9 @@ def wait_started(page) -> None:
     render of its component lands while it loads its WebRTC adapter (the booth asks it to
     play only once the component has settled, :class:`fer.app.booth.CameraAutostart`, yet
     CI saw two starts once, stop 33). The offer the server reads is answered: when that is
-    the later one, it plays and the first connection stays unanswered, one stream for the
-    visitor and the server; when it is the first, both fail and the component starts again.
-    Two connections playing at once, or none, fail here."""
+    the later one, it plays and the first connection stays unanswered (one stream for the
+    visitor); when it is the first, both fail and the component starts again. Two
+    connections playing at once, or none, fail here."""
     page.locator(".st-key-booth-banner").wait_for(timeout=PAGE_MS)
     wait_playing(page)
     camera = page.locator(WEBRTC_IFRAME).element_handle().content_frame()
