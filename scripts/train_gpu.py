@@ -74,6 +74,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--width-mult", type=float, default=1.0)
     parser.add_argument("--out", default="runs/gpu")
     args = parser.parse_args(argv)
+    if len(set(args.seeds)) < len(args.seeds):
+        parser.error(f"--seeds {' '.join(map(str, args.seeds))}: each seed once (a run per seed)")
 
     device = resolve_device(args.device)
     data = load_fer2013(args.data)  # decoded once, into the cache the runs read

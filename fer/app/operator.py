@@ -32,11 +32,12 @@ SECTION = "fer"
 BUILT_IN = "built-in default"
 FROM_FILE = f"secrets.toml [{SECTION}]"
 _TRUE, _FALSE = {"1", "true", "yes", "on"}, {"0", "false", "no", "off"}
-#: The environment variables the app reads besides the settings' ``FER_<FIELD>``.
-OTHER_VARIABLES = (WEIGHTS_ENV, BOOTH_ENV, MAX_STREAMS_ENV, ICE_ENV)
 #: How alike a name must be to a known one to be taken for a misspelling of it
 #: (difflib's ratio: FER_SMOTHING 0.96; FER_TEST_WEIGHTS, the tests' own, 0.81).
 MISSPELLING = 0.85
+#: The environment variables the app reads besides the settings' ``FER_<FIELD>``, each
+#: named where it is read (all loaded by the app already: this module's one user).
+OTHER_VARIABLES = (WEIGHTS_ENV, BOOTH_ENV, MAX_STREAMS_ENV, ICE_ENV)
 
 
 @dataclass(frozen=True)

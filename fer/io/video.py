@@ -395,7 +395,9 @@ class _Encoder(threading.Thread):
         """Stop without flushing (the output is about to be deleted); see :data:`STOP_WAIT_S`."""
         self._aborted.set()
         if self.is_alive():
-            if self.queue.mutex.acquire(blocking=False):  # not left taken by an interrupted put
+            # Not when an interrupted put left the lock taken. Taken for a moment by the
+            # thread's own get, the item is skipped too: the thread sees _aborted within WAKE_S.
+            if self.queue.mutex.acquire(blocking=False):
                 self.queue.mutex.release()
                 with suppress(queue.Full):
                     self.queue.put_nowait(("abort", None, 0))  # sooner than the next look at _aborted
@@ -515,7 +517,8 @@ def x264_memory_options(width: int, height: int) -> dict[str, str]:
 class Prefetch:
     """Iterate over ``items`` on a worker thread, up to ``size`` items ahead of the
     consumer; errors are raised to the consumer. :meth:`close` stops the worker and
-    waits for it (call it before closing what the items come from).
+    waits for it, at most :data:`STOP_WAIT_S` (call it before closing what the items come
+    from: a worker only slow, not stuck, would be decoding a frame 10 s long).
     """
 
     def __init__(self, items: Iterator[Any], size: int = 4):

@@ -186,14 +186,14 @@ def test_a_signal_ends_the_workers_and_leaves_no_partial_file(inputs, tiny_model
     starts an instance or joins one; the command puts its own back: the workers are
     ended, their partial files removed, exit status 143 (130 for Ctrl-C); the output folder
     the run made, left empty, is removed too."""
-    clip = make_clip(tmp_path / "long.mp4", frames=900)
+    clips = [make_clip(tmp_path / f"long{i}.mp4", frames=900) for i in (1, 2)]  # both workers busy
     out = tmp_path / "out"
     env = {**os.environ, "RAY_ADDRESS": ray.get_runtime_context().gcs_address} if joins else None
-    child = subprocess.Popen([*FER_FROM_A_TERMINAL, "annotate", str(clip), "-o", str(out),
+    child = subprocess.Popen([*FER_FROM_A_TERMINAL, "annotate", *map(str, clips), "-o", str(out),
                               "--weights", str(tiny_model_file), "--ray", "--workers", "2"],
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     deadline = time.monotonic() + 300
-    while not list(out.glob("long.annotated.*.partial*")):  # the long video is being written
+    while len({p.name.split(".")[0] for p in out.glob("long*.annotated.*.partial*")}) < 2:  # both being written
         assert child.poll() is None and time.monotonic() < deadline, child.communicate()
         time.sleep(0.05)
     child.send_signal(signum)

@@ -30,27 +30,24 @@ def test_epochs_are_shared_so_that_all_runs_fit_the_budget():
     assert allocate_epochs({"a": 1.0, "b": 3.0}, budget=1, max_epochs=50) == 1
 
 
-def test_gpu_script_runs_each_network_as_a_plain_fer_train_run(tmp_path, fer2013_path):
+def test_gpu_script_runs_each_network_and_seed_as_a_plain_fer_train_run(tmp_path, fer2013_path):
     out = tmp_path / "gpu"
     subprocess.run([sys.executable, str(SCRIPTS / "train_gpu.py"), "--data", str(fer2013_path), "--device", "cpu",
-                    "--minutes", "1", "--models", "vgg10", "--max-epochs", "2", "--subset", "256",
-                    "--width-mult", "0.25", "--out", str(out)], check=True, capture_output=True)
-    log = json.loads((out / "vgg10" / "log.json").read_text())
-    assert log["epochs_done"] == 2 and log["config"]["device"] == "cpu"
-    # The run's own log starts with the command that retrains it without the script.
-    assert (out / "vgg10.log").read_text().splitlines()[0] == log["command"]
+                    "--minutes", "1", "--models", "vgg10", "--seeds", "0", "3", "--max-epochs", "2",
+                    "--subset", "256", "--width-mult", "0.25", "--out", str(out)], check=True, capture_output=True)
+    for run, seed in (("vgg10", 0), ("vgg10-seed3", 3)):
+        log = json.loads((out / run / "log.json").read_text())
+        assert log["epochs_done"] == 2 and log["config"]["device"] == "cpu" and log["config"]["seed"] == seed
+        # The run's own log starts with the command that retrains it without the script.
+        assert (out / f"{run}.log").read_text().splitlines()[0] == log["command"]
+    first, other = (torch.load(out / run / "last.pt", weights_only=False)["model"] for run in ("vgg10", "vgg10-seed3"))
+    assert not torch.equal(*(next(iter(weights.values())) for weights in (first, other)))  # two networks
 
 
-def test_gpu_script_trains_one_run_per_seed(tmp_path, fer2013_path):
-    out = tmp_path / "gpu"
-    subprocess.run([sys.executable, str(SCRIPTS / "train_gpu.py"), "--data", str(fer2013_path), "--device", "cpu",
-                    "--minutes", "1", "--models", "vgg10", "--seeds", "3", "4", "--max-epochs", "1",
-                    "--subset", "128", "--width-mult", "0.25", "--out", str(out)], check=True, capture_output=True)
-    logs = {seed: json.loads((out / f"vgg10-seed{seed}" / "log.json").read_text()) for seed in (3, 4)}
-    assert [log["config"]["seed"] for log in logs.values()] == [3, 4]
-    assert all("--seed" in log["command"] for log in logs.values())
-    weights = [torch.load(out / f"vgg10-seed{seed}" / "last.pt", weights_only=False)["model"] for seed in (3, 4)]
-    assert not torch.equal(*(next(iter(w.values())) for w in weights))  # two networks, not one twice
+def test_a_seed_given_twice_is_refused():
+    done = subprocess.run([sys.executable, str(SCRIPTS / "train_gpu.py"), "--data", "x", "--minutes", "1",
+                           "--seeds", "3", "3"], capture_output=True, text=True)
+    assert done.returncode == 2 and "--seeds 3 3: each seed once" in done.stderr
 
 
 def test_a_packed_checkpoint_exports_the_same_model_at_a_quarter_of_the_size(tmp_path, fer2013_path):
