@@ -1,7 +1,7 @@
 """Train several FER2013 networks side by side on one GPU within a time budget.
 
     python scripts/train_gpu.py --data fer2013.tar.gz --minutes 7 [--models vgg10 resnet25 resnet17]
-    python scripts/train_gpu.py --data fer2013.tar.gz --minutes 9 --models vgg10 --seeds 3 4 5 --max-epochs 160
+    python scripts/train_gpu.py --data fer2013.tar.gz --minutes 9 --models vgg10 --seeds 3 4 --max-epochs 160
 
 A GPU is often lent for minutes, not hours, and small 40x40 networks leave most of a
 large GPU idle, so the networks train at once, one process each. The script first times
