@@ -13,7 +13,7 @@ import glob
 import hashlib
 import os
 import shutil
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
@@ -188,9 +188,7 @@ def annotate_files(inputs: Sequence[str | os.PathLike], recognizer: EmotionRecog
     """
     items = plan_batch(inputs, out, log, overwrite, summary)
     planned = []
-    folders = {item.output.parent for item in items if isinstance(item, Planned)}
-    if log is not None:
-        folders.add(Path(log).parent)  # made by open_parts, for the log's parts
+    folders = output_folders([item for item in items if isinstance(item, Planned)], log)
     with no_new_empty_folders(folders), open_parts(log) as parts:
         for item in items:
             if isinstance(item, Result):
@@ -205,6 +203,12 @@ def annotate_files(inputs: Sequence[str | os.PathLike], recognizer: EmotionRecog
                 yield annotate_one(plan, recognizer, fit, report, overwrite)
         if parts is not None:
             assemble_log(Path(log), parts, planned, provenance(recognizer.classifier, recognizer.settings))
+
+
+def output_folders(plans: Iterable[Planned], log: str | os.PathLike | None) -> set[Path]:
+    """The folders a run writes into, for :func:`no_new_empty_folders`: its outputs', and
+    its combined log's (made by :func:`open_parts`, for the log's parts)."""
+    return {plan.output.parent for plan in plans} | ({Path(log).parent} if log is not None else set())
 
 
 def log_parts(log: str | os.PathLike | None) -> Path | None:

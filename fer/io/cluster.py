@@ -30,7 +30,17 @@ from typing import Any
 
 from fer.engine.classify import DeviceError
 from fer.engine.settings import Settings
-from fer.io.batch import Result, annotate_one, assemble_log, log_parts, open_parts, plan_batch, skipped, with_part
+from fer.io.batch import (
+    Result,
+    annotate_one,
+    assemble_log,
+    log_parts,
+    open_parts,
+    output_folders,
+    plan_batch,
+    skipped,
+    with_part,
+)
 from fer.io.output_names import Planned
 from fer.io.outputs import discard, no_new_empty_folders, partial_name
 from fer.io.provenance import provenance
@@ -153,7 +163,7 @@ def annotate_on_ray(inputs: Sequence[str | os.PathLike], weights: str | os.PathL
             todo.append((index, plan))
     if not todo and not (parts is not None and any(plan.results[0].exists() for _, plan in planned)):
         return
-    folders = {plan.output.parent for _, plan in planned} | ({Path(log).parent} if log is not None else set())
+    folders = output_folders([plan for _, plan in planned], log)
     # open_parts before Ray starts: a read-only log folder costs a second
     with no_new_empty_folders(folders), open_parts(log):
         started_here = not ray.is_initialized()
