@@ -18,7 +18,7 @@ from typing import IO, Union
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from fer.io.outputs import written_together
+from fer.io.outputs import write_whole
 
 #: Largest image accepted, in pixels (a 48-megapixel phone photo fits).
 MAX_PIXELS = 50_000_000
@@ -151,9 +151,7 @@ def save_image(rgb: np.ndarray, path: str | os.PathLike, quality: int = 92) -> P
     path = Path(path)
     if path.suffix.lower() not in WRITE_FORMATS:
         raise ImageError(f"cannot write {path.name}: use one of {', '.join(sorted(WRITE_FORMATS))}")
-    with written_together(path) as (partial,):
-        partial.write_bytes(encode_image(rgb, path.suffix, quality))
-    return path
+    return write_whole(path, encode_image(rgb, path.suffix, quality))
 
 
 def encode_image(rgb: np.ndarray, fmt: str = "png", quality: int = 92) -> bytes:

@@ -66,6 +66,18 @@ def written_together(*paths: str | os.PathLike) -> Iterator[list[Path]]:
         discard(partials)
 
 
+def write_whole(path: str | os.PathLike, data: bytes | memoryview | str) -> Path:
+    """Write one file whole or not at all, as :func:`written_together` does: ``data`` as
+    text when it is a string, else as bytes."""
+    path = Path(path)
+    with written_together(path) as (partial,):
+        if isinstance(data, str):
+            partial.write_text(data)
+        else:
+            partial.write_bytes(data)
+    return path
+
+
 def refuse_folder(path: Path) -> None:
     """Raise :class:`OutputError` when a folder is where the file ``path`` is to be written."""
     if path.is_dir():

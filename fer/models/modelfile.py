@@ -25,7 +25,7 @@ import torch
 import torch.nn as nn
 
 from fer.classes import CLASS_NAMES, FACE_SIZE
-from fer.io.outputs import make_folder, written_together
+from fer.io.outputs import make_folder, write_whole
 
 FORMAT = "fer-torchscript"
 FORMAT_VERSION = 3  # 2: weights may be stored in 16 bits (``weights_dtype``); 3: an int8 variant (``int8``)
@@ -133,9 +133,7 @@ def _save_whole(module: torch.jit.ScriptModule, path: Path, extra_files: dict[st
         warnings.simplefilter("ignore", FutureWarning)
         torch.jit.save(module, buffer, _extra_files=extra_files)
     make_folder(path.parent)
-    with written_together(path) as (partial,):
-        partial.write_bytes(buffer.getbuffer())
-    return path
+    return write_whole(path, buffer.getbuffer())
 
 
 def int8_engine() -> str | None:
@@ -231,9 +229,7 @@ def save_ensemble(members: list[tuple[str | os.PathLike, float]], path: str | os
     total = sum(w for _, w in members)
     entries = [{"file": os.path.relpath(Path(f).resolve(), path.parent.resolve()), "weight": round(w / total, 12)}
                for f, w in members]
-    with written_together(path) as (partial,):
-        partial.write_text(json.dumps({"format": ENSEMBLE_FORMAT, "members": entries, **(info or {})}, indent=2))
-    return path
+    return write_whole(path, json.dumps({"format": ENSEMBLE_FORMAT, "members": entries, **(info or {})}, indent=2))
 
 
 def _ensemble_entries(path: Path) -> list[tuple[Path, float]]:

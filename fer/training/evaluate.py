@@ -19,7 +19,7 @@ from tqdm import tqdm
 
 from fer.engine.classify import Classifier
 from fer.io.figures import save_figure
-from fer.io.outputs import make_folder, written_together
+from fer.io.outputs import make_folder, write_whole
 from fer.models.modelfile import (
     LoadedModel,
     ModelFileError,
@@ -174,6 +174,4 @@ def write_json(obj: Any, path: str | os.PathLike) -> Path:
     """Write JSON atomically: a reader never sees half a metrics file."""
     path = Path(path)
     make_folder(path.parent)
-    with written_together(path) as (partial,):
-        partial.write_text(json.dumps(obj, indent=2) + "\n")
-    return path
+    return write_whole(path, json.dumps(obj, indent=2) + "\n")

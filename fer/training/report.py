@@ -18,7 +18,7 @@ from typing import Any
 import torch
 
 from fer.engine.classify import PrecisionError, resolve_precision
-from fer.io.outputs import written_together
+from fer.io.outputs import write_whole
 from fer.models.metrics_files import EVALUATED
 from fer.models.modelfile import int8_engine, load_models, metrics_path, training_stages
 from fer.training.evaluate import evaluate, plot_confusion_matrices, precision_agreement, write_json
@@ -161,6 +161,5 @@ def update_readme(readme: str | os.PathLike, table: str, start: str = README_STA
     text = path.read_text()
     new = _block(start, end).sub(lambda _: f"{start}\n{table}\n{end}", text)
     if new != text:
-        with written_together(path) as (partial,):
-            partial.write_text(new)
+        write_whole(path, new)
     return new != text

@@ -34,7 +34,7 @@ from fer.classes import CLASS_NAMES, FACE_SIZE, NUM_CLASSES
 from fer.engine.classify import Classifier, predict_member, resolve_device, resolve_precision
 from fer.engine.crops import normalize
 from fer.io.figures import save_figure
-from fer.io.outputs import make_folder, written_together
+from fer.io.outputs import make_folder, write_whole
 from fer.models import create_model, list_models
 from fer.models.modelfile import LoadedModel, ModelFileError, ModelMeta, load_models
 from fer.training.augment import TrainAugment
@@ -466,8 +466,7 @@ def _atomic_save(obj: dict, path: Path) -> None:
     serialised in memory first: PyTorch's own file writer aborts the process on a full disk."""
     buffer = io.BytesIO()
     torch.save(obj, buffer)
-    with written_together(path) as (partial,):
-        partial.write_bytes(buffer.getbuffer())
+    write_whole(path, buffer.getbuffer())
 
 
 def run_summary(history: list[dict], cfg: TrainConfig) -> dict[str, Any]:
