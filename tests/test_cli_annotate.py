@@ -7,6 +7,7 @@ import os
 import numpy as np
 import pandas as pd
 import pytest
+from commands import run
 from media import astronaut, box_outline, decode_all, make_clip, share_tinted
 
 from fer import bench
@@ -23,12 +24,6 @@ def inputs(tmp_path_factory):
     save_image(astronaut(), folder / "astronaut.jpg")
     make_clip(folder / "clip.mov", frames=8, audio="aac")  # content decides, not the name
     return folder
-
-
-def run(capsys, *argv):
-    code = main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def test_image_round_trip(capsys, inputs, tiny_model_file, tmp_path):

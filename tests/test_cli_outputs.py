@@ -10,6 +10,7 @@ import json
 import shutil
 
 import pytest
+from commands import run
 from disks import tmpfs
 from media import astronaut, decode_all, make_clip
 
@@ -24,12 +25,6 @@ def inputs(tmp_path_factory):
     save_image(astronaut(), folder / "face.jpg")
     make_clip(folder / "clip.mp4", frames=8)
     return folder
-
-
-def run(capsys, *argv):
-    code = main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def shown(err: str) -> list[str]:

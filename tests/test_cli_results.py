@@ -9,21 +9,11 @@ import subprocess
 import sys
 
 import pytest
+from commands import refused
 from disks import tmpfs
 
 from fer.cli import main
 from fer.models.modelfile import save_ensemble
-
-
-def refused(capsys, *argv) -> str:
-    """The one line a refused command prints (exit status 2)."""
-    try:
-        code = main([str(a) for a in argv])
-    except SystemExit as e:
-        code = e.code
-    err = capsys.readouterr().err
-    assert code == 2 and err.count("\n") == 1, err
-    return err.removesuffix("\n")
 
 
 @pytest.fixture

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import ray
+from commands import run
 from media import astronaut, decode_all, make_clip
 from processes import FER_FROM_A_TERMINAL, finish_or_show_stacks
 
@@ -46,12 +47,6 @@ def inputs(tmp_path_factory) -> Path:
     save_image(astronaut(), folder / "astronaut.jpg")
     save_image(np.full((120, 160, 3), 90, np.uint8), folder / "wall.png")
     return folder
-
-
-def run(capsys, *argv) -> tuple[int, str, str]:
-    code = main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def read_log(path: Path) -> pd.DataFrame:

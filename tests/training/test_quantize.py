@@ -6,6 +6,7 @@ import json
 import numpy as np
 import pytest
 import torch
+from commands import refused
 
 from fer.cli import main
 from fer.models import create_model
@@ -41,26 +42,14 @@ def test_calibration_sees_the_centre_crop_and_the_ten_crop_views():
     assert torch.allclose(views[:3, 0], (centre - 0.5) / 0.25)
 
 
-def _one_line_error(capsys, *args) -> str:
-    """Checked before the run (argparse's exit) or found in it: one line, status 2."""
-    try:
-        code = main([str(a) for a in args])
-    except SystemExit as e:
-        code = e.code
-    assert code == 2
-    err = capsys.readouterr().err
-    assert err.count("\n") == 1
-    return err
-
-
 def test_quantize_cli_never_overwrites_unasked_and_refuses_ensembles(tiny_model_file, tiny_int8_model_file,
                                                                      fer2013_path, tmp_path, capsys):
     taken = tmp_path / "taken.pt"
     taken.write_bytes(b"someone else's file")
-    err = _one_line_error(capsys, "quantize", tiny_model_file, "--data", fer2013_path, "-o", taken)
+    err = refused(capsys, "quantize", tiny_model_file, "--data", fer2013_path, "-o", taken)
     assert "exists" in err and "--overwrite" in err and taken.read_bytes() == b"someone else's file"
     ensemble = save_ensemble([(tiny_model_file, 1.0), (tiny_int8_model_file, 1.0)], tmp_path / "e.ens.json")
-    err = _one_line_error(capsys, "quantize", ensemble, "--data", fer2013_path, "-o", tmp_path / "e8.pt")
+    err = refused(capsys, "quantize", ensemble, "--data", fer2013_path, "-o", tmp_path / "e8.pt")
     assert "ensemble" in err and not (tmp_path / "e8.pt").exists()
 
 
