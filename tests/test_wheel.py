@@ -125,7 +125,7 @@ def test_fer_app_serves_from_the_installed_package(venv, workdir):
     # A page itself, from the installed router, showing the metrics file shipped beside the model.
     check = ("from streamlit.testing.v1 import AppTest; import fer.app.router as r\n"
              "at = AppTest.from_file(r.__file__, default_timeout=60)\n"
-             "at.switch_page('pages/metrics.py').run()\n"
+             "at.switch_page('views/metrics.py').run()\n"
              "assert not at.exception, at.exception\n"
              "print(at.title[0].value, at.dataframe[0].value.to_csv())\n")
     done = run(venv, workdir, "python", "-c", check)

@@ -3,7 +3,10 @@
 ``streamlit run streamlit_app.py`` (from a checkout) and ``streamlit run`` on this file
 (from an installed package) both end up in :func:`run`. With ``$FER_BOOTH=1`` (``fer
 booth``) it serves the booth view alone. The pages are found next to this
-file, so the app works wherever the package is installed.
+file, so the app works wherever the package is installed: in ``views/``, not ``pages/``,
+which Streamlit would also take for a page folder of its own, beside this script, and
+serve on a fresh server's first request before this router ever ran (``/settings``
+under ``fer booth`` showed the Settings page and a link to every page).
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ import streamlit as st
 
 from fer.app.booth import booth_mode
 
-PAGES = Path(__file__).resolve().parent / "pages"
+PAGES = Path(__file__).resolve().parent / "views"  # not "pages": see above
 
 
 def run() -> None:

@@ -67,7 +67,7 @@ def app() -> AppTest:
 
 
 def metrics_page(app: AppTest) -> AppTest:
-    app.switch_page("fer/app/pages/metrics.py").run()
+    app.switch_page("fer/app/views/metrics.py").run()
     assert not app.exception, [e.value for e in app.exception]
     return app
 

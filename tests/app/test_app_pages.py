@@ -24,7 +24,7 @@ def app(app_env) -> AppTest:
 
 
 def page(app: AppTest, name: str) -> AppTest:
-    app.switch_page(f"fer/app/pages/{name}.py").run()
+    app.switch_page(f"fer/app/views/{name}.py").run()
     assert not app.exception, app.exception
     return app
 
@@ -141,7 +141,7 @@ def test_a_bad_stream_limit_turns_the_live_view_off_with_a_message(app, monkeypa
     monkeypatch.setenv(admission.MAX_STREAMS_ENV, "two")
     monkeypatch.setattr(admission, "_server_slots", None)  # made from the environment on first use
     app.session_state["fer.live.mode"] = "Snapshots"
-    app.switch_page(f"fer/app/pages/{name}.py").run()
+    app.switch_page(f"fer/app/views/{name}.py").run()
     assert not app.exception
     assert [e.value for e in app.error] == ["The live view is off: FER_MAX_STREAMS must be a positive integer, "
                                             "got 'two'"]

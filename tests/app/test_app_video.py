@@ -29,7 +29,7 @@ def app(app_env) -> AppTest:
 def new_session() -> AppTest:
     """A browser tab: its own session and session state."""
     at = AppTest.from_file(str(REPO / "streamlit_app.py"), default_timeout=TIMEOUT)
-    at.switch_page("fer/app/pages/video.py").run()
+    at.switch_page("fer/app/views/video.py").run()
     assert not at.exception, at.exception
     return at
 
@@ -122,8 +122,8 @@ def test_the_batch_goes_on_while_another_page_is_shown(app, gate, clips):
     assert app.get("progress")[0].proto.text.startswith("0 of 2 videos done")
     assert app.file_uploader[0].disabled  # one batch at a time
 
-    app.switch_page("fer/app/pages/settings.py").run()
-    app.switch_page("fer/app/pages/video.py").run()
+    app.switch_page("fer/app/views/settings.py").run()
+    app.switch_page("fer/app/views/video.py").run()
     assert not app.exception
     assert workspace(app).batch is batch and batch.running and not batch.cancelled
     assert "0 of 2 videos done" in app.get("progress")[0].proto.text

@@ -29,6 +29,7 @@ from browser import (
 )
 
 from fer.app.booth import INVITATION, PRIVACY
+from fer.app.launch import ROUTER
 from fer.models.modelfile import BUNDLED_WEIGHTS
 
 pytestmark = pytest.mark.usefixtures("browser_prerequisites")
@@ -65,15 +66,19 @@ def namespace() -> Namespace:
         yield ns
 
 
-@pytest.fixture(scope="module")
-def server(namespace, workdir, models_folder):
+def booth_env(workdir: Path, models_folder: Path) -> dict[str, str]:
+    """The environment of a booth server: ``fer booth``'s, and the operator's label colour."""
     model = os.environ.get("FER_TEST_WEIGHTS") or (BUNDLED_WEIGHTS if BUNDLED_WEIGHTS.is_file()
                                                    else models_folder / "vgg10.pt")
     # FER_MAX_STREAMS: the tests open booth pages one after another, and a closed page's
     # stream gives its slot back only when the server sees its connection end.
-    env = {"FER_WEIGHTS": str(model), "FER_ICE_SERVERS": "", "FER_BOOTH": "1", "FER_MAX_STREAMS": "6",
-           "FER_TEXT_COLOR": ",".join(map(str, TEXT_COLOR)), "TMPDIR": str(workdir)}
-    with streamlit_server(namespace, PORT, env, workdir / "streamlit.log"):
+    return {"FER_WEIGHTS": str(model), "FER_ICE_SERVERS": "", "FER_BOOTH": "1", "FER_MAX_STREAMS": "6",
+            "FER_TEXT_COLOR": ",".join(map(str, TEXT_COLOR)), "TMPDIR": str(workdir)}
+
+
+@pytest.fixture(scope="module")
+def server(namespace, workdir, models_folder):
+    with streamlit_server(namespace, PORT, booth_env(workdir, models_folder), workdir / "streamlit.log"):
         yield workdir / "streamlit.log"
 
 
@@ -311,3 +316,20 @@ def test_a_refused_camera_gives_the_operator_the_reason_and_the_start_button(ser
     wait_for(lambda: "NotAllowedError" in component.locator("body").inner_text(), 30, "the camera's error")
     assert len(starts) == 1
     page.close()
+
+
+def test_a_fresh_booth_server_shows_the_booth_whatever_url_comes_first(namespace, workdir, models_folder,
+                                                                       empty_browser):
+    """``fer booth`` runs the package's router (not streamlit_app.py); the first request to
+    a fresh server, for another page's address, still gets the booth and no navigation.
+    (With the pages in a folder named ``pages`` beside the router, Streamlit served them
+    itself until the router first ran: the Settings page, and a link to every page.)"""
+    port = PORT + 1
+    with streamlit_server(namespace, port, booth_env(workdir, models_folder), workdir / "fresh.log",
+                          script=str(ROUTER)):
+        page = empty_browser.new_page(viewport={"width": SIZES[1][0], "height": SIZES[1][1]})
+        page.goto(f"http://localhost:{port}/settings", timeout=PAGE_MS)
+        page.locator(".st-key-booth-banner").wait_for(timeout=PAGE_MS)
+        assert page.get_by_text("Defaults of new sessions").count() == 0
+        assert page.locator("[data-testid=stSidebarNav]").count() == 0
+        page.close()

@@ -85,7 +85,7 @@ def app(app_env, monkeypatch) -> AppTest:
     monkeypatch.setenv("FER_BOX_COLOR", "255,0,255")
     monkeypatch.setenv("FER_TENCROP", "no way")
     at = AppTest.from_file(str(REPO / "streamlit_app.py"), default_timeout=60)
-    at.switch_page("fer/app/pages/settings.py").run()
+    at.switch_page("fer/app/views/settings.py").run()
     assert not at.exception, at.exception
     return at
 
