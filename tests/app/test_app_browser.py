@@ -391,16 +391,22 @@ def test_video_page_batch_survives_a_page_switch_and_downloads_as_one_zip(server
 
 
 def test_video_page_two_tabs_run_batches_at_once(server, browser, new_page, clips):
+    """Each tab's batch is its own, also once one is cancelled: the cancelled tab keeps the
+    video it finished and offers it alone (the long one is cancelled rather than waited for)."""
     first, second = new_page(browser, "/video"), new_page(browser, "/video")
-    upload(first, [clips["long.mp4"]])
+    upload(first, [clips["sound.mp4"], clips["long.mp4"]])
     upload(second, [clips["short.mp4"], clips["sound.mp4"]])
     wait_for(lambda: running(first) and running(second), PAGE_MS / 1000, "both tabs' batches running at once")
-    for page, names in ((first, ["long.mp4"]), (second, ["short.mp4", "sound.mp4"])):
-        page.get_by_role("button", name=re.compile("^Download all")).wait_for(timeout=PAGE_MS)
-        shown = page.locator("[data-testid=stSelectbox]")
-        shown.click()
-        options = page.get_by_role("option")
-        assert options.all_inner_texts() == names
+    second.get_by_role("button", name="Download all (2 videos, their logs and a combined log, ZIP)").wait_for(
+        timeout=PAGE_MS)
+    first.get_by_text(re.compile(r"^1 of 2 videos done")).wait_for(timeout=PAGE_MS)
+    first.get_by_role("button", name="Cancel").click()
+    first.get_by_role("button", name="Download all (1 video, its log and a combined log, ZIP)").wait_for(
+        timeout=PAGE_MS)
+    assert first.get_by_text("long.mp4: cancelled, nothing written").count() == 1
+    for page, names in ((first, ["sound.mp4"]), (second, ["short.mp4", "sound.mp4"])):
+        page.locator("[data-testid=stSelectbox]").click()
+        assert page.get_by_role("option").all_inner_texts() == names
         page.keyboard.press("Escape")
 
 

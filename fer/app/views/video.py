@@ -159,9 +159,10 @@ if batch.ended:
     if batch.error:
         st.error(f"Something went wrong after the videos were annotated: {batch.error}.")
     if batch.zip is not None:
-        st.download_button(f"Download all ({len(done)} video{'s' if len(done) != 1 else ''}, their logs and a "
-                           "combined log, ZIP)", batch.zip.read_bytes, file_name=ZIP_NAME, mime="application/zip",
-                           on_click="ignore", icon=":material/folder_zip:", type="primary")
+        contents = "1 video, its log" if len(done) == 1 else f"{len(done)} videos, their logs"
+        st.download_button(f"Download all ({contents} and a combined log, ZIP)", batch.zip.read_bytes,
+                           file_name=ZIP_NAME, mime="application/zip", on_click="ignore",
+                           icon=":material/folder_zip:", type="primary")
     changed = (batch.settings, batch.model) != (common.current_settings(), str(common.current_model()))
     if batch.cancelled or changed:
         st.info("The batch was cancelled." if batch.cancelled else
