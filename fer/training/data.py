@@ -3,7 +3,10 @@
 Two layouts are in circulation:
 
 * image folders ``train/<class>/Training_*.jpg`` and
-  ``test/<class>/{PublicTest,PrivateTest}_*.jpg``, as a directory, ``.tar.gz`` or ``.zip``;
+  ``test/<class>/{PublicTest,PrivateTest}_*.jpg``, as a directory, ``.tar.gz`` or ``.zip``.
+  Copies whose files lack the split prefix (``train/happy/im0.png``) take the split from
+  the folder (``train``, ``val``, ``test``), and class folders named as some copies name
+  them (``disgusted``, ``fearful``, ``surprised``) are read as FER2013's classes;
 * the original Kaggle ``fer2013.csv`` with columns ``emotion,pixels,Usage``.
 
 Both decode to the same :class:`FERData`: uint8 faces ``(N, 48, 48)``, labels and split
@@ -16,6 +19,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+import logging
 import os
 import tarfile
 import zipfile
@@ -32,11 +36,22 @@ from fer.classes import CLASS_NAMES, FACE_SIZE, SPLITS
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
 ARCHIVE_SUFFIXES = (".tar.gz", ".tgz", ".tar", ".zip")
-CACHE_VERSION = 1
+CACHE_VERSION = 2
 _CSV_USAGE = {"Training": "Training", "PublicTest": "PublicTest", "PrivateTest": "PrivateTest"}
+#: Names of the splits, in lower case, as command lines and folders give them: ``val`` is
+#: PublicTest (model selection), ``test`` PrivateTest (reported).
+SPLIT_ALIASES = {"training": "Training", "train": "Training", "publictest": "PublicTest", "public": "PublicTest",
+                 "val": "PublicTest", "valid": "PublicTest", "validation": "PublicTest",
+                 "privatetest": "PrivateTest", "private": "PrivateTest", "test": "PrivateTest"}
+#: Class folders as other copies of FER2013 (and data sets labelled with nouns) name them.
+CLASS_FOLDER_ALIASES = {"anger": "angry", "disgusted": "disgust", "fearful": "fear", "happiness": "happy",
+                        "sadness": "sad", "surprised": "surprise"}
+log = logging.getLogger(__name__)
+
 _LAYOUT_HELP = (
     "expected FER2013 as image folders (train/<class>/*.jpg and "
-    "test/<class>/PublicTest_*.jpg, PrivateTest_*.jpg) in a directory, .tar.gz or .zip, "
+    "test/<class>/PublicTest_*.jpg, PrivateTest_*.jpg, or train/, val/ and test/ folders of "
+    "class folders) in a directory, .tar.gz or .zip, "
     "or the original fer2013.csv with columns emotion,pixels,Usage"
 )
 
@@ -64,16 +79,18 @@ class FERData:
         split = _canonical_split(name)
         mask = self.splits == SPLITS.index(split)
         if not mask.any():
-            raise DatasetError(f"the data has no {split} faces (image files named {split}_*, or rows of "
-                               f"fer2013.csv with Usage {split}); {_LAYOUT_HELP}")
+            folder = next(alias for alias in ("train", "val", "test") if SPLIT_ALIASES[alias] == split)
+            raise DatasetError(f"the data has no {split} faces (image files named {split}_*, unprefixed ones in a "
+                               f"{folder}/ folder, or rows of fer2013.csv with Usage {split}); {_LAYOUT_HELP}")
         return self.images[mask], self.labels[mask]
 
     def summary(self) -> str:
-        sizes = ", ".join(f"{s} {int((self.splits == i).sum())}" for i, s in enumerate(SPLITS))
-        text = f"FER2013: {sizes}"
-        if self.problems:
-            text += "; " + ", ".join(f"{v} {k}" for k, v in sorted(self.problems.items()))
-        return text
+        """The size of each split."""
+        return "FER2013: " + ", ".join(f"{s} {int((self.splits == i).sum())}" for i, s in enumerate(SPLITS))
+
+    def problems_text(self) -> str:
+        """What could not be used as-is, counted: empty when everything could."""
+        return ", ".join(f"{v} {k}" for k, v in sorted(self.problems.items()))
 
 
 def stratified_subset(x: np.ndarray, y: np.ndarray, n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -98,22 +115,27 @@ def stratified_subset(x: np.ndarray, y: np.ndarray, n: int, seed: int = 0) -> tu
 
 
 def _canonical_split(name: str) -> str:
-    aliases = {"train": "Training", "training": "Training", "public": "PublicTest",
-               "publictest": "PublicTest", "val": "PublicTest", "private": "PrivateTest",
-               "privatetest": "PrivateTest", "test": "PrivateTest"}
     try:
-        return aliases[name.lower()]
+        return SPLIT_ALIASES[name.lower()]
     except KeyError:
         raise ValueError(f"unknown split {name!r}; choose one of {', '.join(SPLITS)}") from None
 
 
 def load_fer2013(source: str | os.PathLike, cache_dir: str | os.PathLike | None = None) -> FERData:
     """Load FER2013 from a directory, archive or CSV, using the decode cache when valid.
+    Files skipped, resized or split by folder are logged as a warning on every load (from
+    the cache too), so that every command reading the data says so, not only the first.
 
     >>> data = load_fer2013("../shared/data/fer2013.tar.gz")  # doctest: +SKIP
     >>> x, y = data.split("PublicTest")                         # doctest: +SKIP
     """
-    path = Path(source).expanduser()
+    data = _load(Path(source).expanduser(), cache_dir)
+    if data.problems:
+        log.warning("%s: %s", source, data.problems_text())
+    return data
+
+
+def _load(path: Path, cache_dir: str | os.PathLike | None) -> FERData:
     if not path.exists():
         raise DatasetError(f"{path} does not exist; {_LAYOUT_HELP}")
     fingerprint = _fingerprint(path)
@@ -212,6 +234,12 @@ def _split_of(parts: tuple[str, ...]) -> str | None:
     return None
 
 
+def _split_of_folder(parts: tuple[str, ...]) -> str | None:
+    """Split from the folder holding the class folder (``train/happy/im0.png``), for copies
+    whose file names lost FER2013's prefix."""
+    return SPLIT_ALIASES.get(parts[-3].lower()) if len(parts) >= 3 else None
+
+
 def _from_files(members: Iterator, fingerprint: str, where: str) -> FERData:
     images, labels, splits = [], [], []
     problems: Counter[str] = Counter()
@@ -219,13 +247,20 @@ def _from_files(members: Iterator, fingerprint: str, where: str) -> FERData:
         parts = PurePosixPath(member_name.replace("\\", "/")).parts
         if not parts[-1].lower().endswith(IMAGE_SUFFIXES) or parts[-1].startswith("."):
             continue
-        if len(parts) < 2 or parts[-2].lower() not in CLASS_NAMES:
+        folder = parts[-2].lower() if len(parts) >= 2 else ""
+        class_name = CLASS_FOLDER_ALIASES.get(folder, folder)
+        if class_name not in CLASS_NAMES:
             problems["images outside a class folder (skipped)"] += 1
             continue
         split = _split_of(parts)
         if split is None:
-            problems["images without a Training_/PublicTest_/PrivateTest_ prefix (skipped)"] += 1
-            continue
+            split = _split_of_folder(parts)
+            if split is None:
+                problems["images with neither a Training_/PublicTest_/PrivateTest_ prefix nor a train/val/test "
+                         "folder (skipped)"] += 1
+                continue
+            problems[f"images without a Training_/PublicTest_/PrivateTest_ prefix (split by folder: "
+                     f"{parts[-3]}/ is {split})"] += 1
         face = cv2.imdecode(np.frombuffer(read(), np.uint8), cv2.IMREAD_GRAYSCALE)
         if face is None:
             problems["unreadable images (skipped)"] += 1
@@ -234,10 +269,11 @@ def _from_files(members: Iterator, fingerprint: str, where: str) -> FERData:
             problems[f"images not {FACE_SIZE}x{FACE_SIZE} (resized)"] += 1
             face = cv2.resize(face, (FACE_SIZE, FACE_SIZE), interpolation=cv2.INTER_AREA)
         images.append(face)
-        labels.append(CLASS_NAMES.index(parts[-2].lower()))
+        labels.append(CLASS_NAMES.index(class_name))
         splits.append(SPLITS.index(split))
     if not images:
-        raise DatasetError(f"no FER2013 images found in {where}; {_LAYOUT_HELP}")
+        skipped = "".join(f" ({v} {k})" for k, v in sorted(problems.items()))
+        raise DatasetError(f"no FER2013 images found in {where}{skipped}; {_LAYOUT_HELP}")
     return _assemble(images, labels, splits, fingerprint, problems)
 
 

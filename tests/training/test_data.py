@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 import pytest
 
-from fer.classes import CLASS_NAMES
+from fer.classes import CLASS_NAMES, SPLITS
 from fer.training.data import DatasetError, load_fer2013, stratified_subset
 
 SHARED = Path(__file__).resolve().parents[3] / "shared" / "data" / "fer2013.tar.gz"
@@ -39,14 +39,17 @@ def _check(data):
     assert sorted(np.bincount(y).tolist()) == [2] * 7
 
 
-def test_folder_layout(folder, tmp_path):
+def test_folder_layout(folder, tmp_path, caplog):
     data = load_fer2013(folder, cache_dir=tmp_path / "cache")
     _check(data)
     # Pixels survive decoding exactly (PNG is lossless), labels come from the folder name.
     x, y = data.split("PublicTest")
     idx = int(np.flatnonzero(y == CLASS_NAMES.index("fear"))[0])
     assert np.array_equal(x[idx], _face(20))
-    assert "1 unreadable images (skipped)" in data.summary()
+    # Each load says what it skipped or changed, from the cache as well.
+    load_fer2013(folder, cache_dir=tmp_path / "cache")
+    assert [r.getMessage() for r in caplog.records] == [
+        f"{folder}: 1 images not 48x48 (resized), 1 unreadable images (skipped)"] * 2
 
 
 def test_tar_gz_and_zip_layouts(folder, tmp_path):
@@ -82,6 +85,38 @@ def test_cache_is_used_and_invalidated_by_content(folder, tmp_path):
     assert len(second.labels) == len(first.labels) + 1
     again = load_fer2013(folder, cache_dir=cache)
     assert np.array_equal(again.images, second.images) and again.problems == second.problems
+
+
+def test_copies_without_the_split_prefix_take_the_split_from_their_folder(tmp_path):
+    """Other copies in circulation: ``train/disgusted/im0.png``, ``test/fearful/im3.png``.
+    The prefix, where a file has it, still wins over the folder; the count of files split by
+    folder is reported, as are images under no known split or class."""
+    root = tmp_path / "copy"
+    for k, (folder, name) in enumerate([("train", "angry"), ("train", "disgusted"), ("val", "fearful"),
+                                        ("test", "surprised"), ("test", "happy"), ("other", "sad"),
+                                        ("train", "contempt")]):
+        (root / folder / name).mkdir(parents=True)
+        cv2.imwrite(str(root / folder / name / f"im{k}.png"), _face(k))
+    cv2.imwrite(str(root / "test" / "happy" / "PublicTest_9.png"), _face(9))
+    data = load_fer2013(root, cache_dir=tmp_path / "cache")
+    got = {(SPLITS[s], CLASS_NAMES[y]) for s, y in zip(data.splits, data.labels)}
+    assert got == {("Training", "angry"), ("Training", "disgust"), ("PublicTest", "fear"),
+                   ("PrivateTest", "surprise"), ("PrivateTest", "happy"), ("PublicTest", "happy")}
+    assert data.problems == {
+        "images without a Training_/PublicTest_/PrivateTest_ prefix (split by folder: train/ is Training)": 2,
+        "images without a Training_/PublicTest_/PrivateTest_ prefix (split by folder: val/ is PublicTest)": 1,
+        "images without a Training_/PublicTest_/PrivateTest_ prefix (split by folder: test/ is PrivateTest)": 2,
+        "images with neither a Training_/PublicTest_/PrivateTest_ prefix nor a train/val/test folder (skipped)": 1,
+        "images outside a class folder (skipped)": 1}
+
+
+def test_a_source_with_no_usable_image_says_why_each_was_skipped(tmp_path):
+    root = tmp_path / "faces"
+    (root / "happy").mkdir(parents=True)
+    cv2.imwrite(str(root / "happy" / "im0.png"), _face(0))
+    with pytest.raises(DatasetError, match=r"no FER2013 images found in .*faces \(1 images with neither a "
+                                           r"Training_/PublicTest_/PrivateTest_ prefix nor a train/val/test folder"):
+        load_fer2013(root, cache_dir=tmp_path / "cache")
 
 
 def test_a_split_the_data_lacks_is_a_dataset_error_naming_it(folder, tmp_path):
