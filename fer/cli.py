@@ -21,7 +21,7 @@ from fer.io.cluster import ClusterError
 from fer.io.images import ImageError
 from fer.io.outputs import OutputError
 from fer.io.video import VideoError
-from fer.models.modelfile import ModelFileError
+from fer.models.modelfile import ModelFileError, check_zooms
 from fer.settings_cli import add_settings_arguments, fits_display, settings_from_args
 from fer.training.data import DatasetError
 from fer.training.ensemble import CRITERIA, DEFAULT_CRITERION
@@ -125,7 +125,8 @@ def _ensemble(args: argparse.Namespace) -> None:
     from fer.training.ensemble import build_ensemble
 
     result = build_ensemble(args.weights, args.data, args.output, tencrop=not args.no_tencrop, step=args.step,
-                            precision=args.precision, criterion=args.criterion, overwrite=args.overwrite)
+                            precision=args.precision, criterion=args.criterion, overwrite=args.overwrite,
+                            zooms=tuple(args.zooms))
     for member, acc in zip(result["members"], result["member_public_accuracy"]):
         print(f"{member}: PublicTest accuracy {acc:.4f} alone")
     weights = ", ".join(f"{w:.2f}" for w in result["weights"])
@@ -380,6 +381,7 @@ def _check_ensemble(parser: argparse.ArgumentParser, args: argparse.Namespace) -
 
     try:
         check_step(args.step)
+        check_zooms(tuple(args.zooms), "--zooms")
     except ValueError as e:
         parser.error(str(e))
     _check_outputs(parser, files=(args.output,), inputs=_inputs(args.weights, args.data), overwrite=args.overwrite)
@@ -586,6 +588,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help=f"what the weights optimise on PublicTest (default: {DEFAULT_CRITERION}; "
                         "accuracy moves in steps of one face and carries over less well)")
     p.add_argument("--no-tencrop", action="store_true", help="search and report with centre crops only")
+    p.add_argument("--zooms", type=float, nargs="+", default=[1.0], metavar="ZOOM",
+                   help="look at each face at these zooms too and average (e.g. 0.9 1 1.1: shrunk, as is, "
+                        "enlarged); the file records them for whoever loads it (default: 1)")
     p.add_argument("--overwrite", action="store_true", help="replace OUTPUT if it exists")
     _precision_argument(p, help="precision of the members",
                         auto="auto is bfloat16 where the CPU computes it natively, else float32; never int8, which "

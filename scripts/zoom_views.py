@@ -5,40 +5,24 @@
 Training shows the networks faces zoomed by 0.85 to 1.15 (``fer.training.augment``), while
 ten-crop looks at each face at its own size only. This script averages each network's
 ten-crop probabilities over copies of the face zoomed out (0.9: shrunk, the border
-repeated), as is and zoomed in (1.1: enlarged, the middle kept), and prints the accuracy and
-cross-entropy of every network and of the weighted ensemble for each set of zooms.
-PrivateTest is never read: it is for the scheme chosen here, once.
+repeated), as is and zoomed in (1.1: enlarged, the middle kept), as ``fer ensemble
+--zooms`` has them, and prints the accuracy and cross-entropy of every network and of the
+weighted ensemble for each set of zooms. PrivateTest is never read: it is for the scheme
+chosen here, once.
 """
 
 from __future__ import annotations
 
 import argparse
 from collections.abc import Sequence
+from dataclasses import replace
 
-import cv2
 import numpy as np
 
-from fer.classes import FACE_SIZE
 from fer.models.modelfile import load_models
 from fer.training.evaluate import member_probs, split_faces
 
 ZOOM_SETS: tuple[tuple[float, ...], ...] = ((1.0,), (0.9,), (1.1,), (0.9, 1.0), (1.0, 1.1), (0.9, 1.0, 1.1))
-
-
-def zoomed(face: np.ndarray, zoom: float) -> np.ndarray:
-    """``face`` (48x48) scaled by ``zoom`` about its centre, still 48x48: above 1 its middle
-    is kept, below 1 its border pixels are repeated outwards (as training's augmentation
-    fills the outside)."""
-    side = int(round(FACE_SIZE * zoom))
-    if side == FACE_SIZE:
-        return face
-    if side > FACE_SIZE:
-        big = cv2.resize(face, (side, side), interpolation=cv2.INTER_LINEAR)
-        top = (side - FACE_SIZE) // 2
-        return big[top:top + FACE_SIZE, top:top + FACE_SIZE]
-    small = cv2.resize(face, (side, side), interpolation=cv2.INTER_AREA)
-    pad = FACE_SIZE - side
-    return cv2.copyMakeBorder(small, pad // 2, pad - pad // 2, pad // 2, pad - pad // 2, cv2.BORDER_REPLICATE)
 
 
 def scores(probs: np.ndarray, labels: np.ndarray) -> tuple[float, float]:
@@ -54,9 +38,9 @@ def zoom_table(weights: Sequence[str], data: str, subset: int = 0, precision: st
     faces, labels = split_faces(data, "public", subset)
     members = [m for w in weights for m in load_models(w)]
     weight = np.array([m.weight for m in members]) / sum(m.weight for m in members)
-    probs = {z: np.stack(member_probs(members, np.stack([zoomed(f, z) for f in faces]), tencrop=True,
+    probs = {z: np.stack(member_probs([replace(m, zooms=(z,)) for m in members], faces, tencrop=True,
                                       precision=precision))
-             for z in sorted({z for zooms in zoom_sets for z in zooms})}
+             for z in sorted({z for zooms in zoom_sets for z in zooms})}  # each zoom once; sets average them
     rows = []
     for zooms in zoom_sets:
         each = np.mean([probs[z] for z in zooms], axis=0)  # (members, faces, classes)

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from fer.engine.crops import center_crop, normalize, ten_crop
+from fer.engine.crops import normalize, views, views_per_face
 from fer.models.modelfile import LoadedModel, int8_engine, load_int8, load_models
 
 #: Where the classifier may run; ``auto`` is CUDA when PyTorch sees a GPU, else the CPU.
@@ -128,7 +128,7 @@ class Classifier:
         faces = torch.as_tensor(faces)
         if not len(faces):
             return np.zeros((0, len(self.class_names)), np.float32)
-        step = max(1, self.crops_per_pass // (10 if tencrop else 1))
+        step = max(1, self.crops_per_pass // max(views_per_face(tencrop, m.zooms) for m in self.members))
         step = min(step, -(-len(faces) // self.workers))  # a few faces: one pass per worker
         parts = [faces[i:i + step].to(self.device) for i in range(0, len(faces), step)]
         if self._pool is None or len(parts) == 1:
@@ -141,22 +141,21 @@ class Classifier:
     def _forward(self, faces: torch.Tensor, tencrop: bool) -> torch.Tensor:
         probs = 0
         for member, network, weight in zip(self.members, self.networks, self.weights):
-            probs = probs + weight * predict_member(network, faces, member.meta.input_size,
-                                                    member.meta.mean, member.meta.std, tencrop, self.dtype)
+            probs = probs + weight * predict_member(network, faces, member.meta.input_size, member.meta.mean,
+                                                    member.meta.std, tencrop, self.dtype, member.zooms)
         return probs
 
 
 def predict_member(module: torch.nn.Module, faces: torch.Tensor, input_size: int, mean: float, std: float,
-                   tencrop: bool, dtype: torch.dtype = torch.float32) -> torch.Tensor:
-    """Softmax of one network on (B, 48, 48) uint8 faces, centre crop or ten-crop averaged;
-    the network is fed ``dtype``, channels-last (an int8 variant's convolutions run in
-    that layout too: 1.7x faster for four faces than contiguous input), the softmax runs
-    in float32."""
-    n = len(faces)
-    views = ten_crop(faces, input_size) if tencrop else center_crop(faces, input_size)
-    x = normalize(views, mean, std).to(dtype).contiguous(memory_format=torch.channels_last)
-    probs = torch.softmax(module(x).float(), dim=1)
-    return probs.view(n, 10, -1).mean(1) if tencrop else probs
+                   tencrop: bool, dtype: torch.dtype = torch.float32, zooms: tuple[float, ...] = (1.0,)
+                   ) -> torch.Tensor:
+    """Softmax of one network on (B, 48, 48) uint8 faces, averaged over its views (centre
+    crop or ten-crop, of each of ``zooms``); the network is fed ``dtype``, channels-last
+    (an int8 variant's convolutions run in that layout too: 1.7x faster for four faces
+    than contiguous input), the softmax runs in float32."""
+    x = normalize(views(faces, input_size, tencrop, zooms), mean, std)
+    probs = torch.softmax(module(x.to(dtype).contiguous(memory_format=torch.channels_last)).float(), dim=1)
+    return probs.view(len(faces), views_per_face(tencrop, zooms), -1).mean(1)
 
 
 def resolve_precision(precision: str, device: torch.device, int8_available: bool = False) -> str:

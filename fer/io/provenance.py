@@ -30,10 +30,10 @@ def provenance(classifier: Classifier, settings: Settings,
 
 
 def model_provenance(classifier: Classifier) -> dict[str, Any]:
-    """The model (or ensemble) file, each member's file name, SHA-256 and weight, the
+    """The model (or ensemble) file, each member's file name, SHA-256, weight and zooms, the
     PrivateTest accuracy, and the device and precision the classifier ran in."""
-    members = [{"file": m.path.name, "sha256": sha256_of(m.path), "weight": round(w, 6), "arch": m.meta.arch}
-               for m, w in zip(classifier.members, classifier.weights)]
+    members = [{"file": m.path.name, "sha256": sha256_of(m.path), "weight": round(w, 6), "zooms": list(m.zooms),
+                "arch": m.meta.arch} for m, w in zip(classifier.members, classifier.weights)]
     path = classifier.path or classifier.members[0].path
     return {"file": path.name, "sha256": sha256_of(path), "members": members,
             "private_test_accuracy": private_test_accuracy(path, classifier.precision),

@@ -2,7 +2,8 @@
 
 A model file carries its class names, input size, normalisation and provenance in a
 ``fer_meta.json`` entry inside the TorchScript archive, so the runtime and the app never
-guess them. An ensemble is a small JSON file naming member model files and their weights.
+guess them. An ensemble is a small JSON file naming member model files and their weights,
+and the zooms at which its members look at each face (``"zooms"``, 1 alone when absent).
 
 This module is the only place that knows the format: PyTorch 2.14 deprecates
 ``torch.jit`` in favour of ``torch.export``, and switching later must touch nothing else.
@@ -87,12 +88,14 @@ class ModelMeta:
 
 @dataclass
 class LoadedModel:
-    """A ready-to-run network, its metadata, and its weight inside an ensemble."""
+    """A ready-to-run network, its metadata, and its weight and zooms inside an ensemble
+    (:func:`fer.engine.crops.views`: the crops of each zoomed copy of a face are averaged)."""
 
     module: nn.Module
     meta: ModelMeta
     path: Path
     weight: float = 1.0
+    zooms: tuple[float, ...] = (1.0,)
 
 
 def save_model(model: nn.Module, meta: ModelMeta, path: str | os.PathLike, weights_dtype: str = "float16") -> Path:
@@ -185,9 +188,9 @@ def load_models(path: str | os.PathLike) -> list[LoadedModel]:
     return [_load_torchscript(path)]
 
 
-def _load_torchscript(path: Path, weight: float = 1.0) -> LoadedModel:
+def _load_torchscript(path: Path, weight: float = 1.0, zooms: tuple[float, ...] = (1.0,)) -> LoadedModel:
     module, meta = _read_torchscript(path)
-    return LoadedModel(module.float().eval(), meta, path, weight)  # working precision, however stored
+    return LoadedModel(module.float().eval(), meta, path, weight, zooms)  # working precision, however stored
 
 
 def _read_torchscript(path: Path) -> tuple[torch.jit.ScriptModule, ModelMeta]:
@@ -232,14 +235,29 @@ def save_ensemble(members: list[tuple[str | os.PathLike, float]], path: str | os
     return write_whole(path, json.dumps({"format": ENSEMBLE_FORMAT, "members": entries, **(info or {})}, indent=2))
 
 
-def _ensemble_entries(path: Path) -> list[tuple[Path, float]]:
-    """An ensemble file's members and weights, as written."""
+def _ensemble_entries(path: Path) -> tuple[list[tuple[Path, float]], tuple[float, ...]]:
+    """An ensemble file's members and weights, as written, and its zooms."""
     try:
         spec = json.loads(path.read_text())
         assert spec["format"] == ENSEMBLE_FORMAT
-        return [(path.parent / m["file"], float(m["weight"])) for m in spec["members"]]
+        entries = [(path.parent / m["file"], float(m["weight"])) for m in spec["members"]]
+        zooms = tuple(float(z) for z in spec.get("zooms", [1.0]))
     except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError, ValueError, AssertionError):
         raise ModelFileError(f"{path} is not a fer ensemble file") from None
+    check_zooms(zooms, str(path))
+    return entries, zooms
+
+
+#: Zooms a face may be looked at: beyond them a 48x48 face is mostly border or mostly nose.
+ZOOM_RANGE = (0.5, 2.0)
+
+
+def check_zooms(zooms: tuple[float, ...], source: str) -> None:
+    """Each zoom once, each within :data:`ZOOM_RANGE`; ``source`` names where they came from."""
+    low, high = ZOOM_RANGE
+    if not zooms or len(set(zooms)) != len(zooms) or not all(low <= z <= high for z in zooms):
+        raise ModelFileError(f"{source}: zooms must be different numbers from {low} to {high} "
+                             f"(got {', '.join(f'{z:g}' for z in zooms) or 'none'})")
 
 
 def files_of(weights: str | os.PathLike) -> list[Path]:
@@ -249,15 +267,15 @@ def files_of(weights: str | os.PathLike) -> list[Path]:
     if path.suffix != ".json" or not path.is_file():
         return [path]
     try:
-        return [path, *(member for member, _ in _ensemble_entries(path))]
+        return [path, *(member for member, _ in _ensemble_entries(path)[0])]
     except (ModelFileError, OSError):
         return [path]  # loading it says what is wrong
 
 
 def _load_ensemble(path: Path) -> list[LoadedModel]:
-    entries = _ensemble_entries(path)
+    entries, zooms = _ensemble_entries(path)
     check_ensemble_weights([w for _, w in entries], str(path))
-    members = [_load_torchscript(p, w) if p.is_file() else _missing(p, path) for p, w in entries]
+    members = [_load_torchscript(p, w, zooms) if p.is_file() else _missing(p, path) for p, w in entries]
     check_class_names(members, f"the members of {path}")
     return members
 

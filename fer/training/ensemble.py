@@ -9,6 +9,7 @@ from __future__ import annotations
 import itertools
 import os
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -16,7 +17,7 @@ import torch
 
 from fer.engine.classify import resolve_precision
 from fer.io.outputs import refuse_to_replace
-from fer.models.modelfile import check_class_names, load_models, save_ensemble
+from fer.models.modelfile import check_class_names, check_zooms, load_models, save_ensemble
 
 
 def check_step(step: float) -> None:
@@ -70,9 +71,11 @@ def search_weights(probs: Sequence[np.ndarray], labels: np.ndarray, step: float 
 
 def build_ensemble(weights: Sequence[str | os.PathLike], data: str | os.PathLike, out: str | os.PathLike,
                    tencrop: bool = True, step: float = 0.1, precision: str = "auto",
-                   criterion: str = DEFAULT_CRITERION, overwrite: bool = False) -> dict[str, Any]:
+                   criterion: str = DEFAULT_CRITERION, overwrite: bool = False,
+                   zooms: tuple[float, ...] = (1.0,)) -> dict[str, Any]:
     """Search member weights on PublicTest, write the ensemble file, report PrivateTest. An
-    existing ``out`` is replaced only with ``overwrite``.
+    existing ``out`` is replaced only with ``overwrite``. Every member looks at each face at
+    ``zooms`` (the file records them, and whoever loads it does the same).
     ``auto`` runs the members in bfloat16 where native, else float32: never in int8,
     which only some members may carry, so that every member is weighed in one precision."""
     # Imported here: evaluation pulls in scikit-learn, and the CLI imports this module for CRITERIA.
@@ -80,9 +83,10 @@ def build_ensemble(weights: Sequence[str | os.PathLike], data: str | os.PathLike
 
     _check_criterion(criterion)  # before minutes of inference, not after
     check_step(step)  # the grid checks it too, after the inference
+    check_zooms(zooms, "zooms")
     refuse_to_replace(out, overwrite)
     precision = resolve_precision(precision, torch.device("cpu")) if precision == "auto" else precision
-    members = [m for w in weights for m in load_models(w)]
+    members = [replace(m, zooms=tuple(zooms)) for w in weights for m in load_models(w)]
     check_class_names(members, "the models given")
     public_faces, public_labels = split_faces(data, "public")
     public_probs = member_probs(members, public_faces, tencrop, precision)
@@ -92,7 +96,7 @@ def build_ensemble(weights: Sequence[str | os.PathLike], data: str | os.PathLike
     # A member the search gave no weight would only cost inference time: leave it out.
     kept = [(m.path, float(x)) for m, x in zip(members, w) if x > 0]
     path = save_ensemble(kept, out, info={"chosen_on": "PublicTest", "criterion": criterion, "tencrop": tencrop,
-                                          "grid_step": step})
+                                          "grid_step": step, "zooms": list(zooms)})
     return {"file": str(path), "weights": w.tolist(), "members": [str(m.path) for m in members],
             "dropped": [str(m.path) for m, x in zip(members, w) if x == 0], "public_accuracy": public_acc,
             "member_public_accuracy": [float((p.argmax(1) == public_labels).mean()) for p in public_probs],

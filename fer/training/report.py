@@ -65,7 +65,7 @@ def write_model_metrics(weights: str | os.PathLike, data: str | os.PathLike,
     if plots and len(members) == 1:
         plot_training_curve(members[0].meta.training, Path(plots) / f"{weights.stem}_curves.png")
     card = {"model": weights.name,
-            "members": [{"file": m.path.name, "weight": m.weight, "arch": m.meta.arch,
+            "members": [{"file": m.path.name, "weight": m.weight, "zooms": list(m.zooms), "arch": m.meta.arch,
                          "arch_kwargs": m.meta.arch_kwargs, "training": m.meta.training} for m in members],
             "training": members[0].meta.training if len(members) == 1 else {},
             "precision_check": check, "int8": members[0].meta.int8 if len(members) == 1 else None,
@@ -111,6 +111,12 @@ def _epochs(stage: dict[str, Any]) -> str:
     return f"{kept} of {done}" if kept and kept != done else str(done)
 
 
+def _zooms(member: dict[str, Any]) -> str:
+    """How an ensemble's members look at each face, where it is more than as is."""
+    zooms = member.get("zooms", [1.0])  # metrics files written before zooms: as is
+    return "" if zooms == [1.0] else ", each face at zooms " + ", ".join(f"{z:g}" for z in zooms)
+
+
 def accuracy_table(cards: Sequence[dict[str, Any]]) -> str:
     """Markdown table: one row per model and precision (the reference figures, then the
     int8 variant's where the file has one), accuracy and macro-F1 per split and crop."""
@@ -121,7 +127,7 @@ def accuracy_table(cards: Sequence[dict[str, Any]]) -> str:
         stages = training_stages(card.get("training"))
         trained = (" + ".join(_epochs(t) for t in stages) + " epochs, "
                    + " + ".join(f"{t['minutes']:.0f}" for t in stages) + " min"
-                   if stages else f"ensemble of {len(card['members'])}")
+                   if stages else f"ensemble of {len(card['members'])}" + _zooms(card["members"][0]))
         for key in ("evaluations", "int8_evaluations"):
             if key not in card:
                 continue

@@ -112,6 +112,27 @@ def test_ensemble_file_loads_members_with_normalised_weights(tiny_model_file, tm
         load_models(ens)
 
 
+def test_an_ensemble_file_with_zooms_has_its_members_average_over_the_zoomed_faces(tiny_model_file, tmp_path):
+    from dataclasses import replace
+
+    ens = save_ensemble([(tiny_model_file, 1.0)], tmp_path / "e.ens.json", info={"zooms": [0.9, 1.1]})
+    [member] = load_models(ens)
+    assert member.zooms == (0.9, 1.1)
+    faces = np.random.default_rng(0).integers(0, 256, (4, 48, 48), dtype=np.uint8)
+    for tencrop in (False, True):
+        each = [Classifier([replace(member, zooms=(z,))], tencrop=tencrop).predict_proba(faces) for z in (0.9, 1.1)]
+        assert np.allclose(Classifier([member], tencrop=tencrop).predict_proba(faces), np.mean(each, 0), atol=1e-6)
+    assert load_models(save_ensemble([(tiny_model_file, 1.0)], tmp_path / "plain.ens.json"))[0].zooms == (1.0,)
+
+
+@pytest.mark.parametrize("zooms", [[], [1, 1], [0.1], [1, "big"]])
+def test_an_ensemble_file_with_zooms_that_cannot_be_used_is_refused(tiny_model_file, tmp_path, zooms):
+    ens = save_ensemble([(tiny_model_file, 1.0)], tmp_path / "e.ens.json", info={"zooms": zooms})
+    message = "is not a fer ensemble file" if "big" in zooms else "zooms must be different numbers from 0.5 to 2"
+    with pytest.raises(ModelFileError, match=message):
+        load_models(ens)
+
+
 def test_files_of_a_model_are_what_loading_it_reads(tiny_model_file, tmp_path):
     ens = save_ensemble([(tiny_model_file, 1.0), (tiny_model_file, 2.0)], tmp_path / "e.ens.json")
     assert [p.resolve() for p in files_of(ens)] == [ens.resolve(), *[tiny_model_file.resolve()] * 2]

@@ -1,6 +1,7 @@
+import pytest
 import torch
 
-from fer.engine.crops import center_crop, normalize, ten_crop
+from fer.engine.crops import center_crop, normalize, ten_crop, views, zoom
 from fer.training.augment import TrainAugment
 from fer.training.sampling import class_balanced_weights, epoch_indices
 
@@ -36,6 +37,25 @@ def test_ten_crop_views_are_corners_centre_and_mirrors():
     assert torch.equal(views[:, 3, 0], faces[:, 8:, 8:])
     assert torch.equal(views[:, 4], center_crop(faces, 40))
     assert torch.equal(views[:, 5:], views[:, :5].flip(-1))
+
+
+@pytest.mark.parametrize("factor", [0.9, 1.1])
+def test_a_zoom_is_the_zoom_training_shows_the_networks(factor):
+    faces = _faces()
+    trained = TrainAugment(crop=48, scale=(factor, factor), rotation=0, shift=0, flip=0, erase=0)(faces)
+    assert (zoom(faces, factor).int() - trained.int()).abs().max() <= 1  # float rounding of 1 / factor
+    assert torch.equal(zoom(faces, 1.0), faces.unsqueeze(1))
+
+
+def test_views_are_each_zooms_crops_kept_together_per_face():
+    faces = _faces(3)
+    zooms = (0.9, 1.0, 1.1)
+    tens = views(faces, 40, tencrop=True, zooms=zooms).view(3, 3, 10, 1, 40, 40)
+    for k, z in enumerate(zooms):
+        assert torch.equal(tens[:, k].flatten(0, 1), ten_crop(zoom(faces, z), 40))
+    centres = views(faces, 40, tencrop=False, zooms=zooms).view(3, 3, 1, 40, 40)
+    assert torch.equal(centres[:, 1], center_crop(faces, 40))
+    assert torch.equal(views(faces, 40, tencrop=True), ten_crop(faces, 40))  # one zoom: plain ten-crop
 
 
 def test_normalize_uses_given_statistics():

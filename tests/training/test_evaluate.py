@@ -134,6 +134,18 @@ def test_training_of_a_second_schedule_is_reported_with_its_first():
     assert training_summary({"training": second}).startswith("started from a model trained for 40 epochs (102 min)")
 
 
+def test_an_ensembles_row_says_at_which_zooms_it_looks_at_faces():
+    from fer.training.report import accuracy_table
+
+    evaluations = [{"split": s, "tencrop": t, "accuracy": 0.7, "macro_f1": 0.69}
+                   for s in ("public", "private") for t in (False, True)]
+    members = [{"file": f"{n}.pt", "weight": 0.5, "zooms": [0.9, 1.0, 1.1]} for n in "ab"]
+    table = accuracy_table([{"model": "e.ens.json", "evaluations": evaluations, "members": members},
+                            {"model": "old.ens.json", "evaluations": evaluations, "members": [{"file": "a.pt"}] * 2}])
+    assert table.splitlines()[-2].endswith("| ensemble of 2, each face at zooms 0.9, 1, 1.1 |")
+    assert table.splitlines()[-1].endswith("| ensemble of 2 |")  # a metrics file from before zooms
+
+
 def test_metrics_page_shows_the_int8_variant_beside_float32():
     from fer.app.metrics import accuracy_table
 

@@ -104,6 +104,16 @@ def test_a_grid_step_that_does_not_divide_one_is_refused(step, capsys):
         f"fer ensemble: error: --step {step}: must divide 1 into equal parts, e.g. 0.1 or 0.05")
 
 
+@pytest.mark.parametrize("zooms, shown", [(["1", "1"], "1, 1"), (["0.2", "1"], "0.2, 1")])
+def test_zooms_that_cannot_be_used_are_refused(zooms, shown, capsys):
+    from fer.cli import main
+
+    with pytest.raises(SystemExit) as e:
+        main(["ensemble", "m.pt", "--data", "d", "-o", "e.ens.json", "--zooms", *zooms])
+    assert e.value.code == 2 and capsys.readouterr().err.splitlines()[-1] == (
+        f"fer ensemble: error: --zooms: zooms must be different numbers from 0.5 to 2.0 (got {shown})")
+
+
 def test_an_existing_ensemble_file_is_kept_unless_replacing_it_was_asked_before_any_inference(tiny_model_file,
                                                                                              tmp_path, capsys):
     from fer.cli import main
@@ -150,9 +160,10 @@ def test_ensemble_file_leaves_out_members_the_search_gave_no_weight(monkeypatch,
 
     monkeypatch.setattr(fer.training.ensemble, "search_weights", search)
     result = fer.training.ensemble.build_ensemble([tiny_model_file, other], fer2013_path, tmp_path / "e.ens.json",
-                                                  tencrop=False, criterion="accuracy")
-    assert [m.path.name for m in load_models(result["file"])] == [tiny_model_file.name]
+                                                  tencrop=False, criterion="accuracy", zooms=(0.9, 1.0))
+    assert [(m.path.name, m.zooms) for m in load_models(result["file"])] == [(tiny_model_file.name, (0.9, 1.0))]
     assert searched == ["accuracy"] and json.loads((tmp_path / "e.ens.json").read_text())["criterion"] == "accuracy"
     assert result["dropped"] == [str(other)] and result["private"]["n"] == 3589
-    alone = evaluate([tiny_model_file], fer2013_path, "public")["accuracy"]
-    assert result["member_public_accuracy"] == [pytest.approx(alone)] * 2
+    # The members were weighed as the file has them run: at both zooms.
+    zoomed = evaluate([result["file"]], fer2013_path, "public")["accuracy"]
+    assert result["member_public_accuracy"] == [pytest.approx(zoomed)] * 2

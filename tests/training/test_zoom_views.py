@@ -3,8 +3,6 @@
 import importlib.util
 from pathlib import Path
 
-import numpy as np
-
 from fer.models.modelfile import BUNDLED_WEIGHTS
 
 SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "zoom_views.py"
@@ -15,19 +13,6 @@ def _script():
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
-
-
-def test_a_zoomed_face_keeps_its_size_and_centre_and_scales_what_is_around_it():
-    zoomed = _script().zoomed
-    rows = np.arange(48, dtype=np.float64)[:, None] * np.ones(48)
-    face = np.round(rows * 255 / 47).astype(np.uint8)  # dark at the top, light at the bottom
-    assert zoomed(face, 1.0) is face
-    out, inside = zoomed(face, 0.9), zoomed(face, 1.1)
-    assert out.shape == inside.shape == (48, 48)
-    # Zoomed out, the top and bottom rows are the face's own, repeated; zoomed in, they are cut off.
-    assert (out[0] == out[1]).all() and out[0, 0] <= face[1, 0] and out[-1, 0] >= face[-2, 0]  # border repeated
-    assert inside[0, 0] > face[1, 0] and inside[-1, 0] < face[-2, 0]
-    assert abs(int(out[24, 24]) - int(face[24, 24])) <= 6 and abs(int(inside[24, 24]) - int(face[24, 24])) <= 6
 
 
 def test_the_table_has_a_row_per_zoom_set_with_every_network(fer2013_path):
