@@ -381,7 +381,7 @@ def _check_ensemble(parser: argparse.ArgumentParser, args: argparse.Namespace) -
 
     try:
         check_step(args.step)
-        check_zooms(tuple(args.zooms), "--zooms")
+        check_zooms(tuple(args.zooms), "--zooms " + " ".join(f"{z:g}" for z in args.zooms))
     except ValueError as e:
         parser.error(str(e))
     _check_outputs(parser, files=(args.output,), inputs=_inputs(args.weights, args.data), overwrite=args.overwrite)
@@ -589,8 +589,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "accuracy moves in steps of one face and carries over less well)")
     p.add_argument("--no-tencrop", action="store_true", help="search and report with centre crops only")
     p.add_argument("--zooms", type=float, nargs="+", default=[1.0], metavar="ZOOM",
-                   help="look at each face at these zooms too and average (e.g. 0.9 1 1.1: shrunk, as is, "
-                        "enlarged); the file records them for whoever loads it (default: 1)")
+                   help="look at each face at these zooms and average (e.g. 0.9 1 1.1: shrunk, as is, "
+                        "enlarged; include 1 to keep the face as is), every member alike, whatever zooms an "
+                        "ensemble given as a member had; the file records them for whoever loads it (default: 1)")
     p.add_argument("--overwrite", action="store_true", help="replace OUTPUT if it exists")
     _precision_argument(p, help="precision of the members",
                         auto="auto is bfloat16 where the CPU computes it natively, else float32; never int8, which "

@@ -18,7 +18,9 @@ from collections.abc import Sequence
 from dataclasses import replace
 
 import numpy as np
+import torch
 
+from fer.engine.classify import resolve_precision
 from fer.models.modelfile import load_models
 from fer.training.evaluate import member_probs, split_faces
 
@@ -31,10 +33,12 @@ def scores(probs: np.ndarray, labels: np.ndarray) -> tuple[float, float]:
     return float((probs.argmax(1) == labels).mean()), float(-np.log(true_class).mean())
 
 
-def zoom_table(weights: Sequence[str], data: str, subset: int = 0, precision: str = "bfloat16",
+def zoom_table(weights: Sequence[str], data: str, subset: int = 0, precision: str = "auto",
                zoom_sets: Sequence[tuple[float, ...]] = ZOOM_SETS) -> list[dict]:
     """One row per set of zooms: each network's PublicTest ten-crop accuracy and the
-    ensemble's accuracy and cross-entropy (members weighted as their files say)."""
+    ensemble's accuracy and cross-entropy (members weighted as their files say). ``auto``
+    precision is what ``fer ensemble`` runs: bfloat16 where native, else float32, never int8."""
+    precision = resolve_precision(precision, torch.device("cpu")) if precision == "auto" else precision
     faces, labels = split_faces(data, "public", subset)
     members = [m for w in weights for m in load_models(w)]
     weight = np.array([m.weight for m in members]) / sum(m.weight for m in members)
@@ -54,9 +58,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", required=True, help="FER2013 directory, .tar.gz, .zip or fer2013.csv")
     parser.add_argument("--subset", type=int, default=0, help="a class-stratified sample of PublicTest; 0 = all")
+    parser.add_argument("--precision", choices=["auto", "float32", "bfloat16"], default="auto",
+                        help="precision of the networks (auto: bfloat16 where the CPU computes it natively)")
     parser.add_argument("weights", nargs="+", help="model files or an ensemble file")
     args = parser.parse_args()
-    rows = zoom_table(args.weights, args.data, args.subset)
+    rows = zoom_table(args.weights, args.data, args.subset, args.precision)
     names = list(rows[0]["members"])
     print(f"{'zooms':16} {'ensemble':>8} {'x-ent':>7}  " + "  ".join(f"{n:>14}" for n in names))
     for r in rows:

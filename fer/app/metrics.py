@@ -15,7 +15,7 @@ from typing import Any
 import altair as alt
 import pandas as pd
 
-from fer.models.metrics_files import is_number
+from fer.models.metrics_files import is_number, zooms_note
 from fer.models.modelfile import training_stages
 
 SPLITS = {"public": "PublicTest", "private": "PrivateTest"}
@@ -149,7 +149,7 @@ def training_summary(card: Card) -> str:
     t = card.get("training") or {}
     if not t:
         members = card.get("members") or []
-        return f"Ensemble of {len(members)} models." if len(members) > 1 else ""
+        return f"Ensemble of {len(members)} models{zooms_note(members[0])}." if len(members) > 1 else ""
     parts = []
     earlier = training_stages(t)[:-1]
     if earlier:

@@ -4,7 +4,8 @@ Faces stay uint8 until the last moment: :func:`normalize` is the single place wh
 pixels become model input. The model sees a ``crop x crop`` window (40 by default) of the
 48x48 face: evaluation and the live runtime take the centre one, and ten-crop averages the
 four corners, the centre and their mirror images. An ensemble file may ask for the crops
-of zoomed copies of each face too (:func:`zoom`). Training's random windows are in
+of zoomed copies of each face instead, one set per zoom (:func:`zoom`; a zoom of 1 is the
+face as is). Training's random windows are in
 :mod:`fer.training.augment`.
 """
 
@@ -43,7 +44,8 @@ def ten_crop(faces: torch.Tensor, crop: int) -> torch.Tensor:
 
 
 def zoom(faces: torch.Tensor, factor: float) -> torch.Tensor:
-    """(B, 1, H, W) faces scaled by ``factor`` about their centre, the same size and dtype:
+    """(B, H, W) or (B, 1, H, W) faces scaled by ``factor`` about their centre, as
+    (B, 1, H, W) of the same dtype:
     above 1 the middle is enlarged, below 1 the face shrinks and its border pixels fill the
     outside. Resampled as training's augmentation zooms (bilinear, border padding), so the
     networks see the kind of zoom they were trained on."""
@@ -65,4 +67,5 @@ def views(faces: torch.Tensor, crop: int, tencrop: bool, zooms: tuple[float, ...
 
 
 def views_per_face(tencrop: bool, zooms: tuple[float, ...] = (1.0,)) -> int:
+    """How many views :func:`views` gives of each face."""
     return (10 if tencrop else 1) * len(zooms)

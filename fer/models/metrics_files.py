@@ -154,6 +154,15 @@ def _check_training(card: dict[str, Any]) -> None:
         training, where = training.get("init"), where + "init: "
 
 
+def zooms_note(member: dict[str, Any]) -> str:
+    """How an ensemble's members look at each face, where it is more than as is: '' for
+    files written before ensembles had zooms (and for a damaged entry)."""
+    zooms = member.get("zooms") if isinstance(member, dict) else None
+    if not isinstance(zooms, list) or not zooms or not all(is_number(z) for z in zooms) or zooms == [1.0]:
+        return ""
+    return ", each face at zooms " + ", ".join(f"{z:g}" for z in zooms)
+
+
 def is_number(value: Any) -> bool:
     """A JSON number (``true`` and ``false`` are not, though Python counts them as ints)."""
     return isinstance(value, (int, float)) and not isinstance(value, bool)

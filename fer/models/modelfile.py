@@ -241,10 +241,12 @@ def _ensemble_entries(path: Path) -> tuple[list[tuple[Path, float]], tuple[float
         spec = json.loads(path.read_text())
         assert spec["format"] == ENSEMBLE_FORMAT
         entries = [(path.parent / m["file"], float(m["weight"])) for m in spec["members"]]
-        zooms = tuple(float(z) for z in spec.get("zooms", [1.0]))
+        zooms = spec.get("zooms", [1.0])
+        assert isinstance(zooms, list)
+        zooms = tuple(float(z) for z in zooms)
     except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError, ValueError, AssertionError):
         raise ModelFileError(f"{path} is not a fer ensemble file") from None
-    check_zooms(zooms, str(path))
+    check_zooms(zooms, f"{path}: zooms {' '.join(f'{z:g}' for z in zooms)}")
     return entries, zooms
 
 
@@ -255,9 +257,10 @@ ZOOM_RANGE = (0.5, 2.0)
 def check_zooms(zooms: tuple[float, ...], source: str) -> None:
     """Each zoom once, each within :data:`ZOOM_RANGE`; ``source`` names where they came from."""
     low, high = ZOOM_RANGE
-    if not zooms or len(set(zooms)) != len(zooms) or not all(low <= z <= high for z in zooms):
-        raise ModelFileError(f"{source}: zooms must be different numbers from {low} to {high} "
-                             f"(got {', '.join(f'{z:g}' for z in zooms) or 'none'})")
+    if not zooms:
+        raise ModelFileError(f"{source}: at least one zoom is needed (1: the face as is)")
+    if len(set(zooms)) != len(zooms) or not all(low <= z <= high for z in zooms):
+        raise ModelFileError(f"{source}: each zoom once, from {low:g} to {high:g}")
 
 
 def files_of(weights: str | os.PathLike) -> list[Path]:

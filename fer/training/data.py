@@ -47,6 +47,8 @@ SPLIT_ALIASES = {"training": "Training", "train": "Training", "publictest": "Pub
 CLASS_FOLDER_ALIASES = {"anger": "angry", "disgusted": "disgust", "fearful": "fear", "happiness": "happy",
                         "sadness": "sad", "surprised": "surprise"}
 log = logging.getLogger(__name__)
+#: Fingerprints of the sources whose problems this process has logged already.
+_WARNED: set[str] = set()
 
 _LAYOUT_HELP = (
     "expected FER2013 as image folders (train/<class>/*.jpg and "
@@ -123,14 +125,16 @@ def _canonical_split(name: str) -> str:
 
 def load_fer2013(source: str | os.PathLike, cache_dir: str | os.PathLike | None = None) -> FERData:
     """Load FER2013 from a directory, archive or CSV, using the decode cache when valid.
-    Files skipped, resized or split by folder are logged as a warning on every load (from
-    the cache too), so that every command reading the data says so, not only the first.
+    Files skipped, resized or split by folder are logged as a warning once per process and
+    source (from the cache too), so that every command reading the data says so, not only
+    the one that decoded it, and says it once.
 
     >>> data = load_fer2013("../shared/data/fer2013.tar.gz")  # doctest: +SKIP
     >>> x, y = data.split("PublicTest")                         # doctest: +SKIP
     """
     data = _load(Path(source).expanduser(), cache_dir)
-    if data.problems:
+    if data.problems and data.fingerprint not in _WARNED:
+        _WARNED.add(data.fingerprint)
         log.warning("%s: %s", source, data.problems_text())
     return data
 
@@ -250,7 +254,7 @@ def _from_files(members: Iterator, fingerprint: str, where: str) -> FERData:
         folder = parts[-2].lower() if len(parts) >= 2 else ""
         class_name = CLASS_FOLDER_ALIASES.get(folder, folder)
         if class_name not in CLASS_NAMES:
-            problems["images outside a class folder (skipped)"] += 1
+            problems["images outside a folder named for a FER2013 class (skipped)"] += 1
             continue
         split = _split_of(parts)
         if split is None:

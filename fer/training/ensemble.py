@@ -75,7 +75,8 @@ def build_ensemble(weights: Sequence[str | os.PathLike], data: str | os.PathLike
                    zooms: tuple[float, ...] = (1.0,)) -> dict[str, Any]:
     """Search member weights on PublicTest, write the ensemble file, report PrivateTest. An
     existing ``out`` is replaced only with ``overwrite``. Every member looks at each face at
-    ``zooms`` (the file records them, and whoever loads it does the same).
+    ``zooms`` (the file records them, and whoever loads it does the same), an ensemble given
+    as a member too, whatever its own file says.
     ``auto`` runs the members in bfloat16 where native, else float32: never in int8,
     which only some members may carry, so that every member is weighed in one precision."""
     # Imported here: evaluation pulls in scikit-learn, and the CLI imports this module for CRITERIA.
@@ -83,7 +84,7 @@ def build_ensemble(weights: Sequence[str | os.PathLike], data: str | os.PathLike
 
     _check_criterion(criterion)  # before minutes of inference, not after
     check_step(step)  # the grid checks it too, after the inference
-    check_zooms(zooms, "zooms")
+    check_zooms(zooms, "zooms " + " ".join(f"{z:g}" for z in zooms))
     refuse_to_replace(out, overwrite)
     precision = resolve_precision(precision, torch.device("cpu")) if precision == "auto" else precision
     members = [replace(m, zooms=tuple(zooms)) for w in weights for m in load_models(w)]

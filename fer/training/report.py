@@ -19,7 +19,7 @@ import torch
 
 from fer.engine.classify import PrecisionError, resolve_precision
 from fer.io.outputs import write_whole
-from fer.models.metrics_files import EVALUATED
+from fer.models.metrics_files import EVALUATED, zooms_note
 from fer.models.modelfile import int8_engine, load_models, metrics_path, training_stages
 from fer.training.evaluate import evaluate, plot_confusion_matrices, precision_agreement, write_json
 from fer.training.train import plot_learning_curves
@@ -111,12 +111,6 @@ def _epochs(stage: dict[str, Any]) -> str:
     return f"{kept} of {done}" if kept and kept != done else str(done)
 
 
-def _zooms(member: dict[str, Any]) -> str:
-    """How an ensemble's members look at each face, where it is more than as is."""
-    zooms = member.get("zooms", [1.0])  # metrics files written before zooms: as is
-    return "" if zooms == [1.0] else ", each face at zooms " + ", ".join(f"{z:g}" for z in zooms)
-
-
 def accuracy_table(cards: Sequence[dict[str, Any]]) -> str:
     """Markdown table: one row per model and precision (the reference figures, then the
     int8 variant's where the file has one), accuracy and macro-F1 per split and crop."""
@@ -127,7 +121,7 @@ def accuracy_table(cards: Sequence[dict[str, Any]]) -> str:
         stages = training_stages(card.get("training"))
         trained = (" + ".join(_epochs(t) for t in stages) + " epochs, "
                    + " + ".join(f"{t['minutes']:.0f}" for t in stages) + " min"
-                   if stages else f"ensemble of {len(card['members'])}" + _zooms(card["members"][0]))
+                   if stages else f"ensemble of {len(card['members'])}" + zooms_note(card["members"][0]))
         for key in ("evaluations", "int8_evaluations"):
             if key not in card:
                 continue

@@ -402,13 +402,13 @@ def teacher_targets(members: list[LoadedModel], faces: np.ndarray, out: Path) ->
     """The teacher's ten-crop probabilities for every training face, ``(N, K)`` float32.
 
     Computed once and kept in ``OUT/teacher.npz`` (keyed by the faces and every teacher
-    network's file and weight: an ensemble file names its members, which can be replaced
+    network's file, weight and zooms: an ensemble file names its members, which can be replaced
     while it stays the same), so a resumed run does not pay for them again: with a
     three-network teacher on 28,709 faces they cost more than an epoch of the student.
     """
     digest = hashlib.sha256(faces.tobytes())
     for member in members:
-        digest.update(member.path.read_bytes() + repr(member.weight).encode())
+        digest.update(member.path.read_bytes() + repr((member.weight, member.zooms)).encode())
     key, cache = digest.hexdigest(), out / "teacher.npz"
     if cache.exists():
         with np.load(cache) as saved:

@@ -6,6 +6,7 @@ import cv2
 import numpy as np
 import pytest
 
+import fer.training.data
 from fer.classes import CLASS_NAMES, SPLITS
 from fer.training.data import DatasetError, load_fer2013, stratified_subset
 
@@ -39,14 +40,17 @@ def _check(data):
     assert sorted(np.bincount(y).tolist()) == [2] * 7
 
 
-def test_folder_layout(folder, tmp_path, caplog):
+def test_folder_layout(folder, tmp_path, caplog, monkeypatch):
+    monkeypatch.setattr(fer.training.data, "_WARNED", set())
     data = load_fer2013(folder, cache_dir=tmp_path / "cache")
     _check(data)
     # Pixels survive decoding exactly (PNG is lossless), labels come from the folder name.
     x, y = data.split("PublicTest")
     idx = int(np.flatnonzero(y == CLASS_NAMES.index("fear"))[0])
     assert np.array_equal(x[idx], _face(20))
-    # Each load says what it skipped or changed, from the cache as well.
+    # A process says once what it skipped or changed, also when it loads from the cache.
+    monkeypatch.setattr(fer.training.data, "_WARNED", set())
+    load_fer2013(folder, cache_dir=tmp_path / "cache")
     load_fer2013(folder, cache_dir=tmp_path / "cache")
     assert [r.getMessage() for r in caplog.records] == [
         f"{folder}: 1 images not 48x48 (resized), 1 unreadable images (skipped)"] * 2
@@ -107,7 +111,7 @@ def test_copies_without_the_split_prefix_take_the_split_from_their_folder(tmp_pa
         "images without a Training_/PublicTest_/PrivateTest_ prefix (split by folder: val/ is PublicTest)": 1,
         "images without a Training_/PublicTest_/PrivateTest_ prefix (split by folder: test/ is PrivateTest)": 2,
         "images with neither a Training_/PublicTest_/PrivateTest_ prefix nor a train/val/test folder (skipped)": 1,
-        "images outside a class folder (skipped)": 1}
+        "images outside a folder named for a FER2013 class (skipped)": 1}
 
 
 def test_a_source_with_no_usable_image_says_why_each_was_skipped(tmp_path):

@@ -135,6 +135,7 @@ def test_training_of_a_second_schedule_is_reported_with_its_first():
 
 
 def test_an_ensembles_row_says_at_which_zooms_it_looks_at_faces():
+    from fer.app.metrics import training_summary
     from fer.training.report import accuracy_table
 
     evaluations = [{"split": s, "tencrop": t, "accuracy": 0.7, "macro_f1": 0.69}
@@ -144,6 +145,7 @@ def test_an_ensembles_row_says_at_which_zooms_it_looks_at_faces():
                             {"model": "old.ens.json", "evaluations": evaluations, "members": [{"file": "a.pt"}] * 2}])
     assert table.splitlines()[-2].endswith("| ensemble of 2, each face at zooms 0.9, 1, 1.1 |")
     assert table.splitlines()[-1].endswith("| ensemble of 2 |")  # a metrics file from before zooms
+    assert training_summary({"members": members}) == "Ensemble of 2 models, each face at zooms 0.9, 1, 1.1."
 
 
 def test_metrics_page_shows_the_int8_variant_beside_float32():

@@ -104,14 +104,14 @@ def test_a_grid_step_that_does_not_divide_one_is_refused(step, capsys):
         f"fer ensemble: error: --step {step}: must divide 1 into equal parts, e.g. 0.1 or 0.05")
 
 
-@pytest.mark.parametrize("zooms, shown", [(["1", "1"], "1, 1"), (["0.2", "1"], "0.2, 1")])
-def test_zooms_that_cannot_be_used_are_refused(zooms, shown, capsys):
+@pytest.mark.parametrize("zooms", [["1", "1"], ["0.2", "1"]])
+def test_zooms_that_cannot_be_used_are_refused(zooms, capsys):
     from fer.cli import main
 
     with pytest.raises(SystemExit) as e:
         main(["ensemble", "m.pt", "--data", "d", "-o", "e.ens.json", "--zooms", *zooms])
     assert e.value.code == 2 and capsys.readouterr().err.splitlines()[-1] == (
-        f"fer ensemble: error: --zooms: zooms must be different numbers from 0.5 to 2.0 (got {shown})")
+        f"fer ensemble: error: --zooms {' '.join(zooms)}: each zoom once, from 0.5 to 2")
 
 
 def test_an_existing_ensemble_file_is_kept_unless_replacing_it_was_asked_before_any_inference(tiny_model_file,
