@@ -246,7 +246,7 @@ def _ensemble_entries(path: Path) -> tuple[list[tuple[Path, float]], tuple[float
         zooms = tuple(float(z) for z in zooms)
     except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError, ValueError, AssertionError):
         raise ModelFileError(f"{path} is not a fer ensemble file") from None
-    check_zooms(zooms, f"{path}: zooms {' '.join(f'{z:g}' for z in zooms)}")
+    check_zooms(zooms, f"{path}: zooms {' '.join(f'{z:g}' for z in zooms)}" if zooms else str(path))
     return entries, zooms
 
 
