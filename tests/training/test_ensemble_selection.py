@@ -1,19 +1,9 @@
 """``scripts/ensemble_selection.py``: the rules for choosing ensemble weights, compared on
 halves of PublicTest, on made-up member probabilities."""
 
-import importlib.util
-from pathlib import Path
 
 import numpy as np
-
-SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "ensemble_selection.py"
-
-
-def _script():
-    spec = importlib.util.spec_from_file_location("ensemble_selection", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from repo_scripts import load_script
 
 
 def _members(labels: np.ndarray, confidence: list[float], seed: int = 0) -> np.ndarray:
@@ -26,7 +16,7 @@ def _members(labels: np.ndarray, confidence: list[float], seed: int = 0) -> np.n
 
 
 def test_each_rule_gets_one_held_out_accuracy_per_split():
-    script = _script()
+    script = load_script("ensemble_selection")
     labels = np.random.default_rng(2).integers(0, 7, 300)
     scores = script.held_out_accuracy(_members(labels, [0.1, 0.1, 0.0]), labels, rounds=5, seed=0)
     assert set(scores) == set(script.RULES)

@@ -1,30 +1,20 @@
 """The scripts that train on a lent GPU (``scripts/train_gpu.py``) and bring the result
 home (``scripts/pack_checkpoint.py``), run here on the CPU at toy size."""
 
-import importlib.util
 import json
 import subprocess
 import sys
-from pathlib import Path
 
 import torch
+from repo_scripts import SCRIPTS, load_script
 
 from fer.models.modelfile import load_models
 from fer.training.export import export_checkpoint
 from fer.training.train import TrainConfig, train
 
-SCRIPTS = Path(__file__).resolve().parents[2] / "scripts"
-
-
-def _script(name: str):
-    spec = importlib.util.spec_from_file_location(name, SCRIPTS / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
 
 def test_epochs_are_shared_so_that_all_runs_fit_the_budget():
-    allocate_epochs = _script("train_gpu").allocate_epochs
+    allocate_epochs = load_script("train_gpu").allocate_epochs
     assert allocate_epochs({"a": 1.0, "b": 3.0}, budget=400, max_epochs=300) == 100
     assert allocate_epochs({"a": 1.0, "b": 3.0}, budget=400, max_epochs=50) == 50
     assert allocate_epochs({"a": 1.0, "b": 3.0}, budget=1, max_epochs=50) == 1
@@ -55,7 +45,7 @@ def test_a_packed_checkpoint_exports_the_same_model_at_a_quarter_of_the_size(tmp
                       out=str(tmp_path / "run"))
     train(cfg)
     last = tmp_path / "run" / "last.pt"
-    packed = _script("pack_checkpoint").pack(last, tmp_path / "packed.pt")
+    packed = load_script("pack_checkpoint").pack(last, tmp_path / "packed.pt")
     assert packed.stat().st_size < last.stat().st_size / 3
     full, small = (load_models(export_checkpoint(p, tmp_path / f"{p.stem}-model.pt"))[0] for p in (last, packed))
     for a, b in zip(full.module.state_dict().values(), small.module.state_dict().values()):
