@@ -381,7 +381,7 @@ def _check_ensemble(parser: argparse.ArgumentParser, args: argparse.Namespace) -
 
     try:
         check_step(args.step)
-        check_zooms(tuple(args.zooms), "--zooms " + " ".join(f"{z:g}" for z in args.zooms))
+        check_zooms(args.zooms, "--zooms")
     except ValueError as e:
         parser.error(str(e))
     _check_outputs(parser, files=(args.output,), inputs=_inputs(args.weights, args.data), overwrite=args.overwrite)

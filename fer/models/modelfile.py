@@ -18,6 +18,7 @@ import math
 import os
 import warnings
 import zipfile
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -246,7 +247,7 @@ def _ensemble_entries(path: Path) -> tuple[list[tuple[Path, float]], tuple[float
         zooms = tuple(float(z) for z in zooms)
     except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError, ValueError, AssertionError):
         raise ModelFileError(f"{path} is not a fer ensemble file") from None
-    check_zooms(zooms, f"{path}: zooms {' '.join(f'{z:g}' for z in zooms)}" if zooms else str(path))
+    check_zooms(zooms, f"{path}: zooms")
     return entries, zooms
 
 
@@ -254,13 +255,14 @@ def _ensemble_entries(path: Path) -> tuple[list[tuple[Path, float]], tuple[float
 ZOOM_RANGE = (0.5, 2.0)
 
 
-def check_zooms(zooms: tuple[float, ...], source: str) -> None:
-    """Each zoom once, each within :data:`ZOOM_RANGE`; ``source`` names where they came from."""
+def check_zooms(zooms: Sequence[float], source: str) -> None:
+    """Each zoom once, each within :data:`ZOOM_RANGE`; ``source`` names where they came
+    from (``--zooms``, ``<file>: zooms``) and the message quotes them after it."""
     low, high = ZOOM_RANGE
     if not zooms:
         raise ModelFileError(f"{source}: at least one zoom is needed (1: the face as is)")
     if len(set(zooms)) != len(zooms) or not all(low <= z <= high for z in zooms):
-        raise ModelFileError(f"{source}: each zoom once, from {low:g} to {high:g}")
+        raise ModelFileError(f"{source} {' '.join(f'{z:g}' for z in zooms)}: each zoom once, from {low:g} to {high:g}")
 
 
 def files_of(weights: str | os.PathLike) -> list[Path]:

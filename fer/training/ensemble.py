@@ -84,7 +84,7 @@ def build_ensemble(weights: Sequence[str | os.PathLike], data: str | os.PathLike
 
     _check_criterion(criterion)  # before minutes of inference, not after
     check_step(step)  # the grid checks it too, after the inference
-    check_zooms(zooms, "zooms " + " ".join(f"{z:g}" for z in zooms))
+    check_zooms(zooms, "zooms")
     refuse_to_replace(out, overwrite)
     precision = resolve_precision(precision, torch.device("cpu")) if precision == "auto" else precision
     members = [replace(m, zooms=tuple(zooms)) for w in weights for m in load_models(w)]

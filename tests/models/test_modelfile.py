@@ -126,7 +126,7 @@ def test_an_ensemble_file_with_zooms_has_its_members_average_over_the_zoomed_fac
 
 
 @pytest.mark.parametrize("zooms, message", [
-    ([], r"e.ens.json: at least one zoom is needed \(1: the face as is\)"),
+    ([], r"e.ens.json: zooms: at least one zoom is needed \(1: the face as is\)"),
     ([1, 1], "zooms 1 1: each zoom once, from 0.5 to 2$"),
     ([0.1], "zooms 0.1: each zoom once"), ([1, "big"], "is not a fer ensemble file"),
     ("1", "is not a fer ensemble file")])
