@@ -92,7 +92,11 @@ class FERData:
 
     def problems_text(self) -> str:
         """What could not be used as-is, counted: empty when everything could."""
-        return ", ".join(f"{v} {k}" for k, v in sorted(self.problems.items()))
+        return _counted(self.problems)
+
+
+def _counted(problems: dict[str, int]) -> str:
+    return ", ".join(f"{v} {k}" for k, v in sorted(problems.items()))
 
 
 def stratified_subset(x: np.ndarray, y: np.ndarray, n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -276,7 +280,7 @@ def _from_files(members: Iterator, fingerprint: str, where: str) -> FERData:
         labels.append(CLASS_NAMES.index(class_name))
         splits.append(SPLITS.index(split))
     if not images:
-        skipped = "".join(f" ({v} {k})" for k, v in sorted(problems.items()))
+        skipped = f" ({_counted(problems)})" if problems else ""
         raise DatasetError(f"no FER2013 images found in {where}{skipped}; {_LAYOUT_HELP}")
     return _assemble(images, labels, splits, fingerprint, problems)
 
