@@ -291,7 +291,9 @@ def run(weights: str | os.PathLike | None = None, frames: int = 300, video_secon
                     "precisions": list(recognizers),
                     "auto_precision": resolve_precision("auto", torch.device("cpu"),
                                                         all(m.meta.int8 for m in first.classifier.members))},
-        "model": {"file": str(first.weights), "arch": first.classifier.members[0].meta.arch},
+        "model": {"file": str(first.weights),
+                  "members": [{"arch": m.meta.arch, "weight": m.weight, "zooms": list(m.zooms)}
+                              for m in first.classifier.members]},
         "settings": first.settings.as_dict(),
         "classifier_48x48": {},
         "live_640x480": {detector: {} for detector in detectors},

@@ -176,6 +176,7 @@ def test_bench_prints_and_writes_json_and_the_readme_tables(capsys, tiny_int8_mo
     report = json.loads((tmp_path / "bench.json").read_text())
     assert json.loads(out) == report
     assert report["machine"]["precisions"] == ["float32", "int8"]  # both precisions, in one run
+    assert report["model"]["members"] == [{"arch": "vgg10", "weight": 1.0, "zooms": [1.0]}]  # what was measured
     for per_face in report["classifier_48x48"].values():
         assert set(per_face) == {"batch_1_tencrop_off", "batch_1_tencrop_on", "batch_16_tencrop_off",
                                  "batch_16_tencrop_on"}
