@@ -16,6 +16,7 @@ fingerprint of the source; a second run loads in about a second.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import hashlib
 import io
@@ -143,12 +144,16 @@ def load_fer2013(source: str | os.PathLike, cache_dir: str | os.PathLike | None 
     return data
 
 
+def default_cache_dir() -> Path:
+    """Where decoded data and computed probabilities are kept: ``$FER_CACHE_DIR``, else ``~/.cache/fer``."""
+    return Path(os.environ.get("FER_CACHE_DIR") or Path.home() / ".cache" / "fer")
+
+
 def _load(path: Path, cache_dir: str | os.PathLike | None) -> FERData:
     if not path.exists():
         raise DatasetError(f"{path} does not exist; {_LAYOUT_HELP}")
     fingerprint = _fingerprint(path)
-    cache = Path(cache_dir or os.environ.get("FER_CACHE_DIR") or Path.home() / ".cache" / "fer")
-    cache_file = cache / f"fer2013-{fingerprint}.npz"
+    cache_file = Path(cache_dir or default_cache_dir()) / f"fer2013-{fingerprint}.npz"
     if cache_file.exists():
         try:
             return _read_cache(cache_file, fingerprint)
@@ -182,12 +187,19 @@ def _read_cache(cache_file: Path, fingerprint: str) -> FERData:
 
 
 def _write_cache(cache_file: Path, data: FERData) -> None:
-    cache_file.parent.mkdir(parents=True, exist_ok=True)
+    """Keep the decoded data; a cache that cannot be written costs the next command the
+    decoding, not this one its data: it is logged."""
     tmp = cache_file.with_suffix(f".{os.getpid()}.tmp.npz")  # two commands decoding at once write apart
-    np.savez(tmp, images=data.images, labels=data.labels, splits=data.splits,
-             problem_keys=np.array(list(data.problems), dtype=str),
-             problem_counts=np.array(list(data.problems.values()), dtype=np.int64))
-    tmp.replace(cache_file)
+    try:
+        cache_file.parent.mkdir(parents=True, exist_ok=True)
+        np.savez(tmp, images=data.images, labels=data.labels, splits=data.splits,
+                 problem_keys=np.array(list(data.problems), dtype=str),
+                 problem_counts=np.array(list(data.problems.values()), dtype=np.int64))
+        tmp.replace(cache_file)
+    except OSError as e:
+        with contextlib.suppress(OSError):  # nothing half-written stays behind, if anything was
+            tmp.unlink()
+        log.warning("decoded data not kept for reuse: %s", e)
 
 
 def _decode(path: Path, fingerprint: str) -> FERData:

@@ -9,15 +9,17 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 from sklearn import metrics as skm
 from tqdm import tqdm
 
-from fer.engine.classify import Classifier
+from fer.engine.classify import Classifier, resolve_precision
 from fer.io.figures import save_figure
 from fer.io.outputs import make_folder, write_whole
 from fer.models.modelfile import (
@@ -28,6 +30,7 @@ from fer.models.modelfile import (
     load_models,
 )
 from fer.training.data import load_fer2013, stratified_subset
+from fer.training.probs_cache import entry_path, probs_key, read_entry, write_entry
 
 SPLIT_NAMES = {"public": "PublicTest", "private": "PrivateTest"}
 
@@ -76,17 +79,26 @@ PROGRESS_CHUNK = 512
 def member_probs(members: Sequence[LoadedModel], faces: np.ndarray, tencrop: bool,
                  precision: str = "auto") -> list[np.ndarray]:
     """Each member's probabilities on ``faces``, computed once so ensemble weights can be
-    searched without re-running the networks; a progress bar per member on stderr."""
+    searched without re-running the networks, and kept for the next command that asks
+    (:mod:`fer.training.probs_cache`); a progress bar per member on stderr."""
     out = []
     for m in members:
-        clf = Classifier([m], tencrop=tencrop, precision=precision)
-        with tqdm(total=len(faces), desc=f"{m.path.name} {'ten-crop' if tencrop else 'centre crop'}", unit="face",
-                  leave=False) as bar:
+        run_precision = resolve_precision(precision, torch.device("cpu"), m.meta.int8)
+        desc = f"{m.path.name} {'ten-crop' if tencrop else 'centre crop'}"
+        key = probs_key(m, faces, tencrop, run_precision)
+        probs = read_entry(key, (len(faces), len(m.meta.class_names)))
+        if probs is not None:
+            tqdm.write(f"{desc}: computed before, read from {entry_path(key)}", file=sys.stderr)
+            out.append(probs)
+            continue
+        clf = Classifier([m], tencrop=tencrop, precision=run_precision)
+        with tqdm(total=len(faces), desc=desc, unit="face", leave=False) as bar:
             chunks = []
             for i in range(0, len(faces), PROGRESS_CHUNK):
                 chunks.append(clf.predict_proba(faces[i:i + PROGRESS_CHUNK]))
                 bar.update(len(chunks[-1]))
         out.append(np.concatenate(chunks) if chunks else clf.predict_proba(faces))
+        write_entry(key, out[-1])
     return out
 
 
@@ -111,11 +123,13 @@ def evaluate(weights: Sequence[str | os.PathLike], data: str | os.PathLike, spli
         for m, w in zip(members, ensemble_weights):
             m.weight = float(w)
     faces, labels = split_faces(data, split, subset)
-    classifier = Classifier(members, tencrop=tencrop, precision=precision)
-    probs = classifier.predict_proba(faces)
+    # Resolved once for all: ``auto`` picks int8 only where every member carries it, as live.
+    precision = resolve_precision(precision, torch.device("cpu"), all(m.meta.int8 for m in members))
+    total = sum(m.weight for m in members)
+    weights_used = [m.weight / total for m in members]
+    probs = np.tensordot(weights_used, np.stack(member_probs(members, faces, tencrop, precision)), axes=1)
     result = {"split": split, "tencrop": tencrop, "weights": [str(w) for w in weights],
-              "ensemble_weights": classifier.weights if len(members) > 1 else None,
-              "precision": classifier.precision}
+              "ensemble_weights": weights_used if len(members) > 1 else None, "precision": precision}
     return result | compute_metrics(labels, probs, members[0].meta.class_names)
 
 
