@@ -21,6 +21,18 @@ def one_torch_thread():
     torch.set_num_threads(1)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def fresh_probabilities(tmp_path_factory):
+    """Networks' probabilities kept for this session only: a test that evaluates runs the
+    networks instead of reading what an earlier run of the suite computed."""
+    from fer.training import probs_cache
+
+    folder = tmp_path_factory.mktemp("probs")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(probs_cache, "cache_folder", lambda: folder)
+        yield
+
+
 @pytest.fixture(scope="session")
 def fer2013_path() -> Path:
     return FER2013

@@ -50,8 +50,12 @@ def _code_digest() -> bytes:
     return digest.digest()
 
 
+def cache_folder() -> Path:
+    return default_cache_dir() / "probs"
+
+
 def entry_path(key: str) -> Path:
-    return default_cache_dir() / "probs" / f"{key}.npy"
+    return cache_folder() / f"{key}.npy"
 
 
 def read_entry(key: str, shape: tuple[int, int]) -> np.ndarray | None:

@@ -9,14 +9,15 @@ import pytest
 
 from fer.models.modelfile import load_models
 from fer.training import evaluate as evaluate_module
+from fer.training import probs_cache
 from fer.training.evaluate import evaluate, split_faces
 from fer.training.probs_cache import entry_path, probs_key, read_entry
 
 
 @pytest.fixture
 def cache(tmp_path, monkeypatch):
-    monkeypatch.setenv("FER_CACHE_DIR", str(tmp_path / "cache"))
-    return tmp_path / "cache" / "probs"
+    monkeypatch.setattr(probs_cache, "cache_folder", lambda: tmp_path / "probs")
+    return tmp_path / "probs"
 
 
 class _NoNetwork:
@@ -66,7 +67,8 @@ def test_a_cache_that_cannot_be_written_costs_time_not_the_results(tmp_path, mon
                                                                    tiny_model_file):
     blocked = tmp_path / "not-a-folder"
     blocked.write_text("")
-    monkeypatch.setenv("FER_CACHE_DIR", str(blocked))
+    monkeypatch.setenv("FER_CACHE_DIR", str(blocked))  # the decoded data's cache
+    monkeypatch.setattr(probs_cache, "cache_folder", lambda: blocked / "probs")
     with caplog.at_level(logging.WARNING):
         result = evaluate([tiny_model_file], small_fer2013, "private", precision="float32")
     assert result["n"] == 70 and np.isfinite(result["accuracy"])
